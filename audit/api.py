@@ -1,0 +1,164 @@
+"""The library entry points the CLI calls: one function per verb.
+
+    run_audit("model.pt")                          # against the white-noise reference
+    run_audit("model.pt", baseline="ref.pt")       # against another checkpoint
+    run_audit("model.pt", baseline="ref.json")     # against a saved profile or result
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+import torch
+
+from audit import comparison
+from audit.comparison import Baseline
+from audit.errors import AuditError
+from audit.loading import load_checkpoint
+from audit.model import LoadedModel
+from audit.profile import LayerSpectrum, SpectralSettings, measure_layers
+from audit.result import (
+    AuditResult,
+    ModelInfo,
+    RunInfo,
+    SpectralSection,
+    load_result,
+    save_result,
+)
+
+WHITE_NOISE = "white-noise"
+
+__all__ = ["run_audit", "build_profile", "resolve_device", "load_result", "save_result", "WHITE_NOISE"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AuditError(f"--device {device} was asked for, but no CUDA GPU is available; use --device cpu or auto.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise AuditError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N.")
+
+
+def _model_info(loaded: LoadedModel) -> ModelInfo:
+    return ModelInfo(
+        path=str(loaded.path),
+        sha256=loaded.sha256,
+        format=loaded.format,
+        parameters=loaded.parameters,
+        notes=list(loaded.notes),
+    )
+
+
+def _settings_mismatch(ours: SpectralSettings, theirs: SpectralSettings) -> str | None:
+    if abs(ours.cutoff - theirs.cutoff) > 1e-12:
+        return f"HFER cutoff {theirs.cutoff} vs {ours.cutoff}"
+    if ours.fft_size != theirs.fft_size:
+        return f"FFT grid {theirs.fft_size or 'native'} vs {ours.fft_size or 'native'}"
+    if ours.rings != theirs.rings:
+        return "radial binning differs"
+    return None
+
+
+def _baseline_layers(
+    spec: str | os.PathLike | None,
+    settings: SpectralSettings,
+    device: torch.device,
+    allow_pickle: bool,
+    checkpoint_key: str | None,
+) -> tuple[Baseline, list[LayerSpectrum] | None]:
+    if spec is None or str(spec) == WHITE_NOISE:
+        return Baseline(kind=WHITE_NOISE, source="expected spectrum of i.i.d. weights"), None
+    path = Path(spec)
+    if path.suffix.lower() == ".json":
+        saved = load_result(path)
+        mismatch = _settings_mismatch(settings, saved.spectral.settings)
+        if mismatch:
+            raise AuditError(
+                f"baseline {path} was measured with different settings ({mismatch}); "
+                "re-create it with the same --hfer-cutoff/--fft-size/--rings."
+            )
+        return Baseline(kind="profile", source=str(path), sha256=saved.model.sha256), saved.spectral.layers
+    loaded = load_checkpoint(path, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
+    return (
+        Baseline(kind="checkpoint", source=str(path), sha256=loaded.sha256),
+        measure_layers(loaded.kernels, settings, device),
+    )
+
+
+def _run_info(device: torch.device, command: list[str] | None) -> RunInfo:
+    from audit import __version__
+
+    return RunInfo(
+        tool_version=__version__,
+        torch_version=torch.__version__,
+        device=str(device),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        command=command,
+    )
+
+
+def run_audit(
+    model: str | os.PathLike,
+    *,
+    baseline: str | os.PathLike | None = None,
+    settings: SpectralSettings = SpectralSettings(),
+    device: str = "auto",
+    allow_pickle: bool = False,
+    checkpoint_key: str | None = None,
+    command: list[str] | None = None,
+) -> AuditResult:
+    """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference).
+
+    baseline: None or "white-noise", a checkpoint path, or a JSON file written by
+        ``spectral-audit profile`` or ``--json``.
+    """
+    torch_device = resolve_device(device)
+    loaded = load_checkpoint(model, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
+    layers = measure_layers(loaded.kernels, settings, torch_device)
+    # The baseline checkpoint is a different file: the model's --checkpoint-key does not apply.
+    reference, reference_layers = _baseline_layers(baseline, settings, torch_device, allow_pickle, None)
+    unmatched = comparison.compare_layers(layers, reference_layers)
+    if reference_layers is not None and not any(l.baseline_hfer is not None for l in layers):
+        model_names = ", ".join(l.name for l in layers[:3])
+        base_names = ", ".join(l.name for l in reference_layers[:3])
+        raise AuditError(
+            f"no layer of the model matches a layer of the baseline by name "
+            f"(model: {model_names}...; baseline: {base_names}...)."
+        )
+    summary = comparison.summarise(layers)
+    return AuditResult(
+        model=_model_info(loaded),
+        spectral=SpectralSection(
+            baseline=reference, settings=settings, layers=layers, summary=summary, unmatched=unmatched
+        ),
+        verdict=comparison.verdict(summary, reference),
+        run=_run_info(torch_device, command),
+    )
+
+
+def build_profile(
+    model: str | os.PathLike,
+    *,
+    settings: SpectralSettings = SpectralSettings(),
+    device: str = "auto",
+    allow_pickle: bool = False,
+    checkpoint_key: str | None = None,
+    command: list[str] | None = None,
+) -> AuditResult:
+    """A model's spectral profile, to be saved and used later as ``baseline=``.
+
+    It is an audit against the white-noise reference with ``kind="profile"``; any
+    saved audit result works as a baseline the same way.
+    """
+    result = run_audit(
+        model, settings=settings, device=device, allow_pickle=allow_pickle,
+        checkpoint_key=checkpoint_key, command=command,
+    )
+    result.kind = "profile"
+    return result

@@ -1,0 +1,226 @@
+"""The ``spectral-audit`` command: parse options, call one library function, print.
+
+``spectral-audit MODEL ...`` is short for ``spectral-audit audit MODEL ...``.
+Exit codes: 0 success, 2 bad input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from audit.errors import AuditError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class _DefaultToAudit(TyperGroup):
+    """Route ``spectral-audit MODEL`` to the ``audit`` verb (click groups want a verb first)."""
+
+    def parse_args(self, ctx, args):
+        group_options = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
+        if args and args[0] not in self.commands and args[0] not in group_options:
+            args = ["audit", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DefaultToAudit,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Frequency-domain audit of trained CNN checkpoints.\n\n"
+        "[bold]spectral-audit MODEL[/bold] loads a checkpoint (state_dict .pt/.pth/.bin, "
+        "Lightning .ckpt, TorchScript, torch.export .pt2, .safetensors, .onnx), measures the "
+        "radial spectrum of every conv kernel and its high-frequency energy ratio (HFER), "
+        "and compares it with a baseline as the Spectral Suppression Ratio "
+        "SSR = HFER(baseline) / HFER(model): above 1 the model is more low-pass.\n\n"
+        "Examples:\n\n"
+        "  spectral-audit model.pt\n\n"
+        "  spectral-audit model.pt --baseline last_release.pt --json audit.json\n\n"
+        "  spectral-audit profile last_release.pt -o ref.json; spectral-audit model.pt -b ref.json"
+    ),
+)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from audit import __version__
+
+        stdout.print(f"spectral-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Frequency-domain audit of trained CNN checkpoints."""
+
+
+def _guarded(action: Callable[[], int | None], debug: bool) -> None:
+    """Run ``action``; turn user errors into one line on stderr and an exit code."""
+    try:
+        code = action() or 0
+    except AuditError as error:
+        if debug:
+            raise
+        stderr.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        code = error.exit_code
+    except KeyboardInterrupt:
+        stderr.print("interrupted; nothing was written.")
+        code = EXIT_INTERRUPTED
+    except Exception as error:  # a bug or an input we failed to foresee: still no traceback
+        if debug:
+            raise
+        stderr.print(
+            f"[bold red]error:[/bold red] unexpected {type(error).__name__}: {error} "
+            "(re-run with --debug for the traceback, and please report it)",
+            highlight=False, soft_wrap=True,
+        )
+        code = EXIT_BAD_INPUT
+    raise typer.Exit(code)
+
+
+def _settings(hfer_cutoff: float, fft_size: Optional[int], rings: bool):
+    from audit.profile import SpectralSettings
+
+    if rings and fft_size is None:
+        raise AuditError("--rings needs --fft-size N (rings have width 1/N).")
+    return SpectralSettings(cutoff=hfer_cutoff, fft_size=fft_size, rings=rings)
+
+
+MODEL_HELP = "Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx."
+CUTOFF_OPTION = typer.Option(
+    0.25, "--hfer-cutoff", min=0.0, max=0.7071, help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist)."
+)
+FFT_OPTION = typer.Option(
+    None, "--fft-size", min=2, max=512, metavar="N",
+    help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.",
+)
+RINGS_OPTION = typer.Option(False, "--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii.")
+DEVICE_OPTION = typer.Option(Device.auto, "--device", help="Where to compute: auto uses CUDA when there is a GPU.")
+PICKLE_OPTION = typer.Option(
+    False, "--allow-pickle",
+    help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: only for files you trust. Off: torch.load(weights_only=True).",
+)
+KEY_OPTION = typer.Option(
+    None, "--checkpoint-key", metavar="KEY",
+    help="Entry of a checkpoint dict holding the weights (e.g. ema, or state_dict_ema). Default: state_dict, model_state_dict, model, net… whichever is there.",
+)
+DEBUG_OPTION = typer.Option(False, "--debug", help="Show the full traceback on errors.")
+
+
+@app.command("audit")
+def audit_command(
+    model: Path = typer.Argument(..., help=MODEL_HELP, show_default=False),
+    baseline: str = typer.Option(
+        "white-noise", "--baseline", "-b", metavar="REF",
+        help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON profile/result.",
+    ),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the result as JSON (schema_version 1)."),
+    hfer_cutoff: float = CUTOFF_OPTION,
+    fft_size: Optional[int] = FFT_OPTION,
+    rings: bool = RINGS_OPTION,
+    device: Device = DEVICE_OPTION,
+    allow_pickle: bool = PICKLE_OPTION,
+    checkpoint_key: Optional[str] = KEY_OPTION,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and verdict, not the per-layer table."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Spectra of every conv layer, HFER and SSR against a baseline.
+
+    Without --data the audit is data-free: it needs only the weights.
+    """
+
+    def action() -> int:
+        from audit.api import run_audit
+        from audit.result import save_result
+        from audit.terminal import print_result
+
+        result = run_audit(
+            model,
+            baseline=baseline,
+            settings=_settings(hfer_cutoff, fft_size, rings),
+            device=device.value,
+            allow_pickle=allow_pickle,
+            checkpoint_key=checkpoint_key,
+            command=["spectral-audit", *sys.argv[1:]],
+        )
+        if json_path is not None:
+            save_result(result, json_path)
+        print_result(result, stdout, show_layers=not quiet)
+        if json_path is not None:
+            stdout.print(f"JSON result: {json_path}")
+        return 0
+
+    _guarded(action, debug)
+
+
+@app.command("profile")
+def profile_command(
+    model: Path = typer.Argument(..., help=MODEL_HELP, show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", metavar="PATH", help="Where to write the profile JSON."),
+    hfer_cutoff: float = CUTOFF_OPTION,
+    fft_size: Optional[int] = FFT_OPTION,
+    rings: bool = RINGS_OPTION,
+    device: Device = DEVICE_OPTION,
+    allow_pickle: bool = PICKLE_OPTION,
+    checkpoint_key: Optional[str] = KEY_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Save a model's spectral profile as JSON, to use later as --baseline.
+
+    Keep the profile of the last release instead of its weights:
+    spectral-audit profile release.pt -o release.json, then
+    spectral-audit candidate.pt --baseline release.json.
+    """
+
+    def action() -> int:
+        from audit.api import build_profile
+        from audit.result import save_result
+
+        result = build_profile(
+            model,
+            settings=_settings(hfer_cutoff, fft_size, rings),
+            device=device.value,
+            allow_pickle=allow_pickle,
+            checkpoint_key=checkpoint_key,
+            command=["spectral-audit", *sys.argv[1:]],
+        )
+        save_result(result, output)
+        summary = result.spectral.summary
+        stdout.print(
+            f"Profile of {model} ({summary.layers} conv layers, network HFER "
+            f"{summary.hfer:.3f}) written to {output}" if summary.hfer is not None
+            else f"Profile of {model} written to {output}"
+        )
+        return 0
+
+    _guarded(action, debug)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

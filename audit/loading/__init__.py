@@ -1,0 +1,54 @@
+"""The loading edge: any checkpoint file -> :class:`~audit.model.LoadedModel`.
+
+This is the only place that knows about file formats; everything downstream works on
+the plain tensors in ``LoadedModel.kernels``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from audit.errors import AuditError
+from audit.loading import onnx_files, sniff, torch_files
+from audit.loading.torch_files import ALLOW_PICKLE_FLAG
+from audit.model import LoadedModel
+
+__all__ = ["load_checkpoint", "ALLOW_PICKLE_FLAG"]
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    allow_pickle: bool = False,
+    checkpoint_key: str | None = None,
+) -> LoadedModel:
+    """Load any supported checkpoint and extract its convolution kernels.
+
+    allow_pickle: permit unpickling arbitrary objects (whole nn.Module files). This runs
+        code from the file; only for files you trust.
+    checkpoint_key: which entry of a checkpoint dict holds the weights (default: the
+        first of ``state_dict``, ``model_state_dict``, ``model``, ``net``... that does).
+    Raises AuditError with one explanatory sentence for anything that is not a
+    readable checkpoint with at least one convolution.
+    """
+    path = Path(path)
+    file_format = sniff.detect_format(path)
+    digest = sniff.sha256_of(path)
+
+    if file_format == sniff.ONNX:
+        kernels, parameters, notes = onnx_files.read_onnx(path)
+        loaded = LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
+    else:
+        contents = torch_files.read(path, file_format, allow_pickle, checkpoint_key)
+        loaded = LoadedModel(
+            path, digest, file_format, contents.parameters, contents.kernels,
+            module=contents.module, notes=contents.notes,
+        )
+    if not loaded.kernels:
+        raise AuditError(
+            f"{path} ({file_format}) holds no convolution weights ({loaded.parameters:,} "
+            "parameters, none of them a 3-D to 5-D conv kernel); spectral-audit analyses "
+            "the kernels of convolutional networks."
+        )
+    return loaded

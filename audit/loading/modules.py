@@ -1,0 +1,133 @@
+"""Conv kernels of runnable PyTorch models: nn.Module, TorchScript, torch.export.
+
+A runnable model knows how each kernel is applied (groups, stride, dilation,
+transposed), which a bare state_dict does not; these functions read that too.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from audit.loading.state_dict import strip_wrapper_prefixes
+from audit.model import ConvKernel
+
+CONV_CLASS_NAMES = {
+    "Conv1d", "Conv2d", "Conv3d",
+    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "LazyConv1d", "LazyConv2d", "LazyConv3d",
+}
+
+
+def _class_name(module: torch.nn.Module) -> str:
+    # A TorchScript submodule is a RecursiveScriptModule; its Python class is in original_name.
+    return getattr(module, "original_name", None) or type(module).__name__
+
+
+def _is_conv(module: torch.nn.Module) -> bool:
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        return True
+    # Subclasses that TorchScript no longer knows as such (timm's Conv2dSame...):
+    # anything with a conv weight and the conv hyper-parameters.
+    if _class_name(module) in CONV_CLASS_NAMES or all(
+        hasattr(module, attr) for attr in ("groups", "stride", "dilation")
+    ):
+        weight = getattr(module, "weight", None)
+        return isinstance(weight, torch.Tensor) and weight.dim() >= 3
+    return False
+
+
+def _tuple(value) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value,)
+    return tuple(int(v) for v in value)
+
+
+def kernels_from_module(model: torch.nn.Module) -> list[ConvKernel]:
+    """One kernel per convolution submodule, named by its module path."""
+    found = [(name, sub) for name, sub in model.named_modules() if _is_conv(sub)]
+    renamed, _ = strip_wrapper_prefixes([name for name, _ in found])
+    kernels = []
+    for name, conv in found:
+        transposed = getattr(conv, "transposed", None)
+        if transposed is None:
+            transposed = "Transpose" in _class_name(conv)
+        kernels.append(
+            ConvKernel(
+                name=renamed[name] or "(root)",
+                weight=conv.weight.detach(),
+                groups=int(conv.groups),
+                stride=_tuple(conv.stride),
+                dilation=_tuple(conv.dilation),
+                transposed=bool(transposed),
+            )
+        )
+    return kernels
+
+
+_CONV_OPS = {
+    "aten::conv1d", "aten::conv2d", "aten::conv3d",
+    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d",
+    "aten::convolution", "aten::_convolution",
+}
+
+
+def _bound_arguments(node) -> dict:
+    """Arguments of an ATen call node by schema name, defaults filled in."""
+    schema = node.target._schema
+    values = {}
+    for position, argument in enumerate(schema.arguments):
+        if position < len(node.args):
+            values[argument.name] = node.args[position]
+        elif argument.name in node.kwargs:
+            values[argument.name] = node.kwargs[argument.name]
+        elif argument.has_default_value():
+            values[argument.name] = argument.default_value
+    return values
+
+
+def kernels_from_exported_program(program) -> list[ConvKernel]:
+    """Kernels of a ``torch.export`` ExportedProgram, read from its ATen graph.
+
+    Each convolution call's weight input is traced back to the parameter it came from,
+    so layers are named by module path just as for an nn.Module.
+    """
+    signature = program.graph_signature
+    sources = dict(signature.inputs_to_parameters)
+    sources.update(getattr(signature, "inputs_to_buffers", {}) or {})
+    sources.update(getattr(signature, "inputs_to_lifted_tensor_constants", {}) or {})
+    tensors = dict(program.state_dict)
+    tensors.update(getattr(program, "constants", {}) or {})
+
+    kernels = []
+    seen: set[str] = set()  # a weight shared by two calls is one layer
+    for node in program.graph.nodes:
+        if node.op != "call_function" or not hasattr(node.target, "_schema"):
+            continue
+        if node.target._schema.name not in _CONV_OPS:
+            continue
+        arguments = _bound_arguments(node)
+        weight_node = arguments.get("weight")
+        source = sources.get(getattr(weight_node, "name", None))
+        if source is None or source not in tensors or source in seen:
+            continue  # a weight computed at run time, not a stored kernel
+        seen.add(source)
+        op = node.target._schema.name
+        transposed = "transpose" in op or bool(arguments.get("transposed", False))
+        name = source[: -len(".weight")] if source.endswith(".weight") else source
+        kernels.append(
+            ConvKernel(
+                name=name,
+                weight=tensors[source].detach(),
+                groups=int(arguments.get("groups", 1)),
+                stride=_tuple(arguments.get("stride")),
+                dilation=_tuple(arguments.get("dilation")),
+                transposed=transposed,
+            )
+        )
+    renamed, _ = strip_wrapper_prefixes([k.name for k in kernels])
+    return [
+        ConvKernel(renamed[k.name], k.weight, k.groups, k.stride, k.dilation, k.transposed)
+        for k in kernels
+    ]

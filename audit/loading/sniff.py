@@ -1,0 +1,98 @@
+"""Recognise a checkpoint file by its bytes, before any library tries to parse it.
+
+Sniffing first lets every malformed file get one precise sentence ("starts like a zip
+archive but is truncated") instead of whatever a parser happens to raise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zipfile
+from pathlib import Path
+
+from audit.errors import AuditError
+
+EXPECTED = (
+    "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), "
+    ".safetensors or .onnx file"
+)
+
+TORCH_SAVE = "torch.save"
+TORCHSCRIPT = "torchscript"
+TORCH_EXPORT = "torch.export"
+SAFETENSORS = "safetensors"
+ONNX = "onnx"
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_readable_file(path: Path) -> int:
+    """Size of ``path`` in bytes, or an AuditError saying why it is not a usable file."""
+    if not path.exists():
+        raise AuditError(f"{path}: no such file; {EXPECTED}.")
+    if path.is_dir():
+        raise AuditError(f"{path} is a directory; {EXPECTED}.")
+    size = path.stat().st_size
+    if size == 0:
+        raise AuditError(f"{path} is empty (0 bytes); {EXPECTED}.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise AuditError(f"{path}: cannot read it ({error.strerror}).")
+    return size
+
+
+def zip_members(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise AuditError(
+            f"{path} starts like a zip archive (PyTorch's file format) but is damaged or "
+            f"truncated ({error}); re-save or re-download it."
+        )
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (header_length,) = struct.unpack("<Q", head[:8])
+    return 8 + header_length <= size and head[8:9] == b"{"
+
+
+def detect_format(path: Path) -> str:
+    """One of TORCH_SAVE, TORCHSCRIPT, TORCH_EXPORT, SAFETENSORS, ONNX, or AuditError."""
+    size = check_readable_file(path)
+    with open(path, "rb") as stream:
+        head = stream.read(64)
+    suffix = path.suffix.lower()
+
+    if head.startswith(b"PK\x03\x04"):
+        members = zip_members(path)
+        if any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members):
+            return TORCHSCRIPT
+        if any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members):
+            return TORCH_EXPORT
+        if any(name.endswith("data.pkl") for name in members):
+            return TORCH_SAVE
+        raise AuditError(f"{path} is a zip archive but not a PyTorch file (no data.pkl inside); {EXPECTED}.")
+    if _looks_like_safetensors(head, size):
+        return SAFETENSORS
+    if head[:1] == b"\x80":  # pickle protocol marker: torch.save's legacy (pre-1.6) format
+        return TORCH_SAVE
+    # ONNX is a protobuf whose first field is ir_version (tag byte 0x08).
+    if suffix == ".onnx" or head[:1] == b"\x08":
+        return ONNX
+    what = f"a {suffix} suffix but" if suffix else "no known suffix and"
+    raise AuditError(
+        f"{path} has {what} is not a format spectral-audit can read "
+        f"(first bytes {head[:8].hex(' ')}); {EXPECTED}."
+    )

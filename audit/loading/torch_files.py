@@ -1,0 +1,187 @@
+"""Read PyTorch files: torch.save (state_dict, checkpoint dict, pickled module),
+TorchScript archives, torch.export programs (.pt2) and safetensors.
+
+Loading is safe by default: ``torch.load(weights_only=True)`` cannot run code from the
+file. A whole pickled nn.Module needs ``allow_pickle=True`` (``--allow-pickle``), and
+the refusal says which classes the file would import, found by reading the pickle's
+opcodes without executing them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import pickletools
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audit.errors import AuditError
+from audit.loading import modules, sniff
+from audit.loading.state_dict import (
+    clean_state_dict,
+    count_parameters,
+    find_state_dict,
+    kernels_from_state_dict,
+)
+from audit.model import ConvKernel
+
+ALLOW_PICKLE_FLAG = "--allow-pickle"
+
+
+@dataclass
+class TorchContents:
+    """What a PyTorch file yielded: kernels, a runnable module if any, facts for the user."""
+
+    kernels: list[ConvKernel]
+    parameters: int
+    module: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def pickle_globals(path: Path, limit: int = 5) -> list[str]:
+    """Classes and functions a torch.save pickle would import, read without executing it."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                data = archive.read(name)
+        else:
+            data = path.read_bytes()
+        found: list[str] = []
+        strings: list[str] = []
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                strings.append(argument)
+            elif opcode.name == "GLOBAL":
+                found.append(str(argument).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+        unusual = [g for g in dict.fromkeys(found) if not g.startswith(("torch.", "collections.", "builtins."))]
+        return unusual[:limit]
+    except Exception:  # best effort: only used to word an error message
+        return []
+
+
+def _torch_load(path: Path, allow_pickle: bool) -> Any:
+    mmap = zipfile.is_zipfile(path)  # zip-format files can be memory-mapped, legacy ones not
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=not allow_pickle, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        classes = pickle_globals(path) if not allow_pickle else []
+        if classes:
+            raise AuditError(
+                f"{path} holds pickled Python objects ({', '.join(classes)}), not only tensors; "
+                f"loading them runs code from the file. If you trust the file, re-run with "
+                f"{ALLOW_PICKLE_FLAG}, or save model.state_dict() instead."
+            )
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unpickling failed"
+        raise AuditError(f"{path} is not a readable PyTorch file: {detail}.")
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError, ModuleNotFoundError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AuditError(f"{path} could not be read as a PyTorch file: {message}.")
+
+
+def _is_lightning(checkpoint: Any) -> bool:
+    return isinstance(checkpoint, dict) and any(
+        key in checkpoint for key in ("pytorch-lightning_version", "lightning_version")
+    )
+
+
+def _find_module(checkpoint: Any) -> tuple[torch.nn.Module | None, str | None]:
+    if isinstance(checkpoint, torch.nn.Module):
+        return checkpoint, None
+    if isinstance(checkpoint, dict):
+        for key, value in checkpoint.items():
+            if isinstance(value, torch.nn.Module):
+                return value, str(key)
+    return None, None
+
+
+def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = None) -> TorchContents:
+    """A torch.save file: a state_dict, a checkpoint dict holding one, or a pickled module."""
+    checkpoint = _torch_load(path, allow_pickle)
+    module, module_key = _find_module(checkpoint) if key is None else (None, None)
+    if module is not None:
+        notes = ["whole pickled nn.Module" + (f" under key '{module_key}'" if module_key else "")]
+        module.eval()
+        return TorchContents(
+            kernels=modules.kernels_from_module(module),
+            parameters=count_parameters(dict(module.state_dict())),
+            module=module,
+            notes=notes,
+        )
+    state, found_key = find_state_dict(checkpoint, key)
+    state, notes = clean_state_dict(state, lightning=_is_lightning(checkpoint))
+    if _is_lightning(checkpoint):
+        notes.insert(0, "Lightning checkpoint")
+    if found_key is not None:
+        notes.insert(0, f"weights from checkpoint key '{found_key}'")
+    return TorchContents(
+        kernels=kernels_from_state_dict(state),
+        parameters=count_parameters(state),
+        notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+    )
+
+
+def read_torchscript(path: Path) -> TorchContents:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as error:  # TorchScript raises RuntimeError subclasses of many kinds
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AuditError(f"{path} looks like a TorchScript archive but could not be loaded: {message}.")
+    scripted.eval()
+    return TorchContents(
+        kernels=modules.kernels_from_module(scripted),
+        parameters=count_parameters(dict(scripted.state_dict())),
+        module=scripted,
+    )
+
+
+def read_exported_program(path: Path) -> TorchContents:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(path))
+    except Exception as error:  # deserialisation errors have no common base class
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AuditError(f"{path} looks like a torch.export program (.pt2) but could not be loaded: {message}.")
+    return TorchContents(
+        kernels=modules.kernels_from_exported_program(program),
+        parameters=count_parameters(dict(program.state_dict)),
+        module=program.module(),
+        notes=["torch.export program"],
+    )
+
+
+def read_safetensors(path: Path) -> TorchContents:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise AuditError(f"{path} has a safetensors header but could not be read: {error}.")
+    state, notes = clean_state_dict(state)
+    return TorchContents(
+        kernels=kernels_from_state_dict(state),
+        parameters=count_parameters(state),
+        notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+    )
+
+
+def read(path: Path, file_format: str, allow_pickle: bool, key: str | None) -> TorchContents:
+    if file_format == sniff.TORCHSCRIPT:
+        return read_torchscript(path)
+    if file_format == sniff.TORCH_EXPORT:
+        return read_exported_program(path)
+    if file_format == sniff.SAFETENSORS:
+        return read_safetensors(path)
+    return read_torch_save(path, allow_pickle=allow_pickle, key=key)

@@ -1,0 +1,93 @@
+"""What the loading edge hands to the rest of the tool: plain tensors and facts.
+
+Every checkpoint format (state_dict, TorchScript, torch.export, safetensors, ONNX...)
+ends up as a :class:`LoadedModel`; nothing after loading needs to know which it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class ConvKernel:
+    """The weight of one convolution layer and what is known about how it is applied.
+
+    ``weight`` is stored as the framework stores it: (C_out, C_in/groups, *kernel) for a
+    convolution, (C_in, C_out/groups, *kernel) for a transposed one. Either way every
+    trailing kh x kw slice is one 2-D filter. ``groups``, ``stride``, ``dilation`` and
+    ``transposed`` are None where the file does not say (a bare state_dict).
+    """
+
+    name: str
+    weight: torch.Tensor
+    groups: int | None = None
+    stride: tuple[int, ...] | None = None
+    dilation: tuple[int, ...] | None = None
+    transposed: bool | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.weight.shape)
+
+    @property
+    def kernel_size(self) -> tuple[int, ...]:
+        return tuple(self.weight.shape[2:])
+
+    @property
+    def num_slices(self) -> int:
+        """Number of 2-D filters (kh x kw slices) in the layer."""
+        return int(self.weight.shape[0] * self.weight.shape[1]) if self.weight.dim() >= 2 else 0
+
+    @property
+    def has_2d_spectrum(self) -> bool:
+        """A 2-D kernel with more than one tap; 1x1, 1-D and 3-D kernels have no 2-D spectrum."""
+        return len(self.kernel_size) == 2 and self.kernel_size[0] * self.kernel_size[1] > 1
+
+    @property
+    def kind(self) -> str:
+        """Human description of the convolution: 'standard', 'depthwise', 'grouped (g=4)'..."""
+        spatial = len(self.kernel_size)
+        tags: list[str] = []
+        if spatial != 2:
+            tags.append(f"conv{spatial}d")
+        if self.transposed:
+            tags.append("transposed")
+        if self.groups is None:
+            tags.append("groups unknown")
+        elif self.groups > 1:
+            # depthwise: one input channel per group
+            inputs_per_group = (
+                self.weight.shape[0] // self.groups if self.transposed else self.weight.shape[1]
+            )
+            if inputs_per_group == 1:
+                tags.append("depthwise")
+            else:
+                tags.append(f"grouped (g={self.groups})")
+        if self.dilation is not None and any(d > 1 for d in self.dilation):
+            tags.append("dilated " + "x".join(str(d) for d in self.dilation))
+        return ", ".join(tags) if tags else "standard"
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint after loading: its kernels, and a runnable form when there is one.
+
+    ``module`` is a runnable ``torch.nn.Module`` (TorchScript, torch.export, pickled
+    module) or None for weight-only formats; ``onnx_path`` is set for ONNX models.
+    ``notes`` are facts worth telling the user (which dict key held the weights,
+    which prefixes were removed...).
+    """
+
+    path: Path
+    sha256: str
+    format: str
+    parameters: int
+    kernels: list[ConvKernel]
+    module: Any = None
+    onnx_path: Path | None = None
+    notes: list[str] = field(default_factory=list)

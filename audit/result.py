@@ -1,0 +1,164 @@
+"""The audit result: plain dataclasses with a schema-versioned JSON round trip.
+
+The JSON is the interface CI users script against; these key names are stable::
+
+    {"schema_version": 1,
+     "model": {"path", "sha256", "format", "parameters"},
+     "spectral": {"baseline": {"kind", "source"},
+                  "layers": [{"name", "shape", "kernel_size", "groups", "radii",
+                              "radial_energy", "hfer", "baseline_hfer", "ssr", ...}],
+                  "summary": {"hfer", "baseline_hfer", "ssr", ...}}}
+
+Non-finite numbers (an SSR of a layer with no high-frequency energy) are written as
+null, so the file is strict JSON that any parser reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.comparison import Baseline, SpectralSummary, Unmatched
+from audit.errors import AuditError
+from audit.profile import LayerSpectrum, SpectralSettings
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    sha256: str
+    format: str
+    parameters: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpectralSection:
+    baseline: Baseline
+    settings: SpectralSettings
+    layers: list[LayerSpectrum]
+    summary: SpectralSummary
+    unmatched: Unmatched = field(default_factory=Unmatched)
+
+
+@dataclass
+class RunInfo:
+    """How the audit was run, for reproducibility."""
+
+    tool_version: str
+    torch_version: str
+    device: str
+    created: str
+    command: list[str] | None = None
+
+
+@dataclass
+class AuditResult:
+    model: ModelInfo
+    spectral: SpectralSection
+    verdict: str
+    run: RunInfo
+    kind: str = "audit"  # "audit", or "profile" for `spectral-audit profile`
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        # Key order for people reading the file: version first.
+        ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
+        ordered.update(data)
+        return _finite_only(ordered)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
+        version = data.get("schema_version")
+        if not isinstance(version, int):
+            raise AuditError("not a spectral-audit result: it has no integer 'schema_version'.")
+        if version > SCHEMA_VERSION:
+            raise AuditError(
+                f"result has schema_version {version}; this spectral-audit reads up to "
+                f"{SCHEMA_VERSION}. Upgrade spectral-audit."
+            )
+        try:
+            spectral = data["spectral"]
+            return cls(
+                schema_version=version,
+                kind=data.get("kind", "audit"),
+                model=_build(ModelInfo, data["model"]),
+                spectral=SpectralSection(
+                    baseline=_build(Baseline, spectral["baseline"]),
+                    settings=_build(SpectralSettings, spectral.get("settings", {})),
+                    layers=[_build(LayerSpectrum, layer) for layer in spectral["layers"]],
+                    summary=_build(SpectralSummary, spectral["summary"]),
+                    unmatched=_build(Unmatched, spectral.get("unmatched", {})),
+                ),
+                verdict=data.get("verdict", ""),
+                run=_build(RunInfo, data["run"]),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise AuditError(f"malformed spectral-audit result: missing or wrong field {error}.")
+
+
+def _build(cls, data: dict[str, Any]):
+    """Dataclass from a dict, ignoring keys a newer minor version may have added."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def _finite_only(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_only(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_only(item) for item in value]
+    return value
+
+
+def to_json(result: AuditResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, allow_nan=False)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, then rename: never half a file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise AuditError(f"cannot write {path}: {error.strerror or error}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_result(result: AuditResult, path: str | os.PathLike) -> None:
+    write_atomic(Path(path), to_json(result) + "\n")
+
+
+def load_result(path: str | os.PathLike) -> AuditResult:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuditError(f"{path}: no such file.")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AuditError(f"{path}: cannot read it as a JSON result ({error}).")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AuditError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}).")
+    if not isinstance(data, dict):
+        raise AuditError(f"{path}: expected a JSON object from spectral-audit, found {type(data).__name__}.")
+    return AuditResult.from_dict(data)

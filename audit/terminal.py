@@ -1,0 +1,75 @@
+"""Render an AuditResult for the terminal with rich (presentation only, no computation)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from audit.result import AuditResult
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _baseline_label(result: AuditResult) -> str:
+    baseline = result.spectral.baseline
+    return "white-noise reference" if baseline.kind == "white-noise" else f"{baseline.kind} {baseline.source}"
+
+
+def layer_table(result: AuditResult) -> Table:
+    spectral = result.spectral
+    settings = spectral.settings
+    grid = "native grid" if settings.fft_size is None else f"{settings.fft_size}x{settings.fft_size} grid"
+    table = Table(
+        title=f"Conv kernel spectra — HFER above {settings.cutoff:g} cycles/pixel, {grid}",
+        caption=f"baseline: {_baseline_label(result)}. SSR = baseline HFER / HFER (>1: more low-pass).",
+        header_style="bold",
+    )
+    table.add_column("layer", no_wrap=True)
+    table.add_column("shape", no_wrap=True)
+    table.add_column("HFER", justify="right")
+    table.add_column("baseline", justify="right")
+    table.add_column("SSR", justify="right")
+    table.add_column("paper SSR", justify="right")
+    table.add_column("kind / note")
+    for layer in spectral.layers:
+        shape = "x".join(str(s) for s in layer.shape)
+        if layer.hfer is None:
+            table.add_row(layer.name, shape, "—", "", "", "", f"[dim]{layer.note}[/dim]")
+            continue
+        table.add_row(
+            layer.name,
+            shape,
+            _number(layer.hfer),
+            _number(layer.baseline_hfer),
+            _number(layer.ssr, 2),
+            _number(layer.paper_ssr, 3),
+            layer.kind,
+        )
+    return table
+
+
+def print_result(result: AuditResult, console: Console, show_layers: bool = True) -> None:
+    model = result.model
+    summary = result.spectral.summary
+    console.print(
+        f"[bold]{model.path}[/bold]  {model.format}, {model.parameters:,} parameters, "
+        f"sha256 {model.sha256[:12]}…"
+    )
+    for note in model.notes:
+        console.print(f"  [dim]{note}[/dim]")
+    if show_layers:
+        console.print(layer_table(result))
+    unmatched = result.spectral.unmatched
+    if unmatched.model_only:
+        console.print(f"[yellow]only in the model, not compared:[/yellow] {', '.join(unmatched.model_only)}")
+    if unmatched.baseline_only:
+        console.print(f"[yellow]only in the baseline, not compared:[/yellow] {', '.join(unmatched.baseline_only)}")
+    console.print(
+        f"Network: HFER {_number(summary.hfer)}, baseline {_number(summary.baseline_hfer)}, "
+        f"SSR {_number(summary.ssr, 2)}, paper-mode SSR {_number(summary.paper_ssr, 3)} "
+        f"over {summary.layers_compared} of {summary.layers} layers "
+        f"({summary.layers_without_spectrum} without a 2-D spectrum)."
+    )
+    console.print(f"[bold]Verdict:[/bold] {result.verdict}")
