@@ -6,6 +6,8 @@ transposed), which a bare state_dict does not; these functions read that too.
 
 from __future__ import annotations
 
+import ast
+
 import torch
 
 from audit.loading.state_dict import strip_wrapper_prefixes
@@ -44,22 +46,59 @@ def _tuple(value) -> tuple[int, ...] | None:
     return tuple(int(v) for v in value)
 
 
+# Positional parameters of the ATen calls a traced Conv's forward code makes.
+_TRACED_SIGNATURES = {
+    "_convolution": ("input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding", "groups"),
+    "conv1d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv3d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+}
+
+
+def _traced_conv_arguments(module: torch.nn.Module) -> dict:
+    """Hyper-parameters of a *traced* TorchScript conv, read from its forward code.
+
+    Tracing keeps only the weights as attributes; groups, stride and dilation survive
+    as literals in the recorded call, e.g. ``torch._convolution(input, weight, bias,
+    [1, 1], [1, 1], [1, 1], False, [0, 0], 8, ...)``.
+    """
+    try:
+        tree = ast.parse(module.code)
+    except Exception:  # no code (not TorchScript) or code that is not Python syntax
+        return {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            names = _TRACED_SIGNATURES.get(node.func.attr)
+            if names is None:
+                continue
+            values = {}
+            for name, argument in zip(names, node.args):
+                try:
+                    values[name] = ast.literal_eval(argument)
+                except ValueError:
+                    pass  # a variable, not a literal
+            return values
+    return {}
+
+
 def kernels_from_module(model: torch.nn.Module) -> list[ConvKernel]:
     """One kernel per convolution submodule, named by its module path."""
     found = [(name, sub) for name, sub in model.named_modules() if _is_conv(sub)]
     renamed, _ = strip_wrapper_prefixes([name for name, _ in found])
     kernels = []
     for name, conv in found:
-        transposed = getattr(conv, "transposed", None)
+        traced = {} if hasattr(conv, "groups") else _traced_conv_arguments(conv)
+        groups = getattr(conv, "groups", traced.get("groups"))
+        transposed = getattr(conv, "transposed", traced.get("transposed"))
         if transposed is None:
             transposed = "Transpose" in _class_name(conv)
         kernels.append(
             ConvKernel(
                 name=renamed[name] or "(root)",
                 weight=conv.weight.detach(),
-                groups=int(conv.groups),
-                stride=_tuple(conv.stride),
-                dilation=_tuple(conv.dilation),
+                groups=int(groups) if groups is not None else None,
+                stride=_tuple(getattr(conv, "stride", traced.get("stride"))),
+                dilation=_tuple(getattr(conv, "dilation", traced.get("dilation"))),
                 transposed=bool(transposed),
             )
         )
