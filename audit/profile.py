@@ -2,8 +2,9 @@
 
 Turns the :class:`~audit.model.ConvKernel` list from loading into one
 :class:`LayerSpectrum` per layer, using the pure functions of :mod:`audit.spectra`.
-Layers with the same kernel size share one FFT call (all their slices are stacked and
-the power is pooled per layer with ``index_add``), so a ResNet-50 needs three calls.
+Layers with the same kernel size are stacked and measured together: one pass over
+their weights builds each layer's slice second-moment matrix, and one FFT per kernel
+size turns those into pooled power spectra (see :func:`audit.spectra.power_from_gram`).
 """
 
 from __future__ import annotations
@@ -131,18 +132,17 @@ def _measure_same_size(
     settings: SpectralSettings,
     device: torch.device | str,
 ) -> None:
-    counts = torch.tensor([k.num_slices for k in kernels])
+    counts = [k.num_slices for k in kernels]
     slices = torch.cat([k.weight.detach().reshape(-1, *size) for k in kernels]).to(device)
-    group_index = torch.repeat_interleave(torch.arange(len(kernels)), counts).to(device)
-    num = len(kernels)
+    gram = spectra.slice_gram(slices, counts)  # the one pass over all weights
 
-    native_power = spectra.pooled_power_spectrum(slices, None, group_index, num)
+    native_power = spectra.power_from_gram(gram, size)
     native_radii = spectra.frequency_radii(size, device)
     if settings.fft_size is None:
         grid, power, radii = size, native_power, native_radii
     else:
         grid = (settings.fft_size, settings.fft_size)
-        power = spectra.pooled_power_spectrum(slices, grid, group_index, num)
+        power = spectra.power_from_gram(gram, size, grid)
         radii = spectra.frequency_radii(grid, device)
 
     bin_radii, energy = spectra.radial_energy(

@@ -23,7 +23,6 @@ import torch
 
 HFER_CUTOFF = 0.25  # cycles/pixel, half the Nyquist frequency
 _RADIUS_DECIMALS = 9  # distinct radii are compared after rounding to this many decimals
-_CHUNK_ELEMENTS = 1 << 25  # spectrum elements per FFT call (bounds memory on big grids)
 
 
 def frequency_radii(
@@ -36,39 +35,65 @@ def frequency_radii(
     return torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
 
 
+def slice_gram(slices: torch.Tensor, counts: list[int] | None = None) -> torch.Tensor:
+    """Second-moment matrix G = sum_s vec(w_s) vec(w_s)^T of each group of slices.
+
+    slices: (S, kh, kw); counts: sizes of consecutive groups (default: one group).
+    Returns float64 (groups, kh*kw, kh*kw). Everything spectral about a layer's pooled
+    power follows from G, and computing it is one matmul over the slices.
+    """
+    flat = slices.reshape(slices.shape[0], -1).to(torch.float64)
+    parts = torch.split(flat, counts) if counts is not None else (flat,)
+    return torch.stack([part.T @ part for part in parts])
+
+
+def _lag_positions(kernel: tuple[int, int], grid: tuple[int, int], device) -> torch.Tensor:
+    """Flat index on the H x W grid of the lag (q - p) mod grid, for every tap pair (p, q)."""
+    kh, kw = kernel
+    height, width = grid
+    py, px = torch.meshgrid(torch.arange(kh, device=device), torch.arange(kw, device=device), indexing="ij")
+    py, px = py.reshape(-1), px.reshape(-1)
+    lag_y = (py[None, :] - py[:, None]) % height
+    lag_x = (px[None, :] - px[:, None]) % width
+    return (lag_y * width + lag_x).reshape(-1)
+
+
+def power_from_gram(gram: torch.Tensor, kernel: tuple[int, int], grid: tuple[int, int] | None = None) -> torch.Tensor:
+    """Pooled centred power spectrum on an H x W grid from slice second moments.
+
+    Wiener-Khinchin: sum_s |DFT_N(w_s)|^2 is the DFT of the pooled autocorrelation
+    R[d] = sum_s sum_p w_s[p] w_s[p + d], wrapped modulo the grid (the wrap is what
+    zero-padding to N, or sampling on the native grid, does to the lags). R is read off
+    G, so the cost does not grow with the number of slices or the grid size.
+    gram: (..., kh*kw, kh*kw) -> float64 (..., H, W), centred (fftshift).
+    """
+    height, width = grid or kernel
+    lead = gram.shape[:-2]
+    flat = gram.reshape(-1, gram.shape[-1] * gram.shape[-1])
+    autocorrelation = torch.zeros(flat.shape[0], height * width, dtype=torch.float64, device=gram.device)
+    autocorrelation.index_add_(1, _lag_positions(kernel, (height, width), gram.device), flat)
+    power = torch.fft.fft2(autocorrelation.reshape(-1, height, width)).real
+    # R is symmetric, so its DFT is real and >= 0; clamp the rounding noise below 0.
+    power = torch.fft.fftshift(power.clamp_min(0.0), dim=(-2, -1))
+    return power.reshape(*lead, height, width)
+
+
 def pooled_power_spectrum(
     slices: torch.Tensor,
     grid: tuple[int, int] | None = None,
-    group_index: torch.Tensor | None = None,
-    num_groups: int | None = None,
+    counts: list[int] | None = None,
 ) -> torch.Tensor:
-    """Sum of the centred power spectra |DFT2|^2 of 2-D filters.
+    """Sum over slices of the centred power spectra |DFT2(w)|^2, float64.
 
-    slices: (S, kh, kw) real filters (any float dtype; computed in at least float32).
-    grid: (H, W) to zero-pad to, default the native (kh, kw).
-    group_index: optional (S,) int64 in [0, num_groups): sums are taken per group, so
-        the filters of many layers with one kernel size share one FFT call.
-    Returns float64 (H, W), or (num_groups, H, W) with ``group_index``.
+    slices: (S, kh, kw) real filters. grid: (H, W) to zero-pad to, default (kh, kw).
+    counts: sizes of consecutive groups of slices (one per layer), so the layers that
+    share a kernel size share one call; returns (groups, H, W) then, else (H, W).
     """
     if slices.dim() != 3:
         raise ValueError(f"expected (S, kh, kw) slices, got shape {tuple(slices.shape)}")
-    height, width = grid or tuple(slices.shape[-2:])
-    if slices.dtype not in (torch.float32, torch.float64):
-        slices = slices.float()
-    grouped = group_index is not None
-    groups = (num_groups if num_groups is not None else int(group_index.max()) + 1) if grouped else 1
-    pooled = torch.zeros(groups, height, width, dtype=torch.float64, device=slices.device)
-    chunk = max(1, _CHUNK_ELEMENTS // (height * width))
-    for start in range(0, slices.shape[0], chunk):
-        part = slices[start : start + chunk]
-        spectrum = torch.fft.fft2(part, s=(height, width))
-        power = (spectrum.real.square() + spectrum.imag.square()).to(torch.float64)
-        if grouped:
-            pooled.index_add_(0, group_index[start : start + chunk], power)
-        else:
-            pooled[0] += power.sum(dim=0)
-    pooled = torch.fft.fftshift(pooled, dim=(-2, -1))
-    return pooled if grouped else pooled[0]
+    kernel = tuple(slices.shape[-2:])
+    power = power_from_gram(slice_gram(slices, counts), kernel, grid)
+    return power if counts is not None else power[0]
 
 
 def distinct_radius_bins(radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

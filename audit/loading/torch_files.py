@@ -82,7 +82,14 @@ def _torch_load(path: Path, allow_pickle: bool) -> Any:
             )
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unpickling failed"
         raise AuditError(f"{path} is not a readable PyTorch file: {detail}.")
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError, ModuleNotFoundError) as error:
+    except (ImportError, AttributeError) as error:
+        # The pickle names a class that this Python cannot find.
+        missing = getattr(error, "name", None) or str(error)
+        raise AuditError(
+            f"{path} is a pickled model whose code ({missing}) is not importable here; install "
+            "the package that defines the model, or save its state_dict() and audit that."
+        )
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AuditError(f"{path} could not be read as a PyTorch file: {message}.")
 

@@ -1,0 +1,59 @@
+"""run_audit with each kind of baseline."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.api import build_profile, run_audit
+from audit.errors import AuditError
+from audit.profile import SpectralSettings
+from audit.result import save_result
+
+
+def test_white_noise_baseline_is_the_default(resnet18_forms):
+    result = run_audit(resnet18_forms["state_dict.pt"], device="cpu")
+    assert result.spectral.baseline.kind == "white-noise"
+    assert result.spectral.summary.baseline_hfer == pytest.approx(
+        sum(l.white_noise_hfer * l.slices for l in result.spectral.layers if l.hfer is not None)
+        / result.spectral.summary.slices
+    )
+
+
+def test_checkpoint_against_itself_in_another_format(resnet18_forms):
+    result = run_audit(resnet18_forms["model.onnx"], baseline=resnet18_forms["state_dict.pt"], device="cpu")
+    assert result.spectral.baseline.kind == "checkpoint"
+    assert result.spectral.summary.ssr == pytest.approx(1.0, abs=1e-6)
+    assert result.spectral.summary.paper_ssr == pytest.approx(0.0, abs=1e-6)
+    assert result.spectral.summary.layers_compared == 17
+
+
+def test_saved_profile_as_baseline(resnet18_forms, tmp_path):
+    profile = build_profile(resnet18_forms["state_dict.pt"], device="cpu")
+    assert profile.kind == "profile"
+    path = tmp_path / "ref.json"
+    save_result(profile, path)
+    result = run_audit(resnet18_forms["torchscript.pt"], baseline=path, device="cpu")
+    assert result.spectral.baseline.kind == "profile"
+    assert result.spectral.baseline.sha256 == profile.model.sha256
+    assert result.spectral.summary.ssr == pytest.approx(1.0, abs=1e-6)
+
+
+def test_profile_with_other_settings_is_refused(resnet18_forms, tmp_path):
+    path = tmp_path / "ref.json"
+    save_result(build_profile(resnet18_forms["state_dict.pt"], device="cpu"), path)
+    with pytest.raises(AuditError, match="different settings"):
+        run_audit(resnet18_forms["state_dict.pt"], baseline=path, settings=SpectralSettings(fft_size=8), device="cpu")
+
+
+def test_baseline_with_no_common_layer(zoo_forms, resnet18_forms):
+    with pytest.raises(AuditError, match="no layer of the model matches"):
+        run_audit(zoo_forms["state_dict.pt"], baseline=resnet18_forms["state_dict.pt"], device="cpu")
+
+
+def test_cuda_without_gpu_is_a_clear_error(zoo_forms):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(AuditError, match="no CUDA GPU"):
+        run_audit(zoo_forms["state_dict.pt"], device="cuda")

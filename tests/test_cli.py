@@ -1,0 +1,111 @@
+"""The installed ``spectral-audit`` console script, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+def test_main_command_prints_the_table_and_verdict(resnet18_forms):
+    run = run_cli(resnet18_forms["state_dict.pt"], "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    assert "layer1.0.conv1" in run.stdout and "Verdict:" in run.stdout
+    assert "1x1 kernel: no spatial frequencies" in run.stdout
+    assert run.stderr == ""
+
+
+def test_explicit_audit_verb_is_the_same_command(zoo_forms):
+    a = run_cli("audit", zoo_forms["state_dict.pt"], "-q")
+    b = run_cli(zoo_forms["state_dict.pt"], "-q")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+
+
+def test_json_output_round_trips_and_matches_the_terminal(zoo_forms, tmp_path):
+    path = tmp_path / "out" / "audit.json"
+    run = run_cli(zoo_forms["torchscript.pt"], "--json", path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1 and data["model"]["format"] == "torchscript"
+    assert f"SSR {data['spectral']['summary']['ssr']:.2f}" in run.stdout
+    assert [l["name"] for l in data["spectral"]["layers"]] == ["stem", "depthwise", "grouped", "dilated", "pointwise", "up"]
+    assert data["spectral"]["layers"][1]["kind"] == "depthwise"
+    assert data["run"]["command"][0] == "spectral-audit"
+
+
+def test_profile_then_baseline(resnet18_forms, tmp_path):
+    ref = tmp_path / "ref.json"
+    run = run_cli("profile", resnet18_forms["state_dict.pt"], "-o", ref)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(ref.read_text())["kind"] == "profile"
+    out = tmp_path / "vs.json"
+    run = run_cli(resnet18_forms["safetensors.safetensors"], "--baseline", ref, "--json", out, "-q")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(out.read_text())["spectral"]["summary"]
+    assert summary["ssr"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fft_size_option(zoo_forms, tmp_path):
+    out = tmp_path / "fine.json"
+    run = run_cli(zoo_forms["state_dict.pt"], "--fft-size", "16", "--rings", "--json", out, "-q")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(out.read_text())
+    assert data["spectral"]["settings"]["fft_size"] == 16
+    assert data["spectral"]["layers"][0]["radii"][1] == pytest.approx(1 / 16)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing.pt"], "no such file"),
+        (["{zoo}", "--rings"], "--rings needs --fft-size"),
+        (["{pickled}"], "--allow-pickle"),
+        (["{zoo}", "--baseline", "missing.json"], "no such file"),
+        (["{zoo}", "--hfer-cutoff", "2"], "Invalid value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(zoo_forms, args, message, tmp_path):
+    args = [a.format(zoo=zoo_forms["state_dict.pt"], pickled=zoo_forms["whole_module.pt"]) for a in args]
+    run = run_cli(*args, cwd=tmp_path)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_error_is_a_single_line(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"\x00" * 100)
+    run = run_cli(tmp_path / "junk.pt")
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0
+    assert run.stderr.startswith("error:")
+
+
+def test_allow_pickle_loads_a_whole_module(resnet18_forms):
+    run = run_cli(resnet18_forms["whole_module.pt"], "--allow-pickle", "-q")
+    assert run.returncode == 0, run.stderr
+
+
+def test_pickled_module_whose_class_is_not_importable(zoo_forms):
+    # ConvZoo lives in the tests' conftest, which the console script cannot import.
+    run = run_cli(zoo_forms["whole_module.pt"], "--allow-pickle", "-q")
+    assert run.returncode == 2
+    assert "conftest" in run.stderr and "importable" in run.stderr
+
+
+def test_unwritable_json_path(zoo_forms, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = run_cli(zoo_forms["state_dict.pt"], "--json", blocker / "sub" / "out.json")
+    assert run.returncode == 2 and "cannot write" in run.stderr
+
+
+def test_help_and_version():
+    run = run_cli("--help")
+    assert run.returncode == 0 and "Spectral Suppression Ratio" in run.stdout
+    run = run_cli("audit", "--help")
+    assert run.returncode == 0 and "--baseline" in run.stdout and "--allow-pickle" in run.stdout
+    run = run_cli("--version")
+    assert run.returncode == 0 and "spectral-audit" in run.stdout
