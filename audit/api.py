@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from audit.errors import AuditError
 from audit.loading import load_checkpoint
 from audit.model import LoadedModel
 from audit.profile import LayerSpectrum, SpectralSettings, measure_layers
+from audit.probing import ProbeOptions, run_probes
 from audit.result import (
     AuditResult,
     ModelInfo,
@@ -30,7 +32,7 @@ from audit.result import (
 
 WHITE_NOISE = "white-noise"
 
-__all__ = ["run_audit", "build_profile", "resolve_device", "load_result", "save_result", "WHITE_NOISE"]
+__all__ = ["run_audit", "build_profile", "resolve_device", "load_result", "save_result", "ProbeOptions", "WHITE_NOISE"]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -65,15 +67,22 @@ def _settings_mismatch(ours: SpectralSettings, theirs: SpectralSettings) -> str 
     return None
 
 
-def _baseline_layers(
+@dataclass
+class _ResolvedBaseline:
+    description: Baseline
+    layers: list[LayerSpectrum] | None = None  # None: the white-noise reference
+    loaded: LoadedModel | None = None  # a baseline checkpoint (can be run by the probes)
+    saved: AuditResult | None = None  # a baseline JSON (may hold probe results)
+
+
+def _resolve_baseline(
     spec: str | os.PathLike | None,
     settings: SpectralSettings,
     device: torch.device,
     allow_pickle: bool,
-    checkpoint_key: str | None,
-) -> tuple[Baseline, list[LayerSpectrum] | None]:
+) -> _ResolvedBaseline:
     if spec is None or str(spec) == WHITE_NOISE:
-        return Baseline(kind=WHITE_NOISE, source="expected spectrum of i.i.d. weights"), None
+        return _ResolvedBaseline(Baseline(kind=WHITE_NOISE, source="expected spectrum of i.i.d. weights"))
     path = Path(spec)
     if path.suffix.lower() == ".json":
         saved = load_result(path)
@@ -83,11 +92,15 @@ def _baseline_layers(
                 f"baseline {path} was measured with different settings ({mismatch}); "
                 "re-create it with the same --hfer-cutoff/--fft-size/--rings."
             )
-        return Baseline(kind="profile", source=str(path), sha256=saved.model.sha256), saved.spectral.layers
-    loaded = load_checkpoint(path, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
-    return (
+        return _ResolvedBaseline(
+            Baseline(kind="profile", source=str(path), sha256=saved.model.sha256), saved.spectral.layers, saved=saved
+        )
+    # The baseline checkpoint is a different file: the model's --checkpoint-key does not apply.
+    loaded = load_checkpoint(path, allow_pickle=allow_pickle)
+    return _ResolvedBaseline(
         Baseline(kind="checkpoint", source=str(path), sha256=loaded.sha256),
         measure_layers(loaded.kernels, settings, device),
+        loaded=loaded,
     )
 
 
@@ -111,9 +124,11 @@ def run_audit(
     device: str = "auto",
     allow_pickle: bool = False,
     checkpoint_key: str | None = None,
+    probes: "ProbeOptions | None" = None,
     command: list[str] | None = None,
 ) -> AuditResult:
-    """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference).
+    """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
+    plus the robustness probes when ``probes`` names a data set.
 
     baseline: None or "white-noise", a checkpoint path, or a JSON file written by
         ``spectral-audit profile`` or ``--json``.
@@ -121,24 +136,27 @@ def run_audit(
     torch_device = resolve_device(device)
     loaded = load_checkpoint(model, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
     layers = measure_layers(loaded.kernels, settings, torch_device)
-    # The baseline checkpoint is a different file: the model's --checkpoint-key does not apply.
-    reference, reference_layers = _baseline_layers(baseline, settings, torch_device, allow_pickle, None)
-    unmatched = comparison.compare_layers(layers, reference_layers)
-    if reference_layers is not None and not any(l.baseline_hfer is not None for l in layers):
+    reference = _resolve_baseline(baseline, settings, torch_device, allow_pickle)
+    unmatched = comparison.compare_layers(layers, reference.layers)
+    if reference.layers is not None and not any(l.baseline_hfer is not None for l in layers):
         model_names = ", ".join(l.name for l in layers[:3])
-        base_names = ", ".join(l.name for l in reference_layers[:3])
+        base_names = ", ".join(l.name for l in reference.layers[:3])
         raise AuditError(
             f"no layer of the model matches a layer of the baseline by name "
             f"(model: {model_names}...; baseline: {base_names}...)."
         )
     summary = comparison.summarise(layers)
+    probe_section = None
+    if probes is not None:
+        probe_section = run_probes(loaded, reference.loaded, reference.saved, probes, torch_device)
     return AuditResult(
         model=_model_info(loaded),
         spectral=SpectralSection(
-            baseline=reference, settings=settings, layers=layers, summary=summary, unmatched=unmatched
+            baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
-        verdict=comparison.verdict(summary, reference),
+        verdict=comparison.verdict(summary, reference.description),
         run=_run_info(torch_device, command),
+        probes=probe_section,
     )
 
 

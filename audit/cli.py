@@ -61,6 +61,21 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise AuditError(f"{option} expects comma-separated numbers, e.g. 0.4914,0.4822,0.4465; got {text!r}.")
+
+
 def _version(value: bool) -> None:
     if value:
         from audit import __version__
@@ -143,19 +158,51 @@ def audit_command(
     device: Device = DEVICE_OPTION,
     allow_pickle: bool = PICKLE_OPTION,
     checkpoint_key: Optional[str] = KEY_OPTION,
+    data: Optional[str] = typer.Option(
+        None, "--data", metavar="NAME|PATH", rich_help_panel="Probes",
+        help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
+    ),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", metavar="DIR", rich_help_panel="Probes", help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or ~/.cache/torch/datasets."),
+    download: bool = typer.Option(True, "--download/--no-download", rich_help_panel="Probes", help="Download a missing torchvision data set."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, rich_help_panel="Probes", help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU."),
+    probes: str = typer.Option(
+        "default", "--probes", rich_help_panel="Probes",
+        help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, lowres...).",
+    ),
+    seed: int = typer.Option(0, "--seed", rich_help_panel="Probes", help="Seed for the subset and the noise: the same command gives the same numbers."),
+    batch_size: int = typer.Option(512, "--batch-size", min=1, rich_help_panel="Probes", help="Images per batch (halved automatically on CUDA out-of-memory)."),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", rich_help_panel="Probes", help="Inference precision; bf16/fp16 need CUDA."),
+    output: Optional[str] = typer.Option(None, "--output", metavar="NAME|INDEX", rich_help_panel="Probes", help="Which model output holds the logits when it returns several (tuple index or dict key)."),
+    arch: Optional[str] = typer.Option(None, "--arch", rich_help_panel="Probes", help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or models/net.py:Net."),
+    arch_args: Optional[str] = typer.Option(None, "--arch-args", metavar="K=V,...", rich_help_panel="Probes", help="Constructor arguments for --arch, e.g. width=64,num_classes=10."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", min=1, rich_help_panel="Probes", help="num_classes for --arch."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", min=1, rich_help_panel="Probes", help="Resize images to N x N once, before probing."),
+    mean: Optional[str] = typer.Option(None, "--mean", metavar="M1,M2,M3", rich_help_panel="Probes", help="Normalisation mean (default: the data set's preset)."),
+    std: Optional[str] = typer.Option(None, "--std", metavar="S1,S2,S3", rich_help_panel="Probes", help="Normalisation std (default: the data set's preset)."),
+    heatmap_samples: int = typer.Option(256, "--heatmap-samples", min=1, rich_help_panel="Probes", help="Images used by the Fourier heat map."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and verdict, not the per-layer table."),
     debug: bool = DEBUG_OPTION,
 ) -> None:
-    """Spectra of every conv layer, HFER and SSR against a baseline.
+    """Spectra of every conv layer, HFER and SSR against a baseline; robustness probes with --data.
 
     Without --data the audit is data-free: it needs only the weights.
     """
 
     def action() -> int:
-        from audit.api import run_audit
+        from audit.api import ProbeOptions, run_audit
+        from audit.architectures import parse_arch_args
         from audit.result import save_result
         from audit.terminal import print_result
 
+        probe_options = None
+        if data is not None:
+            probe_options = ProbeOptions(
+                data=data, data_root=str(data_root) if data_root else None, download=download,
+                samples=samples, probes=probes, seed=seed, batch_size=batch_size,
+                precision=precision.value, output=output, arch=arch, arch_args=parse_arch_args(arch_args),
+                num_classes=num_classes, input_size=input_size, mean=_floats(mean, "--mean"),
+                std=_floats(std, "--std"), heatmap_samples=heatmap_samples, show_progress=not quiet,
+            )
         result = run_audit(
             model,
             baseline=baseline,
@@ -163,6 +210,7 @@ def audit_command(
             device=device.value,
             allow_pickle=allow_pickle,
             checkpoint_key=checkpoint_key,
+            probes=probe_options,
             command=["spectral-audit", *sys.argv[1:]],
         )
         if json_path is not None:

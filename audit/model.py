@@ -78,7 +78,10 @@ class LoadedModel:
     """A checkpoint after loading: its kernels, and a runnable form when there is one.
 
     ``module`` is a runnable ``torch.nn.Module`` (TorchScript, torch.export, pickled
-    module) or None for weight-only formats; ``onnx_path`` is set for ONNX models.
+    module) or None for weight-only formats, which keep their (cleaned) ``state_dict``
+    so that an architecture given by the user can be loaded with it; ``onnx_path`` is
+    set for ONNX models. ``input_shape`` is (batch, C, H, W) where the file fixes it,
+    with None for a dynamic dimension.
     ``notes`` are facts worth telling the user (which dict key held the weights,
     which prefixes were removed...).
     """
@@ -91,3 +94,9 @@ class LoadedModel:
     module: Any = None
     onnx_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    state_dict: dict[str, torch.Tensor] | None = None
+    input_shape: tuple[int | None, ...] | None = None
+
+    @property
+    def runnable(self) -> bool:
+        return self.module is not None or self.onnx_path is not None

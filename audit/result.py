@@ -7,7 +7,10 @@ The JSON is the interface CI users script against; these key names are stable::
      "spectral": {"baseline": {"kind", "source"},
                   "layers": [{"name", "shape", "kernel_size", "groups", "radii",
                               "radial_energy", "hfer", "baseline_hfer", "ssr", ...}],
-                  "summary": {"hfer", "baseline_hfer", "ssr", ...}}}
+                  "summary": {"hfer", "baseline_hfer", "ssr", ...}},
+     "probes": {"dataset", "samples", "clean_accuracy",
+                "results": [{"probe", "severity", "accuracy", "agreement",
+                             "baseline_accuracy", ...}]}}   (null without --data)
 
 Non-finite numbers (an SSR of a layer with no high-frequency energy) are written as
 null, so the file is strict JSON that any parser reads.
@@ -26,6 +29,7 @@ from typing import Any
 
 from audit.comparison import Baseline, SpectralSummary, Unmatched
 from audit.errors import AuditError
+from audit.evaluation import FourierHeatmap, ProbeResult, ProbeSection
 from audit.profile import LayerSpectrum, SpectralSettings
 
 SCHEMA_VERSION = 1
@@ -66,6 +70,7 @@ class AuditResult:
     spectral: SpectralSection
     verdict: str
     run: RunInfo
+    probes: ProbeSection | None = None
     kind: str = "audit"  # "audit", or "profile" for `spectral-audit profile`
     schema_version: int = SCHEMA_VERSION
 
@@ -101,9 +106,20 @@ class AuditResult:
                 ),
                 verdict=data.get("verdict", ""),
                 run=_build(RunInfo, data["run"]),
+                probes=_probes_from_dict(data.get("probes")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise AuditError(f"malformed spectral-audit result: missing or wrong field {error}.")
+
+
+def _probes_from_dict(data: dict[str, Any] | None) -> ProbeSection | None:
+    if data is None:
+        return None
+    section = _build(ProbeSection, data)
+    section.results = [_build(ProbeResult, item) for item in data.get("results", [])]
+    if data.get("heatmap") is not None:
+        section.heatmap = _build(FourierHeatmap, data["heatmap"])
+    return section
 
 
 def _build(cls, data: dict[str, Any]):

@@ -50,6 +50,45 @@ def layer_table(result: AuditResult) -> Table:
     return table
 
 
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def probe_table(result: AuditResult) -> Table:
+    section = result.probes
+    has_baseline = section.baseline_clean_accuracy is not None or any(
+        r.baseline_accuracy is not None for r in section.results
+    )
+    parameters = {p["name"]: p["parameter"] for p in section.probes}
+    subset = f" (seeded subset of {section.full_split})" if section.full_split else ""
+    table = Table(
+        title=f"Robustness probes — {section.dataset}, {section.samples} images{subset}, seed {section.seed}",
+        caption=f"accuracy and drop in %, agreement = same prediction as on the clean image. {section.runner}.",
+        header_style="bold",
+    )
+    for column in ("probe", "parameter", "severity"):
+        table.add_column(column, no_wrap=column != "parameter")
+    for column in ("accuracy", "drop", "agreement"):
+        table.add_column(column, justify="right")
+    if has_baseline:
+        table.add_column("baseline acc.", justify="right")
+        table.add_column("baseline drop", justify="right")
+    clean = ["clean", "", "", _percent(section.clean_accuracy), "", "100.0"]
+    if has_baseline:
+        clean += [_percent(section.baseline_clean_accuracy), ""]
+    table.add_row(*clean)
+    previous = None
+    for r in section.results:
+        first = r.probe != previous  # name and parameter once per probe
+        previous = r.probe
+        row = [r.probe if first else "", parameters.get(r.probe, "") if first else "", f"{r.severity:g}", _percent(r.accuracy),
+               _percent(r.accuracy_drop), _percent(r.agreement)]
+        if has_baseline:
+            row += [_percent(r.baseline_accuracy), _percent(r.baseline_accuracy_drop)]
+        table.add_row(*row)
+    return table
+
+
 def print_result(result: AuditResult, console: Console, show_layers: bool = True) -> None:
     model = result.model
     summary = result.spectral.summary
@@ -72,4 +111,20 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         f"over {summary.layers_compared} of {summary.layers} layers "
         f"({summary.layers_without_spectrum} without a 2-D spectrum)."
     )
+    if result.probes is not None:
+        section = result.probes
+        if show_layers:
+            console.print(probe_table(result))
+        for note in section.notes:
+            console.print(f"  [dim]{note}[/dim]")
+        worst = min(
+            (r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None
+        )
+        line = f"Probes: clean accuracy {_percent(section.clean_accuracy)}%"
+        if worst is not None:
+            line += f", worst {worst.probe} {worst.severity:g} at {_percent(worst.accuracy)}%"
+        line += f"; {section.images_per_second:,.0f} images/s ({section.seconds:.1f} s, {section.runner})."
+        console.print(line)
+    elif result.kind == "audit":
+        console.print("[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]")
     console.print(f"[bold]Verdict:[/bold] {result.verdict}")

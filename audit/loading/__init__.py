@@ -44,6 +44,7 @@ def load_checkpoint(
         loaded = LoadedModel(
             path, digest, file_format, contents.parameters, contents.kernels,
             module=contents.module, notes=contents.notes,
+            state_dict=contents.state_dict, input_shape=contents.input_shape,
         )
     if not loaded.kernels:
         raise AuditError(

@@ -40,6 +40,8 @@ class TorchContents:
     parameters: int
     module: Any = None
     notes: list[str] = field(default_factory=list)
+    state_dict: dict[str, torch.Tensor] | None = None
+    input_shape: tuple[int | None, ...] | None = None
 
 
 def pickle_globals(path: Path, limit: int = 5) -> list[str]:
@@ -133,6 +135,7 @@ def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = No
         kernels=kernels_from_state_dict(state),
         parameters=count_parameters(state),
         notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+        state_dict=state,
     )
 
 
@@ -160,11 +163,16 @@ def read_exported_program(path: Path) -> TorchContents:
     except Exception as error:  # deserialisation errors have no common base class
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AuditError(f"{path} looks like a torch.export program (.pt2) but could not be loaded: {message}.")
+    input_shape = _exported_input_shape(program)
+    notes = ["torch.export program"]
+    if input_shape and isinstance(input_shape[0], int):
+        notes.append(f"exported with a fixed batch size of {input_shape[0]}")
     return TorchContents(
         kernels=modules.kernels_from_exported_program(program),
         parameters=count_parameters(dict(program.state_dict)),
         module=program.module(),
-        notes=["torch.export program"],
+        notes=notes,
+        input_shape=input_shape,
     )
 
 
@@ -181,7 +189,20 @@ def read_safetensors(path: Path) -> TorchContents:
         kernels=kernels_from_state_dict(state),
         parameters=count_parameters(state),
         notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+        state_dict=state,
     )
+
+
+def _exported_input_shape(program) -> tuple[int | None, ...] | None:
+    """Shape of the first user input of an exported program, None where it is symbolic."""
+    names = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in names:
+            value = node.meta.get("val")
+            if value is None or not hasattr(value, "shape"):
+                return None
+            return tuple(d if isinstance(d, int) else None for d in value.shape)
+    return None
 
 
 def read(path: Path, file_format: str, allow_pickle: bool, key: str | None) -> TorchContents:

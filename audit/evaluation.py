@@ -1,0 +1,278 @@
+"""The probe suite: every probe and severity over a data set, for a model and optionally
+a baseline model on the same corrupted images.
+
+Speed is the point here: the data set is moved to the device once as uint8, each batch
+is converted to float once, corruptions run on the device in large batches, counts
+stay on the device until the end (no per-batch host sync), and a CUDA out-of-memory
+error halves the batch and carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from audit.datasets import ImageSet
+from audit.errors import AuditError
+from audit.probes import Probe, fourier_basis, fourier_perturbation, heatmap_frequencies
+from audit.runners import run_in_fixed_batches
+
+
+@dataclass
+class ProbeResult:
+    """One probe at one severity. Accuracies are fractions in [0, 1] (None without labels);
+    agreement is the fraction of predictions equal to the clean prediction (label-free)."""
+
+    probe: str
+    severity: float
+    value: float  # the parameter actually applied (scaled to the image size where needed)
+    accuracy: float | None
+    agreement: float
+    accuracy_drop: float | None = None
+    baseline_accuracy: float | None = None
+    baseline_agreement: float | None = None
+    baseline_accuracy_drop: float | None = None
+
+
+@dataclass
+class FourierHeatmap:
+    """Error rate under a single Fourier-basis perturbation per frequency (Yin et al. 2019).
+    errors[i][j] is for frequency (u, v) = (i - H//2, j - W//2) cycles/image (DC centred)."""
+
+    norm: float
+    samples: int
+    errors: list[list[float]]
+    baseline_errors: list[list[float]] | None = None
+
+
+@dataclass
+class ProbeSection:
+    dataset: str
+    source: str
+    samples: int
+    full_split: int | None
+    image_shape: list[int]
+    mean: list[float]
+    std: list[float]
+    seed: int
+    batch_size: int
+    runner: str
+    output_used: str | None
+    clean_accuracy: float | None
+    baseline_clean_accuracy: float | None
+    results: list[ProbeResult]
+    probes: list[dict] = field(default_factory=list)  # name, parameter, description per probe
+    heatmap: FourierHeatmap | None = None
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
+    """Fail before any work if the model cannot take this data set; returns its class count."""
+    channels, height, width = dataset.shape
+    if expected_shape:
+        wanted = tuple(expected_shape[1:])
+        if len(wanted) == 3 and any(w is not None and w != g for w, g in zip(wanted, dataset.shape)):
+            raise AuditError(
+                f"the model expects inputs of shape {tuple('N' if w is None else w for w in wanted)} (C, H, W) but "
+                f"{dataset.name} gives ({channels}, {height}, {width}); use a matching data set or --input-size."
+            )
+    device = runner.device
+    probe = dataset.images[:2].to(device).float() / 255
+    mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+    try:
+        logits = run_in_fixed_batches(runner, (probe - mean) / std)
+    except AuditError:
+        raise
+    except Exception as error:
+        message = " ".join(str(error).split())[:240]
+        raise AuditError(
+            f"the model fails on a ({channels}, {height}, {width}) batch from {dataset.name}: {message}. "
+            "Check the data set's channels and size (--input-size) against what the model expects."
+        )
+    classes = int(logits.shape[1])
+    if dataset.num_classes is not None and dataset.labels is not None and classes != dataset.num_classes:
+        raise AuditError(
+            f"the model predicts {classes} classes but {dataset.name} has {dataset.num_classes}; "
+            "audit it on the data set it was trained for."
+        )
+    return classes
+
+
+def _generator(device: torch.device, seed: int, task: int, start: int) -> torch.Generator:
+    # One stream per (probe severity, batch start): the same command gives the same noise,
+    # and the model and the baseline see the same corrupted images.
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + task * 10_007 + start)
+
+
+@contextlib.contextmanager
+def _progress(total: int, show: bool, label: str):
+    if not show:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def run_probe_suite(
+    runners: dict[str, object],
+    dataset: ImageSet,
+    probes: list[Probe],
+    *,
+    seed: int = 0,
+    batch_size: int = 512,
+    show_progress: bool = False,
+) -> tuple[list[ProbeResult], dict[str, float | None], int, list[str]]:
+    """Evaluate ``runners`` ({'model': r, 'baseline': r?}) under every probe and severity.
+
+    Returns (results, clean accuracy per runner, final batch size, notes).
+    """
+    device = runners["model"].device
+    images = dataset.images.to(device)  # decoded once, kept as uint8
+    labels = dataset.labels.to(device) if dataset.labels is not None else None
+    mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+    tasks: list[tuple[Probe | None, float]] = [(None, 0.0)] + [(p, s) for p in probes for s in p.severities]
+    names = list(runners)
+    correct = torch.zeros(len(tasks), len(names), dtype=torch.long, device=device)
+    agree = torch.zeros_like(correct)
+    notes: list[str] = []
+    total = len(images)
+
+    with _progress(total * len(tasks), show_progress, f"probes on {dataset.name}") as advance:
+        start = 0
+        while start < total:
+            end = min(start + batch_size, total)
+            try:
+                batch_correct, batch_agree = _evaluate_batch(
+                    runners, names, tasks, images[start:end], None if labels is None else labels[start:end],
+                    mean, std, seed, start, advance,
+                )
+            except torch.cuda.OutOfMemoryError:
+                if batch_size == 1:
+                    raise AuditError("CUDA ran out of memory even with a batch of one image.")
+                batch_size //= 2
+                torch.cuda.empty_cache()
+                notes.append(f"CUDA out of memory: batch size halved to {batch_size}")
+                continue
+            correct += batch_correct
+            agree += batch_agree
+            start = end
+
+    correct_host, agree_host = correct.cpu().tolist(), agree.cpu().tolist()  # the one sync
+    clean = {name: (correct_host[0][i] / total if labels is not None else None) for i, name in enumerate(names)}
+    results = []
+    for index, (probe, severity) in enumerate(tasks[1:], start=1):
+        accuracy = {name: (correct_host[index][i] / total if labels is not None else None) for i, name in enumerate(names)}
+        agreement = {name: agree_host[index][i] / total for i, name in enumerate(names)}
+        drop = lambda n: None if accuracy[n] is None else clean[n] - accuracy[n]  # noqa: E731
+        has_baseline = "baseline" in runners
+        results.append(
+            ProbeResult(
+                probe=probe.name,
+                severity=severity,
+                value=float(probe.parameter_value(severity, dataset.shape[-1])),
+                accuracy=accuracy["model"],
+                agreement=agreement["model"],
+                accuracy_drop=drop("model"),
+                baseline_accuracy=accuracy["baseline"] if has_baseline else None,
+                baseline_agreement=agreement["baseline"] if has_baseline else None,
+                baseline_accuracy_drop=drop("baseline") if has_baseline else None,
+            )
+        )
+    return results, clean, batch_size, notes
+
+
+def _evaluate_batch(runners, names, tasks, batch_images, batch_labels, mean, std, seed, start, advance):
+    device = mean.device
+    correct = torch.zeros(len(tasks), len(names), dtype=torch.long, device=device)
+    agree = torch.zeros_like(correct)
+    clean = batch_images.float().div_(255.0)
+    clean_predictions: dict[str, torch.Tensor] = {}
+    for index, (probe, severity) in enumerate(tasks):
+        corrupted = clean if probe is None else probe.apply(clean, severity, _generator(device, seed, index, start))
+        normalised = (corrupted - mean) / std
+        for column, name in enumerate(names):
+            prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
+            if probe is None:
+                clean_predictions[name] = prediction
+            if batch_labels is not None:
+                correct[index, column] = (prediction == batch_labels).sum()
+            agree[index, column] = (prediction == clean_predictions[name]).sum()
+        advance(len(batch_images))
+    return correct, agree
+
+
+def run_fourier_heatmap(
+    runners: dict[str, object],
+    dataset: ImageSet,
+    *,
+    norm: float = 4.0,
+    samples: int = 256,
+    seed: int = 0,
+    batch_size: int = 512,
+    show_progress: bool = False,
+) -> FourierHeatmap:
+    """Error rate (1 - accuracy; disagreement with the clean prediction without labels)
+    under x + r * norm * U(u, v) for every frequency, on the first ``samples`` images."""
+    device = runners["model"].device
+    images = dataset.images[:samples].to(device).float() / 255.0
+    labels = dataset.labels[:samples].to(device) if dataset.labels is not None else None
+    mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+    _, height, width = dataset.shape
+    count = len(images)
+    references = {}
+    for name, runner in runners.items():
+        references[name] = labels if labels is not None else torch.cat([
+            run_in_fixed_batches(runner, (images[s : s + batch_size] - mean) / std).argmax(1)
+            for s in range(0, count, batch_size)
+        ])
+    grids = {name: torch.zeros(height, width, device=device) for name in runners}
+    frequencies = heatmap_frequencies(height, width)
+    with _progress(len(frequencies), show_progress, "Fourier heat map") as advance:
+        for index, (u, v) in enumerate(frequencies):
+            basis = fourier_basis(height, width, u, v, device)
+            wrong = {name: torch.zeros((), device=device) for name in runners}
+            for s in range(0, count, batch_size):
+                generator = _generator(device, seed, 100_000 + index, s)
+                perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm, generator)
+                for name, runner in runners.items():
+                    prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
+                    wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
+            for name in runners:
+                rate = wrong[name] / count
+                # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
+                grids[name][(u + height // 2) % height, (v + width // 2) % width] = rate
+                grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rate
+            advance(1)
+    return FourierHeatmap(
+        norm=norm,
+        samples=count,
+        errors=grids["model"].cpu().tolist(),
+        baseline_errors=grids["baseline"].cpu().tolist() if "baseline" in grids else None,
+    )
+
+
+def timed(function, *args, **kwargs):
+    """(result, seconds) with the device synchronised around the call."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    value = function(*args, **kwargs)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return value, time.perf_counter() - started
