@@ -147,7 +147,8 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train, test = load_npz(args.train), load_npz(args.test)
     results = {
-        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out",)},
+        # File names only: the recipe should not depend on where the data lay.
+        "recipe": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out",)},
         "train_images": len(train[0]),
         "test_images": len(test[0]),
         "models": {},
