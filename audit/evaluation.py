@@ -90,7 +90,9 @@ def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
     except AuditError:
         raise
     except Exception as error:
-        message = " ".join(str(error).split())[:240]
+        # TorchScript errors carry a serialized-code traceback; the cause is the last line.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        message = (lines[-1] if lines else type(error).__name__)[:240]
         raise AuditError(
             f"the model fails on a ({channels}, {height}, {width}) batch from {dataset.name}: {message}. "
             "Check the data set's channels and size (--input-size) against what the model expects."

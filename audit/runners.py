@@ -53,6 +53,9 @@ def select_logits(
     if len(candidates) > 1 and num_classes is not None:
         matching = [c for c in candidates if c[1].shape[1] == num_classes]
         candidates = matching or candidates
+    if len(candidates) > 1:
+        named = [c for c in candidates if c[0].lower() in ("logits", "output", "out", "pred", "predictions")]
+        candidates = named if len(named) == 1 else candidates
     if len(candidates) == 1:
         return candidates[0]
     described = ", ".join(

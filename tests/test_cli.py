@@ -109,3 +109,60 @@ def test_help_and_version():
     assert run.returncode == 0 and "--baseline" in run.stdout and "--allow-pickle" in run.stdout
     run = run_cli("--version")
     assert run.returncode == 0 and "spectral-audit" in run.stdout
+
+
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample_models"
+
+
+def test_probes_end_to_end_with_baseline_and_json(tmp_path):
+    out = tmp_path / "probes.json"
+    run = run_cli(
+        SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_baseline.onnx",
+        "--data", "cifar10-sample", "--samples", "64", "--probes", "blur,lowres", "--json", out,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Robustness probes" in run.stdout and "baseline acc." in run.stdout
+    probes = json.loads(out.read_text())["probes"]
+    assert probes["dataset"] == "cifar10-sample" and probes["samples"] == 64
+    assert {r["probe"] for r in probes["results"]} == {"gaussian_blur", "low_resolution"}
+    assert len(probes["results"]) == 11
+    for r in probes["results"]:
+        assert {"probe", "severity", "accuracy", "agreement", "baseline_accuracy"} <= set(r)
+        assert r["baseline_accuracy"] is not None
+    assert 0 <= probes["clean_accuracy"] <= 1
+
+
+def test_same_command_gives_the_same_numbers(tmp_path):
+    outputs = []
+    for name in ("a.json", "b.json"):
+        run = run_cli(SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10-sample", "--samples", "48",
+                      "--probes", "noise", "--seed", "7", "--json", tmp_path / name, "-q")
+        assert run.returncode == 0, run.stderr
+        outputs.append(json.loads((tmp_path / name).read_text())["probes"]["results"])
+    assert outputs[0] == outputs[1]
+
+
+def test_weights_only_checkpoint_needs_arch_for_probes():
+    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8")
+    assert run.returncode == 2 and "--arch" in run.stderr
+    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8", "--probes", "blur",
+                  "--arch", f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", "--arch-args", "width=16", "-q")
+    assert run.returncode == 0, run.stderr
+
+
+def test_channel_mismatch_is_a_clear_error(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "mnist_like.npz", images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(4, np.int64))
+    run = run_cli(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", tmp_path / "mnist_like.npz")
+    assert run.returncode == 2 and "(1, 28, 28)" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_probe_lists_known_ones():
+    run = run_cli(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", "cifar10-sample", "--probes", "wobble")
+    assert run.returncode == 2 and "gaussian_blur" in run.stderr
+
+
+def test_data_free_audit_says_how_to_add_probes():
+    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "-q")
+    assert run.returncode == 0 and "--data cifar10-sample" in run.stdout

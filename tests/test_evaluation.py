@@ -1,0 +1,97 @@
+"""The probe suite end to end on the sample model and the bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from audit import datasets
+from audit.errors import AuditError
+from audit.evaluation import check_compatibility, run_fourier_heatmap, run_probe_suite
+from audit.loading import load_checkpoint
+from audit.probes import PROBES
+from audit.runners import make_runner
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    return datasets.take_subset(datasets.load_dataset("cifar10-sample"), 96, seed=0)
+
+
+@pytest.fixture(scope="module")
+def runners():
+    return {
+        "model": make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU),
+        "baseline": make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_baseline.onnx"), CPU),
+    }
+
+
+def test_suite_is_deterministic_and_independent_of_baseline(small_set, runners):
+    probes = [PROBES["gaussian_noise"], PROBES["gaussian_blur"]]
+    first, clean, _, _ = run_probe_suite(runners, small_set, probes, seed=3, batch_size=40)
+    second, _, _, _ = run_probe_suite(runners, small_set, probes, seed=3, batch_size=40)
+    alone, clean_alone, _, _ = run_probe_suite({"model": runners["model"]}, small_set, probes, seed=3, batch_size=40)
+    assert first == second
+    assert [r.accuracy for r in first] == [r.accuracy for r in alone]
+    assert clean["model"] == clean_alone["model"]
+    assert len(first) == 10 and all(r.baseline_accuracy is not None for r in first)
+
+
+def test_accuracy_matches_a_plain_loop(small_set, runners):
+    probes = [PROBES["gaussian_blur"]]
+    results, clean, _, _ = run_probe_suite({"model": runners["model"]}, small_set, probes, batch_size=32)
+    mean = torch.tensor(small_set.mean).view(1, -1, 1, 1)
+    std = torch.tensor(small_set.std).view(1, -1, 1, 1)
+    x = small_set.images.float() / 255
+    with torch.inference_mode():
+        predictions = runners["model"].module((x - mean) / std).argmax(1)
+        blurred = runners["model"].module((PROBES["gaussian_blur"].apply(x, 5, None) - mean) / std).argmax(1)
+    assert clean["model"] == pytest.approx((predictions == small_set.labels).float().mean().item())
+    k5 = next(r for r in results if r.severity == 5)
+    assert k5.accuracy == pytest.approx((blurred == small_set.labels).float().mean().item())
+    assert k5.agreement == pytest.approx((blurred == predictions).float().mean().item())
+    assert k5.accuracy_drop == pytest.approx(clean["model"] - k5.accuracy)
+
+
+def test_labels_are_optional(small_set, runners):
+    unlabelled = datasets.ImageSet("x", small_set.images, None, small_set.mean, small_set.std, None, "test")
+    results, clean, _, _ = run_probe_suite({"model": runners["model"]}, unlabelled, [PROBES["low_pass"]])
+    assert clean["model"] is None and results[0].accuracy is None and 0 <= results[0].agreement <= 1
+
+
+def test_channel_and_size_mismatch_fail_before_work(runners, tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "gray.npz", images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(4))
+    gray = datasets.load_dataset(str(tmp_path / "gray.npz"))
+    with pytest.raises(AuditError, match=r"\(1, 28, 28\)"):
+        check_compatibility(runners["model"], gray)
+    with pytest.raises(AuditError, match="expects inputs of shape"):
+        check_compatibility(runners["baseline"], gray, runners["baseline"].input_shape)
+
+
+def test_class_count_mismatch(small_set, runners):
+    hundred = datasets.ImageSet("c100", small_set.images, small_set.labels, small_set.mean, small_set.std, 100, "t")
+    with pytest.raises(AuditError, match="predicts 10 classes but c100 has 100"):
+        check_compatibility(runners["model"], hundred)
+
+
+def test_fourier_heatmap_shape_and_symmetry(small_set, runners):
+    tiny = datasets.take_subset(small_set, 8, seed=0)
+    tiny = datasets.ImageSet("t", tiny.images[:, :, :8, :8].contiguous(), tiny.labels, tiny.mean, tiny.std, 10, "t")
+
+    class Flatten(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(2, 3)).repeat(1, 4)[:, :10]
+
+    from audit.runners import TorchRunner
+
+    heatmap = run_fourier_heatmap({"model": TorchRunner(Flatten(), CPU)}, tiny, samples=8)
+    grid = torch.tensor(heatmap.errors)
+    assert grid.shape == (8, 8)
+    assert torch.equal(grid, torch.roll(grid.flip(0).flip(1), shifts=(1, 1), dims=(0, 1)))  # (u,v) == (-u,-v)
