@@ -17,6 +17,7 @@ import torch
 from audit import comparison
 from audit.comparison import Baseline
 from audit.errors import AuditError
+from audit.findings import Thresholds, evaluate_findings
 from audit.loading import load_checkpoint
 from audit.model import LoadedModel
 from audit.profile import LayerSpectrum, SpectralSettings, measure_layers
@@ -104,15 +105,29 @@ def _resolve_baseline(
     )
 
 
-def _run_info(device: torch.device, command: list[str] | None) -> RunInfo:
+def _run_info(device: torch.device, command: list[str] | None, precision: str) -> RunInfo:
+    import platform
+
     from audit import __version__
 
+    try:
+        import onnxruntime
+
+        onnxruntime_version = onnxruntime.__version__
+    except ImportError:
+        onnxruntime_version = None
+    name = str(device)
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)})"
     return RunInfo(
         tool_version=__version__,
         torch_version=torch.__version__,
-        device=str(device),
+        device=name,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         command=command,
+        onnxruntime_version=onnxruntime_version,
+        python_version=platform.python_version(),
+        precision=precision,
     )
 
 
@@ -125,6 +140,7 @@ def run_audit(
     allow_pickle: bool = False,
     checkpoint_key: str | None = None,
     probes: "ProbeOptions | None" = None,
+    thresholds: Thresholds = Thresholds(),
     command: list[str] | None = None,
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
@@ -149,15 +165,17 @@ def run_audit(
     probe_section = None
     if probes is not None:
         probe_section = run_probes(loaded, reference.loaded, reference.saved, probes, torch_device)
-    return AuditResult(
+    result = AuditResult(
         model=_model_info(loaded),
         spectral=SpectralSection(
             baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
         verdict=comparison.verdict(summary, reference.description),
-        run=_run_info(torch_device, command),
+        run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )
+    result.findings = evaluate_findings(result, thresholds)
+    return result
 
 
 def build_profile(

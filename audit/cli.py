@@ -152,6 +152,9 @@ def audit_command(
         help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON profile/result.",
     ),
     json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the result as JSON (schema_version 1)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/report.html, DIR/report.pdf and DIR/result.json."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF report."),
+    html: bool = typer.Option(True, "--html/--no-html", help="With --out: write the HTML report."),
     hfer_cutoff: float = CUTOFF_OPTION,
     fft_size: Optional[int] = FFT_OPTION,
     rings: bool = RINGS_OPTION,
@@ -191,6 +194,7 @@ def audit_command(
     def action() -> int:
         from audit.api import ProbeOptions, run_audit
         from audit.architectures import parse_arch_args
+        from audit.report import write_report
         from audit.result import save_result
         from audit.terminal import print_result
 
@@ -213,11 +217,13 @@ def audit_command(
             probes=probe_options,
             command=["spectral-audit", *sys.argv[1:]],
         )
+        written = write_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
             save_result(result, json_path)
+            written.append(json_path)
         print_result(result, stdout, show_layers=not quiet)
-        if json_path is not None:
-            stdout.print(f"JSON result: {json_path}")
+        for path in written:
+            stdout.print(f"wrote {path}")
         return 0
 
     _guarded(action, debug)
@@ -261,6 +267,27 @@ def profile_command(
             f"{summary.hfer:.3f}) written to {output}" if summary.hfer is not None
             else f"Profile of {model} written to {output}"
         )
+        return 0
+
+    _guarded(action, debug)
+
+
+@app.command("report")
+def report_command(
+    result_json: Path = typer.Argument(..., metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write the PDF report."),
+    html: bool = typer.Option(True, "--html/--no-html", help="Write the HTML report."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Re-render the HTML/PDF report from a saved JSON result, without the model."""
+
+    def action() -> int:
+        from audit.report import write_report
+        from audit.result import load_result
+
+        for path in write_report(load_result(result_json), out, html=html, pdf=pdf, json=False):
+            stdout.print(f"wrote {path}")
         return 0
 
     _guarded(action, debug)

@@ -30,6 +30,7 @@ from typing import Any
 from audit.comparison import Baseline, SpectralSummary, Unmatched
 from audit.errors import AuditError
 from audit.evaluation import FourierHeatmap, ProbeResult, ProbeSection
+from audit.findings import Finding
 from audit.profile import LayerSpectrum, SpectralSettings
 
 SCHEMA_VERSION = 1
@@ -62,6 +63,9 @@ class RunInfo:
     device: str
     created: str
     command: list[str] | None = None
+    onnxruntime_version: str | None = None
+    python_version: str | None = None
+    precision: str = "fp32"
 
 
 @dataclass
@@ -71,6 +75,7 @@ class AuditResult:
     verdict: str
     run: RunInfo
     probes: ProbeSection | None = None
+    findings: list[Finding] = field(default_factory=list)
     kind: str = "audit"  # "audit", or "profile" for `spectral-audit profile`
     schema_version: int = SCHEMA_VERSION
 
@@ -107,6 +112,7 @@ class AuditResult:
                 verdict=data.get("verdict", ""),
                 run=_build(RunInfo, data["run"]),
                 probes=_probes_from_dict(data.get("probes")),
+                findings=[_build(Finding, item) for item in data.get("findings", [])],
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise AuditError(f"malformed spectral-audit result: missing or wrong field {error}.")
@@ -142,7 +148,7 @@ def to_json(result: AuditResult) -> str:
     return json.dumps(result.to_dict(), indent=2, allow_nan=False)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename: never half a file."""
     path = Path(path)
     try:
@@ -151,8 +157,12 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as error:
         raise AuditError(f"cannot write {path}: {error.strerror or error}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content.encode("utf-8") if isinstance(content, str) else content)
+        # mkstemp makes the file private (0600); give it the permissions of a normal file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

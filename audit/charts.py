@@ -1,0 +1,156 @@
+"""Charts of an audit result as inline SVG strings (matplotlib, vector, no network).
+
+Every chart reads only the JSON-able result, has labelled axes with units, and stays
+readable in greyscale: series differ by line style and marker, not only by colour,
+and colour maps are monotonic in luminance (viridis, magma).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, no GUI toolkit
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({
+    "svg.fonttype": "none",  # keep text as text: searchable, selectable, small
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "spectral-audit",  # deterministic ids
+})
+
+MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
+BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
+
+
+def _svg(figure, label: str) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined
+    text = re.sub(r"<svg ", f'<svg role="img" aria-label="{label}" ', text, count=1)
+    return text
+
+
+def _spectral_layers(result):
+    return [l for l in result.spectral.layers if l.hfer is not None and l.radial_energy]
+
+
+def radial_energy_chart(result) -> str | None:
+    layers = _spectral_layers(result)
+    if not layers:
+        return None
+    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    colours = plt.get_cmap("viridis")
+    for depth, layer in enumerate(layers):
+        shade = colours(depth / max(1, len(layers) - 1))
+        axes.plot(layer.radii, layer.radial_energy, "-", color=shade, alpha=0.8, linewidth=1,
+                  marker=".", markersize=3)
+    cutoff = result.spectral.settings.cutoff
+    axes.axvline(cutoff, color="black", linestyle=":", linewidth=1)
+    axes.text(cutoff, axes.get_ylim()[1] * 0.95, f" HFER cutoff {cutoff:g}", fontsize=8, va="top")
+    axes.set_xlabel("radial frequency (cycles/pixel)")
+    axes.set_ylabel("energy fraction")
+    axes.set_title("Radial energy per layer (light = deeper)")
+    mappable = plt.cm.ScalarMappable(cmap=colours, norm=plt.Normalize(0, len(layers) - 1))
+    figure.colorbar(mappable, ax=axes, label="layer depth (index)")
+    return _svg(figure, "radial energy fraction per layer")
+
+
+def depth_heatmap(result, bins: int = 8) -> str | None:
+    """Layer x radius heat map of energy fractions, rebinned to common radius bins so that
+    kernels of different sizes share one axis."""
+    layers = _spectral_layers(result)
+    if not layers:
+        return None
+    edges = [i * (math.sqrt(0.5) + 1e-9) / bins for i in range(bins + 1)]
+    rows = []
+    for layer in layers:
+        row = [0.0] * bins
+        for radius, fraction in zip(layer.radii, layer.radial_energy):
+            index = min(bins - 1, int(radius / edges[-1] * bins))
+            row[index] += fraction
+        rows.append(row)
+    height = min(9.0, 1.2 + 0.18 * len(layers))
+    figure, axes = plt.subplots(figsize=(6.4, height))
+    image = axes.imshow(rows, aspect="auto", cmap="magma", vmin=0, vmax=max(max(r) for r in rows) or 1,
+                        extent=(0, edges[-1], len(layers) - 0.5, -0.5), interpolation="nearest")
+    if len(layers) <= 40:
+        axes.set_yticks(range(len(layers)), [l.name for l in layers], fontsize=7)
+    axes.set_ylabel("layer (input to output)")
+    axes.set_xlabel("radial frequency (cycles/pixel)")
+    axes.set_title("Energy fraction by depth and frequency")
+    figure.colorbar(image, ax=axes, label="energy fraction")
+    return _svg(figure, "heat map of radial energy by layer depth")
+
+
+def hfer_by_depth(result) -> str | None:
+    layers = _spectral_layers(result)
+    if not layers:
+        return None
+    figure, axes = plt.subplots(figsize=(6.4, 3.0))
+    depth = list(range(len(layers)))
+    axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
+    compared = [(i, l.baseline_hfer) for i, l in enumerate(layers) if l.baseline_hfer is not None]
+    if compared:
+        label = "white-noise reference" if result.spectral.baseline.kind == "white-noise" else "baseline"
+        axes.plot(*zip(*compared), label=label, **BASELINE_STYLE)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("layer depth (index)")
+    axes.set_ylabel(f"HFER (energy > {result.spectral.settings.cutoff:g} cyc/px)")
+    axes.set_title("High-frequency energy ratio by depth")
+    axes.legend(frameon=False)
+    return _svg(figure, "HFER by layer depth, model against baseline")
+
+
+def probe_curves(result) -> list[tuple[str, str]]:
+    """One chart per probe: accuracy (%) against the severity parameter."""
+    section = result.probes
+    if section is None or section.clean_accuracy is None:
+        return []
+    parameters = {p["name"]: p["parameter"] for p in section.probes}
+    charts = []
+    for probe in dict.fromkeys(r.probe for r in section.results):
+        rows = sorted((r for r in section.results if r.probe == probe), key=lambda r: r.severity)
+        figure, axes = plt.subplots(figsize=(3.2, 2.5))
+        severities = [r.severity for r in rows]
+        axes.plot(severities, [100 * r.accuracy for r in rows], label="model", **MODEL_STYLE)
+        axes.axhline(100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1,
+                     label="model clean")
+        if any(r.baseline_accuracy is not None for r in rows):
+            points = [(r.severity, 100 * r.baseline_accuracy) for r in rows if r.baseline_accuracy is not None]
+            axes.plot(*zip(*points), label="baseline", **BASELINE_STYLE)
+            if section.baseline_clean_accuracy is not None:
+                axes.axhline(100 * section.baseline_clean_accuracy, color=BASELINE_STYLE["color"],
+                             linestyle="-.", linewidth=1, label="baseline clean")
+        axes.set_ylim(0, 100)
+        axes.set_xlabel(parameters.get(probe, "severity"), fontsize=8)
+        axes.set_ylabel("accuracy (%)")
+        axes.set_title(probe)
+        axes.legend(frameon=False, fontsize=6)
+        charts.append((probe, _svg(figure, f"accuracy under {probe} against severity")))
+    return charts
+
+
+def fourier_heatmap_chart(result) -> str | None:
+    section = result.probes
+    if section is None or section.heatmap is None:
+        return None
+    heatmap = section.heatmap
+    panels = [("model", heatmap.errors)] + ([("baseline", heatmap.baseline_errors)] if heatmap.baseline_errors else [])
+    figure, axes_list = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
+    height, width = len(heatmap.errors), len(heatmap.errors[0])
+    extent = (-(width // 2) - 0.5, width - width // 2 - 0.5, height - height // 2 - 0.5, -(height // 2) - 0.5)
+    for axes, (name, grid) in zip(axes_list[0], panels):
+        image = axes.imshow([[100 * v for v in row] for row in grid], cmap="viridis", vmin=0, vmax=100, extent=extent)
+        axes.set_title(f"{name}: error under Fourier noise (L2 {heatmap.norm:g})", fontsize=8)
+        axes.set_xlabel("horizontal frequency (cycles/image)")
+        axes.set_ylabel("vertical frequency (cycles/image)")
+    figure.colorbar(image, ax=list(axes_list[0]), label="error rate (%)")
+    return _svg(figure, "Fourier heat map of error rates")

@@ -1,0 +1,225 @@
+"""The audit report: HTML (Jinja2, self-contained) and PDF (WeasyPrint) from a result.
+
+The reporter prepares plain display data in Python (:func:`report_context`); the
+templates in ``templates/`` only show it. Everything is rendered in memory first and
+then written atomically, so a failure never leaves half a report where a good one was.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from pathlib import Path
+
+from markupsafe import Markup
+
+from audit import charts
+from audit.errors import AuditError
+from audit.result import AuditResult, to_json, write_atomic
+
+HTML_NAME, PDF_NAME, JSON_NAME = "report.html", "report.pdf", "result.json"
+
+
+def templates_folder() -> Path:
+    """Installed: the ``audit.templates`` package data; from a checkout: ./templates."""
+    try:
+        folder = Path(str(importlib.resources.files("audit.templates")))
+        if (folder / "report.html").is_file():
+            return folder
+    except (ModuleNotFoundError, TypeError):
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if (checkout / "report.html").is_file():
+        return checkout
+    raise AuditError("the report templates are missing from this installation; reinstall spectral-audit.")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _key_numbers(result: AuditResult) -> list[dict]:
+    summary = result.spectral.summary
+    numbers = [
+        {"label": "network HFER", "value": _fmt(summary.hfer)},
+        {"label": "baseline HFER", "value": _fmt(summary.baseline_hfer)},
+        {"label": "SSR vs baseline", "value": _fmt(summary.ssr, 2)},
+        {"label": "paper-mode SSR", "value": _fmt(summary.paper_ssr)},
+    ]
+    if result.probes is not None:
+        numbers.append({"label": "clean accuracy", "value": f"{_pct(result.probes.clean_accuracy)}%"})
+        measured = [r for r in result.probes.results if r.accuracy is not None]
+        if measured:
+            worst = min(measured, key=lambda r: r.accuracy)
+            numbers.append({"label": f"worst probe: {worst.probe} {worst.severity:g}", "value": f"{_pct(worst.accuracy)}%"})
+    return numbers
+
+
+def _probe_rows(result: AuditResult) -> dict | None:
+    section = result.probes
+    if section is None:
+        return None
+    parameters = {p["name"]: p["parameter"] for p in section.probes}
+    rows, previous = [], None
+    for r in section.results:
+        first = r.probe != previous
+        previous = r.probe
+        rows.append({
+            "probe": r.probe if first else "", "parameter": parameters.get(r.probe, "") if first else "",
+            "severity": f"{r.severity:g}", "accuracy": _pct(r.accuracy), "drop": _pct(r.accuracy_drop),
+            "agreement": _pct(r.agreement), "baseline_accuracy": _pct(r.baseline_accuracy),
+            "baseline_drop": _pct(r.baseline_accuracy_drop),
+        })
+    return {
+        "dataset": section.dataset, "samples": section.samples, "full_split": section.full_split,
+        "seed": section.seed, "runner": section.runner,
+        "mean": ", ".join(f"{v:g}" for v in section.mean), "std": ", ".join(f"{v:g}" for v in section.std),
+        "clean": _pct(section.clean_accuracy), "baseline_clean": _pct(section.baseline_clean_accuracy),
+        "has_baseline": section.baseline_clean_accuracy is not None or any(r.baseline_accuracy is not None for r in section.results),
+        "rows": rows, "notes": section.notes,
+    }
+
+
+def _run_facts(result: AuditResult) -> list[tuple[str, str]]:
+    run, model = result.run, result.model
+    facts = [
+        ("command", " ".join(run.command) if run.command else "(library call)"),
+        ("spectral-audit", run.tool_version),
+        ("torch", run.torch_version),
+        ("onnxruntime", run.onnxruntime_version or "not installed"),
+        ("python", run.python_version or "?"),
+        ("device", run.device),
+        ("precision", run.precision),
+        ("checkpoint", model.path),
+        ("checkpoint sha256", model.sha256),
+        ("format", model.format),
+        ("baseline", f"{result.spectral.baseline.kind}: {result.spectral.baseline.source}"),
+        ("HFER cutoff", f"{result.spectral.settings.cutoff:g} cycles/pixel"),
+        ("FFT grid", "native kernel grid" if result.spectral.settings.fft_size is None else f"{result.spectral.settings.fft_size}x{result.spectral.settings.fft_size}"),
+        ("created", run.created),
+    ]
+    if result.probes is not None:
+        facts += [
+            ("data", f"{result.probes.dataset} ({result.probes.source})"),
+            ("samples", str(result.probes.samples)),
+            ("seed", str(result.probes.seed)),
+            ("batch size", str(result.probes.batch_size)),
+            ("probe time", f"{result.probes.seconds:.1f} s, {result.probes.images_per_second:,.0f} images/s"),
+        ]
+    facts += [("note", note) for note in model.notes]
+    return facts
+
+
+def _gates(result: AuditResult) -> dict | None:
+    gates = getattr(result, "gates", None)
+    if gates is None:
+        return None
+    return {
+        "passed": gates.passed,
+        "checks": [
+            {"name": c.name, "passed": c.passed, "value_text": _fmt(c.value, 4), "threshold_text": _fmt(c.threshold, 4)}
+            for c in gates.checks
+        ],
+    }
+
+
+def report_context(result: AuditResult) -> dict:
+    """Plain data for the templates; charts are SVG strings marked safe (matplotlib
+    escapes the text it writes, layer names included)."""
+    settings = result.spectral.settings
+    spectral_charts = []
+    for svg, caption in (
+        (charts.radial_energy_chart(result), "Energy fraction per radial frequency for every layer; the dotted line is the HFER cutoff."),
+        (charts.depth_heatmap(result), "Energy fraction by layer (rows, input to output) and radial frequency, rebinned to 8 common bins."),
+        (charts.hfer_by_depth(result), "HFER of each layer against the baseline's."),
+    ):
+        if svg:
+            spectral_charts.append({"svg": Markup(svg), "caption": caption})
+    probe_charts = [
+        {"svg": Markup(svg), "caption": f"Accuracy under {name}; dotted/dash-dot lines: clean accuracy."}
+        for name, svg in charts.probe_curves(result)
+    ]
+    heatmap_svg = charts.fourier_heatmap_chart(result)
+    unmatched = result.spectral.unmatched
+    unmatched_text = ""
+    if unmatched.model_only or unmatched.baseline_only:
+        unmatched_text = (
+            f"Not compared — only in the model: {', '.join(unmatched.model_only) or 'none'}; "
+            f"only in the baseline: {', '.join(unmatched.baseline_only) or 'none'}."
+        )
+    baseline = result.spectral.baseline
+    return {
+        "model": {"name": Path(result.model.path).name, **vars(result.model)},
+        "run": result.run,
+        "verdict": result.verdict,
+        "key_numbers": _key_numbers(result),
+        "baseline_label": "white-noise reference (expected spectrum of i.i.d. weights)" if baseline.kind == "white-noise" else f"{baseline.kind} {baseline.source}",
+        "cutoff": f"{settings.cutoff:g}",
+        "grid": "the kernel's own grid" if settings.fft_size is None else f"a {settings.fft_size}x{settings.fft_size} zero-padded grid",
+        "findings": result.findings,
+        "gates": _gates(result),
+        "spectral_charts": spectral_charts,
+        "layers": [
+            {
+                "name": l.name, "shape": "x".join(map(str, l.shape)), "kind": l.kind, "note": l.note if l.hfer is None else None,
+                "hfer": _fmt(l.hfer), "baseline_hfer": _fmt(l.baseline_hfer), "ssr": _fmt(l.ssr, 2), "paper_ssr": _fmt(l.paper_ssr),
+            }
+            for l in result.spectral.layers
+        ],
+        "unmatched": unmatched_text,
+        "probes": _probe_rows(result),
+        "probe_charts": probe_charts,
+        "heatmap_chart": {"svg": Markup(heatmap_svg), "caption": "Error rate when one Fourier basis image is added; DC at the centre."} if heatmap_svg else None,
+        "run_facts": _run_facts(result),
+    }
+
+
+def render_html(result: AuditResult) -> str:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    environment = Environment(
+        loader=FileSystemLoader(str(templates_folder())),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return environment.get_template("report.html").render(**report_context(result))
+
+
+def render_pdf(html: str) -> bytes:
+    import logging
+
+    from weasyprint import HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    return HTML(string=html, base_url=None).write_pdf()
+
+
+def write_report(
+    result: AuditResult, folder: str | os.PathLike, *, html: bool = True, pdf: bool = True, json: bool = True
+) -> list[Path]:
+    """Render, then write report.html, report.pdf and result.json into ``folder``.
+
+    Nothing is written until everything has rendered; each file replaces the old one
+    atomically. Returns the paths written.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AuditError(f"--out {folder} exists and is not a folder.")
+    page = render_html(result) if (html or pdf) else None
+    outputs: list[tuple[Path, bytes]] = []
+    if json:
+        outputs.append((folder / JSON_NAME, (to_json(result) + "\n").encode()))
+    if html:
+        outputs.append((folder / HTML_NAME, page.encode()))
+    if pdf:
+        outputs.append((folder / PDF_NAME, render_pdf(page)))
+    for path, data in outputs:
+        write_atomic(path, data)
+    return [path for path, _ in outputs]
