@@ -34,6 +34,7 @@ def _svg(figure, label: str) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate
     text = re.sub(r"<svg ", f'<svg role="img" aria-label="{label}" ', text, count=1)
     return text
 

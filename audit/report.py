@@ -7,7 +7,6 @@ then written atomically, so a failure never leaves half a report where a good on
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from pathlib import Path
 
@@ -21,16 +20,11 @@ HTML_NAME, PDF_NAME, JSON_NAME = "report.html", "report.pdf", "result.json"
 
 
 def templates_folder() -> Path:
-    """Installed: the ``audit.templates`` package data; from a checkout: ./templates."""
-    try:
-        folder = Path(str(importlib.resources.files("audit.templates")))
+    """Installed: audit/templates inside the wheel; from a source checkout: ./templates."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "templates", here.parent / "templates"):
         if (folder / "report.html").is_file():
             return folder
-    except (ModuleNotFoundError, TypeError):
-        pass
-    checkout = Path(__file__).resolve().parent.parent / "templates"
-    if (checkout / "report.html").is_file():
-        return checkout
     raise AuditError("the report templates are missing from this installation; reinstall spectral-audit.")
 
 
