@@ -17,7 +17,8 @@ import torch
 from audit import comparison
 from audit.comparison import Baseline
 from audit.errors import AuditError
-from audit.findings import Thresholds, evaluate_findings
+from audit.findings import evaluate_findings
+from audit.gates import Policy, check_gates
 from audit.loading import load_checkpoint
 from audit.model import LoadedModel
 from audit.profile import LayerSpectrum, SpectralSettings, measure_layers
@@ -140,7 +141,7 @@ def run_audit(
     allow_pickle: bool = False,
     checkpoint_key: str | None = None,
     probes: "ProbeOptions | None" = None,
-    thresholds: Thresholds = Thresholds(),
+    policy: Policy | None = None,
     command: list[str] | None = None,
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
@@ -148,6 +149,7 @@ def run_audit(
 
     baseline: None or "white-noise", a checkpoint path, or a JSON file written by
         ``spectral-audit profile`` or ``--json``.
+    policy: thresholds to check (``result.gates``) and finding thresholds; None: no gates.
     """
     torch_device = resolve_device(device)
     loaded = load_checkpoint(model, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
@@ -174,7 +176,9 @@ def run_audit(
         run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )
-    result.findings = evaluate_findings(result, thresholds)
+    result.findings = evaluate_findings(result, policy.findings if policy else Policy().findings)
+    if policy is not None:
+        result.gates = check_gates(result, policy)
     return result
 
 

@@ -1,11 +1,13 @@
 """The ``spectral-audit`` command: parse options, call one library function, print.
 
 ``spectral-audit MODEL ...`` is short for ``spectral-audit audit MODEL ...``.
-Exit codes: 0 success, 2 bad input or usage, 130 interrupted.
+Exit codes: 0 success (every gate passed), 1 a gate failed, 2 bad input or usage,
+130 interrupted.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from audit.errors import AuditError
@@ -61,6 +64,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    never = "never"
+
+
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
@@ -98,7 +107,7 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
     except AuditError as error:
         if debug:
             raise
-        stderr.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
         code = error.exit_code
     except KeyboardInterrupt:
         stderr.print("interrupted; nothing was written.")
@@ -107,7 +116,7 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
         if debug:
             raise
         stderr.print(
-            f"[bold red]error:[/bold red] unexpected {type(error).__name__}: {error} "
+            f"[bold red]error:[/bold red] unexpected {type(error).__name__}: {escape(str(error))} "
             "(re-run with --debug for the traceback, and please report it)",
             highlight=False, soft_wrap=True,
         )
@@ -183,6 +192,13 @@ def audit_command(
     mean: Optional[str] = typer.Option(None, "--mean", metavar="M1,M2,M3", rich_help_panel="Probes", help="Normalisation mean (default: the data set's preset)."),
     std: Optional[str] = typer.Option(None, "--std", metavar="S1,S2,S3", rich_help_panel="Probes", help="Normalisation std (default: the data set's preset)."),
     heatmap_samples: int = typer.Option(256, "--heatmap-samples", min=1, rich_help_panel="Probes", help="Images used by the Fourier heat map."),
+    policy_path: Optional[Path] = typer.Option(None, "--policy", metavar="FILE", rich_help_panel="Gates", help="TOML policy of thresholds. Default: [tool.spectral-audit] of the nearest pyproject.toml."),
+    min_clean_accuracy: Optional[float] = typer.Option(None, "--min-clean-accuracy", rich_help_panel="Gates", help="Fail below this clean accuracy (fraction, e.g. 0.6)."),
+    max_hfer: Optional[float] = typer.Option(None, "--max-hfer", rich_help_panel="Gates", help="Fail above this network HFER."),
+    max_layer_hfer: Optional[float] = typer.Option(None, "--max-layer-hfer", rich_help_panel="Gates", help="Fail if any layer's HFER is above this."),
+    min_ssr: Optional[float] = typer.Option(None, "--min-ssr", rich_help_panel="Gates", help="Fail below this network SSR against the baseline."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", rich_help_panel="Gates", help="Finding severities that fail the run (default: error)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", metavar="PATH", rich_help_panel="Gates", help="Write JUnit XML, one test case per gate."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and verdict, not the per-layer table."),
     debug: bool = DEBUG_OPTION,
 ) -> None:
@@ -194,8 +210,9 @@ def audit_command(
     def action() -> int:
         from audit.api import ProbeOptions, run_audit
         from audit.architectures import parse_arch_args
+        from audit.gates import EXIT_GATE_FAILED, EXIT_PASSED, junit_xml, load_policy, markdown_summary, summary_line
         from audit.report import write_report
-        from audit.result import save_result
+        from audit.result import save_result, write_atomic
         from audit.terminal import print_result
 
         probe_options = None
@@ -207,6 +224,13 @@ def audit_command(
                 num_classes=num_classes, input_size=input_size, mean=_floats(mean, "--mean"),
                 std=_floats(std, "--std"), heatmap_samples=heatmap_samples, show_progress=not quiet,
             )
+        policy = load_policy(policy_path)
+        for key, value in (("min_clean_accuracy", min_clean_accuracy), ("max_hfer", max_hfer),
+                           ("max_layer_hfer", max_layer_hfer), ("min_ssr", min_ssr)):
+            if value is not None:
+                setattr(policy, key, value)  # flags override the policy file
+        if fail_on is not None:
+            policy.fail_on = fail_on.value
         result = run_audit(
             model,
             baseline=baseline,
@@ -215,16 +239,25 @@ def audit_command(
             allow_pickle=allow_pickle,
             checkpoint_key=checkpoint_key,
             probes=probe_options,
+            policy=policy,
             command=["spectral-audit", *sys.argv[1:]],
         )
         written = write_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
             save_result(result, json_path)
             written.append(json_path)
+        if junit is not None:
+            write_atomic(junit, junit_xml(result.gates))
+            written.append(junit)
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as stream:
+                stream.write(markdown_summary(result, result.gates))
         print_result(result, stdout, show_layers=not quiet)
         for path in written:
-            stdout.print(f"wrote {path}")
-        return 0
+            stdout.print(f"wrote {path}", markup=False)
+        stdout.print(summary_line(result.gates), style="bold green" if result.gates.passed else "bold red",
+                     markup=False, highlight=False)
+        return EXIT_PASSED if result.gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
 

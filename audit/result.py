@@ -31,6 +31,7 @@ from audit.comparison import Baseline, SpectralSummary, Unmatched
 from audit.errors import AuditError
 from audit.evaluation import FourierHeatmap, ProbeResult, ProbeSection
 from audit.findings import Finding
+from audit.gates import GateCheck, GateResult
 from audit.profile import LayerSpectrum, SpectralSettings
 
 SCHEMA_VERSION = 1
@@ -76,6 +77,7 @@ class AuditResult:
     run: RunInfo
     probes: ProbeSection | None = None
     findings: list[Finding] = field(default_factory=list)
+    gates: GateResult | None = None
     kind: str = "audit"  # "audit", or "profile" for `spectral-audit profile`
     schema_version: int = SCHEMA_VERSION
 
@@ -113,9 +115,16 @@ class AuditResult:
                 run=_build(RunInfo, data["run"]),
                 probes=_probes_from_dict(data.get("probes")),
                 findings=[_build(Finding, item) for item in data.get("findings", [])],
+                gates=_gates_from_dict(data.get("gates")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise AuditError(f"malformed spectral-audit result: missing or wrong field {error}.")
+
+
+def _gates_from_dict(data: dict[str, Any] | None) -> GateResult | None:
+    if data is None:
+        return None
+    return GateResult(passed=data["passed"], checks=[_build(GateCheck, c) for c in data.get("checks", [])])
 
 
 def _probes_from_dict(data: dict[str, Any] | None) -> ProbeSection | None:

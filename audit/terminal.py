@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from audit.result import AuditResult
@@ -14,7 +15,7 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 def _baseline_label(result: AuditResult) -> str:
     baseline = result.spectral.baseline
-    return "white-noise reference" if baseline.kind == "white-noise" else f"{baseline.kind} {baseline.source}"
+    return "white-noise reference" if baseline.kind == "white-noise" else escape(f"{baseline.kind} {baseline.source}")
 
 
 def layer_table(result: AuditResult) -> Table:
@@ -36,10 +37,10 @@ def layer_table(result: AuditResult) -> Table:
     for layer in spectral.layers:
         shape = "x".join(str(s) for s in layer.shape)
         if layer.hfer is None:
-            table.add_row(layer.name, shape, "—", "", "", "", f"[dim]{layer.note}[/dim]")
+            table.add_row(escape(layer.name), shape, "—", "", "", "", f"[dim]{escape(layer.note)}[/dim]")
             continue
         table.add_row(
-            layer.name,
+            escape(layer.name),
             shape,
             _number(layer.hfer),
             _number(layer.baseline_hfer),
@@ -93,18 +94,18 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
     model = result.model
     summary = result.spectral.summary
     console.print(
-        f"[bold]{model.path}[/bold]  {model.format}, {model.parameters:,} parameters, "
+        f"[bold]{escape(model.path)}[/bold]  {model.format}, {model.parameters:,} parameters, "
         f"sha256 {model.sha256[:12]}…"
     )
     for note in model.notes:
-        console.print(f"  [dim]{note}[/dim]")
+        console.print(f"  [dim]{escape(note)}[/dim]")
     if show_layers:
         console.print(layer_table(result))
     unmatched = result.spectral.unmatched
     if unmatched.model_only:
-        console.print(f"[yellow]only in the model, not compared:[/yellow] {', '.join(unmatched.model_only)}")
+        console.print(f"[yellow]only in the model, not compared:[/yellow] {escape(', '.join(unmatched.model_only))}")
     if unmatched.baseline_only:
-        console.print(f"[yellow]only in the baseline, not compared:[/yellow] {', '.join(unmatched.baseline_only)}")
+        console.print(f"[yellow]only in the baseline, not compared:[/yellow] {escape(', '.join(unmatched.baseline_only))}")
     console.print(
         f"Network: HFER {_number(summary.hfer)}, baseline {_number(summary.baseline_hfer)}, "
         f"SSR {_number(summary.ssr, 2)}, paper-mode SSR {_number(summary.paper_ssr, 3)} "
@@ -116,7 +117,7 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         if show_layers:
             console.print(probe_table(result))
         for note in section.notes:
-            console.print(f"  [dim]{note}[/dim]")
+            console.print(f"  [dim]{escape(note)}[/dim]")
         worst = min(
             (r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None
         )
@@ -127,4 +128,4 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         console.print(line)
     elif result.kind == "audit":
         console.print("[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]")
-    console.print(f"[bold]Verdict:[/bold] {result.verdict}")
+    console.print(f"[bold]Verdict:[/bold] {escape(result.verdict)}")

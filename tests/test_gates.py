@@ -1,0 +1,173 @@
+"""Gates through the console script's real exit code: each threshold passes, and fails by a hair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from audit.errors import AuditError
+from audit.gates import load_policy
+
+from conftest import run_cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
+MODEL = SAMPLES / "cifar_resnet8_l2.ts.pt"
+BASELINE = SAMPLES / "cifar_resnet8_baseline.ts.pt"
+PROBE_ARGS = ["--data", "cifar10-sample", "--samples", "64", "--probes", "blur", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """The numbers the gates will be set around, measured once."""
+    out = tmp_path_factory.mktemp("measured") / "result.json"
+    run = run_cli(MODEL, "--baseline", BASELINE, *PROBE_ARGS, "--json", out, "-q")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(out.read_text())
+    k5 = next(r for r in data["probes"]["results"] if r["probe"] == "gaussian_blur" and r["severity"] == 5)
+    return {
+        "hfer": data["spectral"]["summary"]["hfer"],
+        "ssr": data["spectral"]["summary"]["ssr"],
+        "layer_hfer": max(l["hfer"] for l in data["spectral"]["layers"] if l["hfer"] is not None),
+        "clean": data["probes"]["clean_accuracy"],
+        "drop_k5": k5["accuracy_drop"],
+        "lost_vs_baseline_k5": k5["baseline_accuracy"] - k5["accuracy"],
+        "gates": data["gates"],
+    }
+
+
+def audit(*args, tmp_path=None, probes=False):
+    extra = ["--baseline", str(BASELINE), *PROBE_ARGS] if probes else ["--baseline", str(BASELINE)]
+    return run_cli(MODEL, *extra, "-q", *args, cwd=tmp_path)
+
+
+def write_policy(tmp_path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+EPS = 1e-3
+
+
+@pytest.mark.parametrize("flag,key,side", [
+    ("--max-hfer", "hfer", "max"),
+    ("--max-layer-hfer", "layer_hfer", "max"),
+    ("--min-ssr", "ssr", "min"),
+])
+def test_spectral_flags(measured, flag, key, side, tmp_path):
+    value = measured[key]
+    passing, failing = (value + EPS, value - EPS) if side == "max" else (value - EPS, value + EPS)
+    ok = audit(flag, f"{passing:.6f}", tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith("Gates: all")
+    bad = audit(flag, f"{failing:.6f}", tmp_path=tmp_path)
+    assert bad.returncode == 1
+    last = bad.stdout.strip().splitlines()[-1]
+    assert last.startswith("Gates: FAILED 1") and flag.lstrip("-").replace("-", "_") in last and "by 0.001" in last
+
+
+def test_min_clean_accuracy(measured, tmp_path):
+    assert audit("--min-clean-accuracy", f"{measured['clean'] - EPS:.6f}", probes=True, tmp_path=tmp_path).returncode == 0
+    bad = audit("--min-clean-accuracy", f"{measured['clean'] + EPS:.6f}", probes=True, tmp_path=tmp_path)
+    assert bad.returncode == 1 and "min_clean_accuracy" in bad.stdout.splitlines()[-1]
+
+
+def test_max_accuracy_drop_from_a_policy_file(measured, tmp_path):
+    drop = measured["drop_k5"]
+    ok = write_policy(tmp_path, f'[max_accuracy_drop]\ngaussian_blur = {{ "5" = {drop + EPS:.6f} }}\n')
+    assert audit("--policy", ok, probes=True, tmp_path=tmp_path).returncode == 0
+    bad = write_policy(tmp_path, f'[max_accuracy_drop]\ngaussian_blur = {{ "5" = {drop - EPS:.6f} }}\n')
+    run = audit("--policy", bad, probes=True, tmp_path=tmp_path)
+    assert run.returncode == 1 and "max_accuracy_drop[gaussian_blur@5]" in run.stdout.splitlines()[-1]
+
+
+def test_max_accuracy_drop_relative_to_the_baseline(measured, tmp_path):
+    lost = measured["lost_vs_baseline_k5"]
+    ok = write_policy(tmp_path, f'[max_accuracy_drop_vs_baseline]\ngaussian_blur = {{ "5" = {lost + EPS:.6f} }}\n')
+    assert audit("--policy", ok, probes=True, tmp_path=tmp_path).returncode == 0
+    bad = write_policy(tmp_path, f'[max_accuracy_drop_vs_baseline]\ngaussian_blur = {{ "5" = {lost - EPS:.6f} }}\n')
+    assert audit("--policy", bad, probes=True, tmp_path=tmp_path).returncode == 1
+
+
+def test_fail_on_warning(tmp_path):
+    # The L2 model's layers are low-pass: no warnings against white noise with a strict ratio...
+    assert run_cli(MODEL, "--fail-on", "warning", "-q", cwd=tmp_path).returncode == 0
+    # ...but a baseline checkpoint that is more low-pass than the model gives layer warnings.
+    run = run_cli(BASELINE, "--baseline", MODEL, "--fail-on", "warning", "-q", cwd=tmp_path)
+    assert run.returncode == 1 and "fail_on_warning" in run.stdout.splitlines()[-1]
+    assert run_cli(BASELINE, "--baseline", MODEL, "--fail-on", "never", "-q", cwd=tmp_path).returncode == 0
+
+
+def test_pyproject_tool_table_is_found_from_the_working_directory(measured, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(f'[tool.spectral-audit]\nmax_hfer = {measured["hfer"] - EPS:.6f}\n')
+    nested = tmp_path / "sub" / "dir"
+    nested.mkdir(parents=True)
+    run = run_cli(MODEL, "-q", cwd=nested)
+    assert run.returncode == 1 and "max_hfer" in run.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("max_hfer = [", "not valid TOML"),
+    ("max_hfr = 0.5", "unknown policy key 'max_hfr'"),
+    ('max_hfer = "high"', "max_hfer must be a number"),
+    ("fail_on = 'sometimes'", "fail_on must be one of"),
+    ("[max_accuracy_drop]\nwobble = 0.1", "max_accuracy_drop.wobble: unknown probe"),
+    ("[max_accuracy_drop]\ngaussian_blur = 'x'", "max_accuracy_drop.gaussian_blur must be a number"),
+    ("[findings]\nnope = 1", "findings.nope"),
+])
+def test_malformed_policy_exits_2_naming_the_key(tmp_path, text, message):
+    run = audit("--policy", write_policy(tmp_path, text), tmp_path=tmp_path)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_probe_gate_without_data_is_a_usage_error(tmp_path):
+    run = audit("--min-clean-accuracy", "0.5", tmp_path=tmp_path)
+    assert run.returncode == 2 and "--data" in run.stderr
+
+
+def test_junit_has_one_case_per_gate(measured, tmp_path):
+    path = tmp_path / "junit.xml"
+    run = audit("--max-hfer", f"{measured['hfer'] - EPS:.6f}", "--min-ssr", "1.0", "--junit", path, tmp_path=tmp_path)
+    assert run.returncode == 1
+    suite = ElementTree.parse(path).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["max_hfer", "min_ssr", "fail_on_error"]
+    assert suite.get("tests") == "3" and suite.get("failures") == "1"
+    assert cases[0].find("failure") is not None and cases[1].find("failure") is None
+
+
+def test_gates_in_json_and_github_summary(tmp_path):
+    summary = tmp_path / "summary.md"
+    out = tmp_path / "r.json"
+    run = run_cli(MODEL, "--max-hfer", "0.9", "--json", out, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert run.returncode == 0
+    gates = json.loads(out.read_text())["gates"]
+    assert gates["passed"] is True
+    assert {"name", "value", "threshold", "passed"} <= set(gates["checks"][0])
+    assert "| `max_hfer` |" in summary.read_text()
+
+
+def test_baseline_result_json_supplies_probe_numbers(measured, tmp_path):
+    """CI keeps the last release's JSON instead of its weights."""
+    release = tmp_path / "release.json"
+    assert run_cli(BASELINE, *PROBE_ARGS, "--json", release, "-q", cwd=tmp_path).returncode == 0
+    out = tmp_path / "candidate.json"
+    run = run_cli(MODEL, "--baseline", release, *PROBE_ARGS, "--json", out, "-q", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(out.read_text())
+    assert data["spectral"]["baseline"]["kind"] == "profile"
+    assert data["spectral"]["summary"]["ssr"] == pytest.approx(measured["ssr"])
+    k5 = next(r for r in data["probes"]["results"] if r["severity"] == 5)
+    assert k5["baseline_accuracy"] - k5["accuracy"] == pytest.approx(measured["lost_vs_baseline_k5"])
+
+
+def test_load_policy_reads_pyproject_path_directly(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.spectral-audit]\nmin_ssr = 1.2\n")
+    assert load_policy(path).min_ssr == 1.2
+    with pytest.raises(AuditError, match="no such file"):
+        load_policy(tmp_path / "missing.toml")
