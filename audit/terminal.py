@@ -128,4 +128,7 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         console.print(line)
     elif result.kind == "audit":
         console.print("[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]")
+    styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
+    for finding in result.findings:
+        console.print(f"[{styles[finding.severity]}]{finding.severity.upper()}[/] {escape(finding.message)}")
     console.print(f"[bold]Verdict:[/bold] {escape(result.verdict)}")

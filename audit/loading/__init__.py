@@ -34,18 +34,18 @@ def load_checkpoint(
     """
     path = Path(path)
     file_format = sniff.detect_format(path)
+    sniff.check_fits_in_memory(path)
     digest = sniff.sha256_of(path)
 
-    if file_format == sniff.ONNX:
-        kernels, parameters, notes = onnx_files.read_onnx(path)
-        loaded = LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
-    else:
-        contents = torch_files.read(path, file_format, allow_pickle, checkpoint_key)
-        loaded = LoadedModel(
-            path, digest, file_format, contents.parameters, contents.kernels,
-            module=contents.module, notes=contents.notes,
-            state_dict=contents.state_dict, input_shape=contents.input_shape,
-        )
+    try:
+        loaded = _read(path, file_format, digest, allow_pickle, checkpoint_key)
+    except (AuditError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:
+        # The parsers below us raise whatever they like on malformed input; the user
+        # gets one line, never a traceback (a fuzz test holds us to this).
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}")
     if not loaded.kernels:
         raise AuditError(
             f"{path} ({file_format}) holds no convolution weights ({loaded.parameters:,} "
@@ -53,3 +53,15 @@ def load_checkpoint(
             "the kernels of convolutional networks."
         )
     return loaded
+
+
+def _read(path: Path, file_format: str, digest: str, allow_pickle: bool, checkpoint_key: str | None) -> LoadedModel:
+    if file_format == sniff.ONNX:
+        kernels, parameters, notes = onnx_files.read_onnx(path)
+        return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
+    contents = torch_files.read(path, file_format, allow_pickle, checkpoint_key)
+    return LoadedModel(
+        path, digest, file_format, contents.parameters, contents.kernels,
+        module=contents.module, notes=contents.notes,
+        state_dict=contents.state_dict, input_shape=contents.input_shape,
+    )

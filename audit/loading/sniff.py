@@ -7,6 +7,7 @@ archive but is truncated") instead of whatever a parser happens to raise.
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -50,11 +51,42 @@ def check_readable_file(path: Path) -> int:
     return size
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(path: Path) -> None:
+    """Refuse, before reading, a file that cannot fit in the memory available, rather
+    than be killed by the kernel's out-of-memory killer half-way through."""
+    size = path.stat().st_size
+    available = available_memory()
+    if available is None:
+        return
+    # Even a memory-mapped checkpoint is copied once: the conv weights are stacked for
+    # the spectra, and for a CNN they are most of the file.
+    if size > 0.9 * available:
+        raise AuditError(
+            f"{path} is {size / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of memory is available; "
+            "run on a machine with more memory."
+        )
+
+
 def zip_members(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except Exception as error:  # BadZipFile, EOFError, UnicodeDecodeError of a mangled name...
         raise AuditError(
             f"{path} starts like a zip archive (PyTorch's file format) but is damaged or "
             f"truncated ({error}); re-save or re-download it."
