@@ -202,3 +202,22 @@ def build_profile(
     )
     result.kind = "profile"
     return result
+
+
+def run_track(
+    checkpoints: list[str | os.PathLike],
+    *,
+    order: str = "epoch",
+    settings: SpectralSettings = SpectralSettings(),
+    device: str = "auto",
+    allow_pickle: bool = False,
+    command: list[str] | None = None,
+):
+    """Spectral profile of each checkpoint of a training run, in training order."""
+    from audit.tracking import track
+
+    torch_device = resolve_device(device)
+    result = track([Path(p) for p in checkpoints], order=order, settings=settings, device=torch_device,
+                   allow_pickle=allow_pickle)
+    result.run = _run_info(torch_device, command, "fp32")
+    return result

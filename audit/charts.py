@@ -155,3 +155,44 @@ def fourier_heatmap_chart(result) -> str | None:
         axes.set_ylabel("vertical frequency (cycles/image)")
     figure.colorbar(image, ax=list(axes_list[0]), label="error rate (%)")
     return _svg(figure, "Fourier heat map of error rates")
+
+
+def track_heatmap(track) -> str:
+    """Epoch x radial bin heat map of the network's energy fractions."""
+    labels = [str(p.epoch) if p.epoch is not None else str(i) for i, p in enumerate(track.points)]
+    figure, axes = plt.subplots(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
+    rows = [p.radial_profile for p in track.points]
+    image = axes.imshow(rows, aspect="auto", cmap="magma", interpolation="nearest",
+                        extent=(0, track.bin_edges[-1], len(rows) - 0.5, -0.5))
+    step = max(1, len(labels) // 20)
+    axes.set_yticks(range(0, len(labels), step), labels[::step], fontsize=7)
+    axes.set_ylabel("epoch")
+    axes.set_xlabel("radial frequency (cycles/pixel)")
+    axes.set_title("Energy fraction by epoch and frequency (all layers)")
+    figure.colorbar(image, ax=axes, label="energy fraction")
+    return _svg(figure, "heat map of radial energy by epoch")
+
+
+def track_lines(track) -> str:
+    """HFER over epochs: the network (bold) and each layer (thin), plus paper-mode SSR."""
+    x = [p.epoch if p.epoch is not None else i for i, p in enumerate(track.points)]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.0))
+    shades = plt.get_cmap("viridis")
+    for index, name in enumerate(track.layers):
+        values = [p.layer_hfer.get(name) for p in track.points]
+        if all(v is None for v in values):
+            continue
+        left.plot(x, [math.nan if v is None else v for v in values], linewidth=0.8, alpha=0.6,
+                  color=shades(index / max(1, len(track.layers) - 1)))
+    left.plot(x, [p.hfer for p in track.points], label="network", **MODEL_STYLE)
+    left.set_xlabel("epoch")
+    left.set_ylabel("HFER")
+    left.set_title("HFER over training (thin: layers)")
+    left.legend(frameon=False)
+    right.plot(x, [math.nan if p.paper_ssr is None else p.paper_ssr for p in track.points], **BASELINE_STYLE)
+    right.axhline(0, color="black", linewidth=0.8, linestyle=":")
+    right.set_xlabel("epoch")
+    right.set_ylabel("paper-mode SSR vs first")
+    right.set_title("(h_first - h) / h_first")
+    figure.tight_layout()
+    return _svg(figure, "HFER and paper-mode SSR over training")

@@ -326,6 +326,65 @@ def report_command(
     _guarded(action, debug)
 
 
+class Order(str, Enum):
+    epoch = "epoch"
+    given = "given"
+
+
+@app.command("track")
+def track_command(
+    checkpoints: list[Path] = typer.Argument(..., metavar="CHECKPOINTS...", help="Checkpoint files of one training run, or a folder of them.", show_default=False),
+    order: Order = typer.Option(Order.epoch, "--order", help="epoch: sort by the epoch number in each file name; given: keep the order on the command line."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/track.html, DIR/track.pdf and DIR/track.json."),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the evolution as JSON."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF."),
+    html: bool = typer.Option(True, "--html/--no-html", help="With --out: write the HTML."),
+    hfer_cutoff: float = CUTOFF_OPTION,
+    fft_size: Optional[int] = FFT_OPTION,
+    rings: bool = RINGS_OPTION,
+    device: Device = DEVICE_OPTION,
+    allow_pickle: bool = PICKLE_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """How the weights' frequencies evolve over training: HFER per checkpoint and the
+    seed paper's SSR against the first checkpoint (0 for the first).
+
+    spectral-audit track runs/exp1/ --out evolution/
+    """
+
+    def action() -> int:
+        from rich.table import Table
+
+        from audit.api import run_track
+        from audit.report import track_verdict, write_track_report
+
+        result = run_track(
+            checkpoints, order=order.value, settings=_settings(hfer_cutoff, fft_size, rings),
+            device=device.value, allow_pickle=allow_pickle, command=["spectral-audit", *sys.argv[1:]],
+        )
+        table = Table(title="Weight-frequency evolution", header_style="bold")
+        for column in ("epoch", "checkpoint", "HFER", "SSR vs first", "paper SSR vs first"):
+            table.add_column(column, justify="left" if column == "checkpoint" else "right")
+        number = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
+        for point in result.points:
+            table.add_row("—" if point.epoch is None else str(point.epoch), escape(Path(point.path).name),
+                          number(point.hfer), number(point.ssr, 2), number(point.paper_ssr))
+        stdout.print(table)
+        written = write_track_report(result, out, html=html, pdf=pdf) if out is not None else []
+        if json_path is not None:
+            from audit.result import write_atomic
+            from audit.tracking import track_json
+
+            write_atomic(json_path, track_json(result))
+            written.append(json_path)
+        for path in written:
+            stdout.print(f"wrote {path}", markup=False)
+        stdout.print(track_verdict(result), markup=False)
+        return 0
+
+    _guarded(action, debug)
+
+
 def main() -> None:
     app()
 

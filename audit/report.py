@@ -173,16 +173,7 @@ def report_context(result: AuditResult) -> dict:
 
 
 def render_html(result: AuditResult) -> str:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    environment = Environment(
-        loader=FileSystemLoader(str(templates_folder())),
-        autoescape=select_autoescape(["html"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("report.html").render(**report_context(result))
+    return _environment().get_template("report.html").render(**report_context(result))
 
 
 def render_pdf(html: str) -> bytes:
@@ -193,6 +184,73 @@ def render_pdf(html: str) -> bytes:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     return HTML(string=html, base_url=None).write_pdf()
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(str(templates_folder())),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def track_verdict(track) -> str:
+    first, last = track.points[0], track.points[-1]
+    if first.hfer is None or last.hfer is None:
+        return "No layer with a 2-D spectrum: nothing to track."
+    direction = "fell" if last.hfer < first.hfer else "rose"
+    paper = "n/a" if last.paper_ssr is None else f"{last.paper_ssr:.3f}"
+    return (f"Network HFER {direction} from {first.hfer:.3f} to {last.hfer:.3f} over {len(track.points)} checkpoints "
+            f"(SSR of the last against the first {_fmt(last.ssr, 2)}, paper-mode SSR {paper}).")
+
+
+def render_track_html(track) -> str:
+    run = track.run
+    context = {
+        "title": Path(track.points[0].path).parent.name or Path(track.points[0].path).name,
+        "run": run,
+        "cutoff": f"{track.settings.cutoff:g}",
+        "verdict": track_verdict(track),
+        "charts": [
+            {"svg": Markup(charts.track_heatmap(track)), "caption": "Energy fraction per epoch (rows) and radial frequency, all layers pooled by slice count."},
+            {"svg": Markup(charts.track_lines(track)), "caption": "Left: HFER of the network (markers) and of each layer. Right: the seed paper's SSR against the first checkpoint (0 for the first)."},
+        ],
+        "points": [
+            {"epoch": "—" if p.epoch is None else p.epoch, "name": Path(p.path).name, "hfer": _fmt(p.hfer),
+             "ssr": _fmt(p.ssr, 2), "paper_ssr": _fmt(p.paper_ssr)}
+            for p in track.points
+        ],
+        "run_facts": [
+            ("command", " ".join(run.command) if run.command else "(library call)"),
+            ("spectral-audit", run.tool_version), ("torch", run.torch_version), ("device", run.device),
+            ("created", run.created),
+        ] + [(f"epoch {p.epoch}", f"{p.path} sha256 {p.sha256}") for p in track.points],
+    }
+    return _environment().get_template("track.html").render(**context)
+
+
+def write_track_report(track, folder, *, html: bool = True, pdf: bool = True, json: bool = True) -> list[Path]:
+    """track.html, track.pdf and track.json, rendered first, then written atomically."""
+    from audit.tracking import track_json
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AuditError(f"--out {folder} exists and is not a folder.")
+    page = render_track_html(track) if (html or pdf) else None
+    outputs: list[tuple[Path, bytes]] = []
+    if json:
+        outputs.append((folder / "track.json", track_json(track).encode()))
+    if html:
+        outputs.append((folder / "track.html", page.encode()))
+    if pdf:
+        outputs.append((folder / "track.pdf", render_pdf(page)))
+    for path, data in outputs:
+        write_atomic(path, data)
+    return [path for path, _ in outputs]
 
 
 def write_report(

@@ -167,7 +167,7 @@ def test_templates_ship_inside_the_wheel(tmp_path, result_json):
     # The dependencies (torch, weasyprint...) come from the test environment; the package itself only from the wheel.
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "test-deps.pth").write_text("\n".join(deps) + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     script = venv / "bin" / "spectral-audit"
