@@ -151,6 +151,8 @@ KEY_OPTION = typer.Option(
     help="Entry of a checkpoint dict holding the weights (e.g. ema, or state_dict_ema). Default: state_dict, model_state_dict, model, net… whichever is there.",
 )
 DEBUG_OPTION = typer.Option(False, "--debug", help="Show the full traceback on errors.")
+PDF_OPTION = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF.")
+HTML_OPTION = typer.Option(True, "--html/--no-html", help="With --out: write the HTML.")
 
 
 @app.command("audit")
@@ -162,8 +164,8 @@ def audit_command(
     ),
     json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the result as JSON (schema_version 1)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/report.html, DIR/report.pdf and DIR/result.json."),
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF report."),
-    html: bool = typer.Option(True, "--html/--no-html", help="With --out: write the HTML report."),
+    pdf: bool = PDF_OPTION,
+    html: bool = HTML_OPTION,
     hfer_cutoff: float = CUTOFF_OPTION,
     fft_size: Optional[int] = FFT_OPTION,
     rings: bool = RINGS_OPTION,
@@ -309,8 +311,8 @@ def profile_command(
 def report_command(
     result_json: Path = typer.Argument(..., metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf."),
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write the PDF report."),
-    html: bool = typer.Option(True, "--html/--no-html", help="Write the HTML report."),
+    pdf: bool = PDF_OPTION,
+    html: bool = HTML_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
     """Re-render the HTML/PDF report from a saved JSON result, without the model."""
@@ -337,8 +339,8 @@ def track_command(
     order: Order = typer.Option(Order.epoch, "--order", help="epoch: sort by the epoch number in each file name; given: keep the order on the command line."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/track.html, DIR/track.pdf and DIR/track.json."),
     json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the evolution as JSON."),
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF."),
-    html: bool = typer.Option(True, "--html/--no-html", help="With --out: write the HTML."),
+    pdf: bool = PDF_OPTION,
+    html: bool = HTML_OPTION,
     hfer_cutoff: float = CUTOFF_OPTION,
     fft_size: Optional[int] = FFT_OPTION,
     rings: bool = RINGS_OPTION,

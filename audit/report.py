@@ -16,7 +16,6 @@ from audit import charts
 from audit.errors import AuditError
 from audit.result import AuditResult, to_json, write_atomic
 
-HTML_NAME, PDF_NAME, JSON_NAME = "report.html", "report.pdf", "result.json"
 
 
 def templates_folder() -> Path:
@@ -237,17 +236,28 @@ def write_track_report(track, folder, *, html: bool = True, pdf: bool = True, js
     """track.html, track.pdf and track.json, rendered first, then written atomically."""
     from audit.tracking import track_json
 
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise AuditError(f"--out {folder} exists and is not a folder.")
+    _check_folder(folder)
     page = render_track_html(track) if (html or pdf) else None
+    return _write_rendered(Path(folder), "track", page, "track.json", track_json(track), html=html, pdf=pdf, json=json)
+
+
+def _check_folder(folder) -> None:
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise AuditError(f"--out {folder} exists and is not a folder.")
+
+
+def _write_rendered(
+    folder: Path, stem: str, page: str | None, json_name: str, json_text: str, *, html: bool, pdf: bool, json: bool
+) -> list[Path]:
+    """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf
+    and ``json_name``. Nothing is written before everything has rendered."""
     outputs: list[tuple[Path, bytes]] = []
     if json:
-        outputs.append((folder / "track.json", track_json(track).encode()))
+        outputs.append((folder / json_name, json_text.encode()))
     if html:
-        outputs.append((folder / "track.html", page.encode()))
+        outputs.append((folder / f"{stem}.html", page.encode()))
     if pdf:
-        outputs.append((folder / "track.pdf", render_pdf(page)))
+        outputs.append((folder / f"{stem}.pdf", render_pdf(page)))
     for path, data in outputs:
         write_atomic(path, data)
     return [path for path, _ in outputs]
@@ -261,17 +271,6 @@ def write_report(
     Nothing is written until everything has rendered; each file replaces the old one
     atomically. Returns the paths written.
     """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise AuditError(f"--out {folder} exists and is not a folder.")
+    _check_folder(folder)
     page = render_html(result) if (html or pdf) else None
-    outputs: list[tuple[Path, bytes]] = []
-    if json:
-        outputs.append((folder / JSON_NAME, (to_json(result) + "\n").encode()))
-    if html:
-        outputs.append((folder / HTML_NAME, page.encode()))
-    if pdf:
-        outputs.append((folder / PDF_NAME, render_pdf(page)))
-    for path, data in outputs:
-        write_atomic(path, data)
-    return [path for path, _ in outputs]
+    return _write_rendered(Path(folder), "report", page, "result.json", to_json(result) + "\n", html=html, pdf=pdf, json=json)
