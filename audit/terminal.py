@@ -125,7 +125,9 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         if worst is not None:
             line += f", worst {worst.probe} {worst.severity:g} at {_percent(worst.accuracy)}%"
         line += f"; {section.images_per_second:,.0f} images/s ({section.seconds:.1f} s, {section.runner})."
-        console.print(line)
+        if section.output_used not in (None, "output"):
+            line += f" Logits taken from model output {section.output_used}."
+        console.print(line, markup=False)
     elif result.kind == "audit":
         console.print("[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]")
     styles = {"error": "bold red", "warning": "yellow", "info": "dim"}

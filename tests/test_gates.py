@@ -171,3 +171,13 @@ def test_load_policy_reads_pyproject_path_directly(tmp_path):
     assert load_policy(path).min_ssr == 1.2
     with pytest.raises(AuditError, match="no such file"):
         load_policy(tmp_path / "missing.toml")
+
+
+def test_gates_show_in_the_report_with_pass_and_fail(measured, tmp_path):
+    run = audit("--max-hfer", f"{measured['hfer'] - EPS:.6f}", "--min-ssr", "1.0", "--out", tmp_path / "r", "--no-pdf",
+                tmp_path=tmp_path)
+    assert run.returncode == 1
+    page = (tmp_path / "r" / "report.html").read_text()
+    section = page[page.index('id="gates"'):page.index('id="spectra"')]
+    assert "<code>max_hfer</code>" in section and "FAIL" in section
+    assert "<code>min_ssr</code>" in section and ">pass<" in section
