@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from audit import charts
 from audit.errors import AuditError
-from audit.result import AuditResult, to_json, write_atomic
+from audit.result import AuditResult, to_json, write_all_atomic
 
 
 
@@ -258,8 +258,7 @@ def _write_rendered(
         outputs.append((folder / f"{stem}.html", page.encode()))
     if pdf:
         outputs.append((folder / f"{stem}.pdf", render_pdf(page)))
-    for path, data in outputs:
-        write_atomic(path, data)
+    write_all_atomic(outputs)
     return [path for path, _ in outputs]
 
 

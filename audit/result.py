@@ -157,8 +157,8 @@ def to_json(result: AuditResult) -> str:
     return json.dumps(result.to_dict(), indent=2, allow_nan=False)
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write via a temporary file in the same folder, then rename: never half a file."""
+def _stage(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` to a temporary file beside ``path``; the caller renames it."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,10 +172,52 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return Path(temporary)
+
+
+def write_all_atomic(files: list[tuple[Path, str | bytes]]) -> None:
+    """Write several files so that either all of them are replaced or none is.
+
+    Each is first written to a temporary file beside it; only then are they renamed
+    into place, with Ctrl-C held back for the few microseconds the renames take, so an
+    interrupted run leaves the previous set intact.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, content in files:
+            staged.append((Path(path), _stage(path, content)))
+        with _interrupts_deferred():
+            for path, temporary in staged:
+                os.replace(temporary, path)
+    finally:
+        for _, temporary in staged:
+            temporary.unlink(missing_ok=True)
+
+
+class _interrupts_deferred:
+    """Block SIGINT in this thread (where the platform allows) until the block ends."""
+
+    def __enter__(self):
+        import signal
+
+        self._blocked = hasattr(signal, "pthread_sigmask")
+        if self._blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return False
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write via a temporary file in the same folder, then rename: never half a file."""
+    write_all_atomic([(Path(path), content)])
 
 
 def save_result(result: AuditResult, path: str | os.PathLike) -> None:
