@@ -172,7 +172,7 @@ def run_audit(
         spectral=SpectralSection(
             baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
-        verdict=comparison.verdict(summary, reference.description),
+        verdict=comparison.verdict(summary, reference.description, layers),
         run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )

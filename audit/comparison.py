@@ -125,8 +125,14 @@ def summarise(layers: list[LayerSpectrum]) -> SpectralSummary:
     )
 
 
-def verdict(summary: SpectralSummary, baseline: Baseline) -> str:
+def verdict(summary: SpectralSummary, baseline: Baseline, layers: list[LayerSpectrum] | None = None) -> str:
     """One sentence a reviewer understands about the network-wide SSR."""
+    broken = [l.name for l in layers or [] if not l.finite]
+    if broken:
+        return (
+            f"{len(broken)} layer(s) hold NaN or Inf weights ({', '.join(broken[:3])}): the checkpoint is "
+            f"broken; the spectra of the other layers are reported but do not describe a usable model."
+        )
     against = "the white-noise reference" if baseline.kind == "white-noise" else "the baseline"
     if summary.ssr is None or summary.hfer is None or summary.baseline_hfer is None:
         return f"No layer could be compared with {against}: no SSR."
