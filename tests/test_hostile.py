@@ -163,7 +163,7 @@ FORMS = ["state_dict.pt", "legacy.pt", "torchscript.pt", "exported.pt2", "safete
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_fuzzed_checkpoints_load_or_raise_the_tools_error(zoo_forms, tmp_path_factory, form):
+def test_fuzzed_checkpoints_load_or_raise_the_tools_error(zoo_forms, tmp_path_factory, form, capfd):
     original = zoo_forms[form].read_bytes()
     folder = tmp_path_factory.mktemp("fuzz")
     suffix = zoo_forms[form].suffix
@@ -191,3 +191,4 @@ def test_fuzzed_checkpoints_load_or_raise_the_tools_error(zoo_forms, tmp_path_fa
             pass
 
     check()
+    assert "Traceback" not in capfd.readouterr().err  # no library logs a traceback on the way

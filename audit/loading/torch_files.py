@@ -9,6 +9,8 @@ opcodes without executing them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pickle
 import pickletools
 import warnings
@@ -155,9 +157,22 @@ def read_torchscript(path: Path) -> TorchContents:
     )
 
 
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """torch.export.load logs a full traceback at WARNING before it re-raises; the user
+    gets our one-line error instead."""
+    logger = logging.getLogger("torch")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def read_exported_program(path: Path) -> TorchContents:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore")
             program = torch.export.load(str(path))
     except Exception as error:  # deserialisation errors have no common base class
