@@ -120,3 +120,19 @@ def test_reduced_precision_needs_cuda():
         pytest.skip("a GPU is present")
     with pytest.raises(AuditError, match="needs a CUDA device"):
         TorchRunner(TwoHeads("dict"), CPU, precision="bf16")
+
+
+def test_exported_program_with_a_fixed_batch(tmp_path):
+    from conftest import make_zoo
+
+    model = make_zoo()
+    path = tmp_path / "static.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(model, (torch.randn(3, 3, 16, 16),)), path)
+    loaded = load_checkpoint(path)
+    assert loaded.input_shape == (3, 3, 16, 16)
+    assert any("fixed batch size of 3" in note for note in loaded.notes)
+    runner = make_runner(loaded, CPU, num_classes=10)
+    x = torch.randn(7, 3, 16, 16)
+    assert torch.allclose(run_in_fixed_batches(runner, x), model(x), atol=1e-5)
