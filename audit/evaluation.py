@@ -245,22 +245,40 @@ def run_fourier_heatmap(
         ])
     grids = {name: torch.zeros(height, width, device=device) for name in runners}
     frequencies = heatmap_frequencies(height, width)
+    # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
+    # several frequencies share one forward pass. Noise streams are per (frequency,
+    # batch start) either way, so the numbers do not depend on the grouping.
+    per_forward = max(1, batch_size // count) if count <= batch_size else 1
     with _progress(len(frequencies), show_progress, "Fourier heat map") as advance:
-        for index, (u, v) in enumerate(frequencies):
-            basis = fourier_basis(height, width, u, v, device)
-            wrong = {name: torch.zeros((), device=device) for name in runners}
-            for s in range(0, count, batch_size):
-                generator = _generator(device, seed, 100_000 + index, s)
-                perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm, generator)
+        for first in range(0, len(frequencies), per_forward):
+            group = list(enumerate(frequencies))[first : first + per_forward]
+            rates = {name: [] for name in runners}
+            if count <= batch_size:
+                perturbed = torch.cat([
+                    fourier_perturbation(images, fourier_basis(height, width, u, v, device), norm,
+                                         _generator(device, seed, 100_000 + index, 0))
+                    for index, (u, v) in group
+                ])
                 for name, runner in runners.items():
-                    prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
-                    wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
-            for name in runners:
-                rate = wrong[name] / count
-                # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
-                grids[name][(u + height // 2) % height, (v + width // 2) % width] = rate
-                grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rate
-            advance(1)
+                    predictions = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1).view(len(group), count)
+                    rates[name] = list((predictions != references[name][None]).float().mean(dim=1))
+            else:
+                (index, (u, v)), = group
+                basis = fourier_basis(height, width, u, v, device)
+                wrong = {name: torch.zeros((), device=device) for name in runners}
+                for s in range(0, count, batch_size):
+                    perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm,
+                                                     _generator(device, seed, 100_000 + index, s))
+                    for name, runner in runners.items():
+                        prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
+                        wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
+                rates = {name: [wrong[name] / count] for name in runners}
+            for position, (_, (u, v)) in enumerate(group):
+                for name in runners:
+                    # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
+                    grids[name][(u + height // 2) % height, (v + width // 2) % width] = rates[name][position]
+                    grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rates[name][position]
+            advance(len(group))
     return FourierHeatmap(
         norm=norm,
         samples=count,

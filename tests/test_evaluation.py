@@ -95,3 +95,13 @@ def test_fourier_heatmap_shape_and_symmetry(small_set, runners):
     grid = torch.tensor(heatmap.errors)
     assert grid.shape == (8, 8)
     assert torch.equal(grid, torch.roll(grid.flip(0).flip(1), shifts=(1, 1), dims=(0, 1)))  # (u,v) == (-u,-v)
+
+
+def test_fourier_heatmap_does_not_depend_on_how_frequencies_are_grouped(small_set, runners):
+    tiny = datasets.take_subset(small_set, 8, seed=0)
+    one_at_a_time = run_fourier_heatmap({"model": runners["model"]}, tiny, samples=8, batch_size=8)
+    grouped = run_fourier_heatmap({"model": runners["model"]}, tiny, samples=8, batch_size=256)
+    assert one_at_a_time.errors == grouped.errors
+    several_batches = run_fourier_heatmap({"model": runners["model"]}, tiny, samples=8, batch_size=3)
+    grid = torch.tensor(several_batches.errors)
+    assert grid.shape == (32, 32) and 0 <= grid.min() and grid.max() <= 1
