@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 import io
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from audit.findings import Finding
 from audit.report import render_html, render_pdf, write_report
-from audit.result import AuditResult, load_result, save_result
+from audit.result import AuditResult, load_result
 
 from conftest import run_cli
 

@@ -13,7 +13,6 @@ from audit.errors import AuditError
 from audit.loading import load_checkpoint
 from audit.runners import OnnxRunner, TorchRunner, make_runner, run_in_fixed_batches, select_logits, named_outputs
 
-from conftest import export_onnx
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CPU = torch.device("cpu")
