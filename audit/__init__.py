@@ -6,13 +6,38 @@ The library is usable without the command line::
     result = run_audit("model.pt")            # white-noise reference baseline
     print(result.spectral.summary.ssr)
 
-Data flows one way: checkpoint -> ``loading`` -> ``ConvKernel`` list -> ``spectra`` /
-``profile`` -> ``comparison`` against a baseline -> ``AuditResult`` (JSON round trip).
+Data flows one way, and the sub-packages follow it::
+
+    loading/  checkpoint file -> conv kernels (+ a runnable model)
+    spectral/ kernels -> radial spectra, HFER, SSR against a baseline
+    probes/   runnable model + data set -> accuracy under corruptions
+    rules/    result -> findings, verdict, gates
+    report/   result -> HTML/PDF, terminal, CI files
+    schema.py the result dataclasses every stage fills in (JSON round trip)
+
+``import audit`` is cheap: torch and friends are imported by the functions that need them.
 """
 
-from audit.errors import AuditError
-from audit.api import run_audit, load_result, save_result
+from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["AuditError", "run_audit", "load_result", "save_result", "__version__"]
+__all__ = ["AuditError", "run_audit", "build_profile", "run_track", "load_result", "save_result", "__version__"]
+
+_LAZY = {
+    "AuditError": "audit.errors",
+    "run_audit": "audit.api",
+    "build_profile": "audit.api",
+    "run_track": "audit.api",
+    "load_result": "audit.api",
+    "save_result": "audit.api",
+}
+
+
+def __getattr__(name: str):
+    # PEP 562: the API (and torch behind it) is imported on first use, not by `import audit`.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")

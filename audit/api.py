@@ -3,6 +3,11 @@
     run_audit("model.pt")                          # against the white-noise reference
     run_audit("model.pt", baseline="ref.pt")       # against another checkpoint
     run_audit("model.pt", baseline="ref.json")     # against a saved profile or result
+    run_track(["ep1.pt", "ep2.pt"])                # a training run, in epoch order
+
+Each function runs the stages of the flow in order (load, spectra, probes, rules) and
+returns a :mod:`audit.schema` result; nothing here prints or writes except
+:func:`save_result`.
 """
 
 from __future__ import annotations
@@ -14,27 +19,46 @@ from pathlib import Path
 
 import torch
 
-from audit import comparison
-from audit.comparison import Baseline
 from audit.errors import AuditError
-from audit.findings import evaluate_findings
-from audit.gates import Policy, check_gates
-from audit.loading import load_checkpoint
-from audit.model import LoadedModel
-from audit.profile import LayerSpectrum, SpectralSettings, measure_layers
-from audit.probing import ProbeOptions, run_probes
-from audit.result import (
+from audit.io import read_text, write_atomic
+from audit.loading import LoadedModel, load_checkpoint
+from audit.loading.runs import order_checkpoints
+from audit.probes.stage import ProbeOptions, run_probes
+from audit.rules.findings import evaluate_findings
+from audit.rules.gates import check_gates
+from audit.rules.policy import Policy
+from audit.rules.verdict import verdict
+from audit.schema import (
     AuditResult,
+    Baseline,
+    LayerSpectrum,
     ModelInfo,
     RunInfo,
     SpectralSection,
-    load_result,
-    save_result,
+    SpectralSettings,
+    TrackResult,
+    result_from_json,
+    to_json,
 )
+from audit.spectral import comparison, evolution
+from audit.spectral.profile import measure_layers
 
 WHITE_NOISE = "white-noise"
+MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
 
-__all__ = ["run_audit", "build_profile", "resolve_device", "load_result", "save_result", "ProbeOptions", "WHITE_NOISE"]
+__all__ = [
+    "run_audit", "build_profile", "run_track", "resolve_device", "load_result", "save_result",
+    "ProbeOptions", "WHITE_NOISE",
+]
+
+
+def load_result(path: str | os.PathLike) -> AuditResult:
+    """A result written by :func:`save_result` (or ``--json``/``--out``)."""
+    return result_from_json(read_text(path, "JSON result", MAX_RESULT_BYTES), str(path))
+
+
+def save_result(result: AuditResult, path: str | os.PathLike) -> None:
+    write_atomic(Path(path), to_json(result))
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -42,7 +66,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AuditError(f"--device {device} was asked for, but no CUDA GPU is available; use --device cpu or auto.")
+        raise AuditError(f"device {device!r} was asked for, but no CUDA GPU is available.",
+                         hint="Use {device} cpu or auto.")
     try:
         return torch.device(device)
     except RuntimeError:
@@ -91,13 +116,13 @@ def _resolve_baseline(
         mismatch = _settings_mismatch(settings, saved.spectral.settings)
         if mismatch:
             raise AuditError(
-                f"baseline {path} was measured with different settings ({mismatch}); "
-                "re-create it with the same --hfer-cutoff/--fft-size/--rings."
+                f"baseline {path} was measured with different settings ({mismatch}).",
+                hint="Re-create it with the same {hfer_cutoff} / {fft_size} / {rings}.",
             )
         return _ResolvedBaseline(
             Baseline(kind="profile", source=str(path), sha256=saved.model.sha256), saved.spectral.layers, saved=saved
         )
-    # The baseline checkpoint is a different file: the model's --checkpoint-key does not apply.
+    # The baseline checkpoint is a different file: the model's checkpoint key does not apply.
     loaded = load_checkpoint(path, allow_pickle=allow_pickle)
     return _ResolvedBaseline(
         Baseline(kind="checkpoint", source=str(path), sha256=loaded.sha256),
@@ -140,7 +165,7 @@ def run_audit(
     device: str = "auto",
     allow_pickle: bool = False,
     checkpoint_key: str | None = None,
-    probes: "ProbeOptions | None" = None,
+    probes: ProbeOptions | None = None,
     policy: Policy | None = None,
     command: list[str] | None = None,
 ) -> AuditResult:
@@ -172,7 +197,7 @@ def run_audit(
         spectral=SpectralSection(
             baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
-        verdict=comparison.verdict(summary, reference.description, layers),
+        verdict=verdict(summary, reference.description, layers),
         run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )
@@ -212,12 +237,16 @@ def run_track(
     device: str = "auto",
     allow_pickle: bool = False,
     command: list[str] | None = None,
-):
-    """Spectral profile of each checkpoint of a training run, in training order."""
-    from audit.tracking import track
-
+) -> TrackResult:
+    """Spectral profile of each checkpoint of a training run, in training order, each
+    compared with the first."""
     torch_device = resolve_device(device)
-    result = track([Path(p) for p in checkpoints], order=order, settings=settings, device=torch_device,
-                   allow_pickle=allow_pickle)
-    result.run = _run_info(torch_device, command, "fp32")
-    return result
+    points, names = [], []
+    for path, epoch in order_checkpoints([Path(p) for p in checkpoints], order):
+        loaded = load_checkpoint(path, allow_pickle=allow_pickle)
+        layers = measure_layers(loaded.kernels, settings, torch_device)
+        names = names or [l.name for l in layers]
+        points.append(evolution.track_point(str(path), epoch, loaded.sha256, layers))
+    evolution.compare_with_first(points)
+    return TrackResult(points=points, layers=names, bin_edges=evolution.BIN_EDGES, settings=settings,
+                       run=_run_info(torch_device, command, "fp32"))

@@ -2,29 +2,44 @@
 
 ``spectral-audit MODEL ...`` is short for ``spectral-audit audit MODEL ...``.
 Exit codes: 0 success (every gate passed), 1 a gate failed, 2 bad input or usage,
-130 interrupted.
+130 interrupted (143 terminated).
+
+Only the standard library, typer and rich are imported at the top: torch and the rest
+come in when a command runs, inside :func:`_guarded`, so ``--help`` and ``--version``
+stay fast and an interrupt at any moment ends with one line.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from audit.errors import AuditError
+from audit.errors import AuditError, one_line
+from audit.io import Interrupted, raise_if_interrupted
 
+EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 stdout = Console()
 stderr = Console(stderr=True)
+
+# How the library's option names (in error hints) are spelled on this command line.
+FLAGS = {
+    "allow_pickle": "--allow-pickle", "arch": "--arch", "arch_args": "--arch-args", "baseline": "--baseline",
+    "checkpoint_key": "--checkpoint-key", "data": "--data", "data_root": "--data-root", "device": "--device",
+    "fft_size": "--fft-size", "hfer_cutoff": "--hfer-cutoff", "input_size": "--input-size", "logits": "--logits",
+    "num_classes": "--num-classes", "order": "--order", "probes": "--probes", "rings": "--rings",
+    "samples": "--samples", "mean": "--mean", "std": "--std",
+}
 
 
 class _DefaultToAudit(TyperGroup):
@@ -57,7 +72,7 @@ app = typer.Typer(
         "  spectral-audit model.pt\n\n"
         "  spectral-audit model.ts.pt --baseline last_release.pt --data cifar10 --out audit/\n\n"
         "  spectral-audit weights.pt --arch torchvision:resnet18 --num-classes 10 --data cifar10-sample\n\n"
-        "  spectral-audit profile last_release.pt -o ref.json; spectral-audit model.pt -b ref.json\n\n"
+        "  spectral-audit profile last_release.pt --json ref.json; spectral-audit model.pt -b ref.json\n\n"
         "  spectral-audit track runs/exp1/ --out evolution/\n\n"
         "  spectral-audit report audit/result.json --out again/"
     ),
@@ -82,6 +97,44 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+class Order(str, Enum):
+    epoch = "epoch"
+    given = "given"
+
+
+# --- options shared between verbs (one meaning per name) ------------------------------------
+
+ModelPath = Annotated[Path, typer.Argument(
+    help="Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx.", show_default=False)]
+JsonPath = Annotated[Optional[Path], typer.Option(
+    "--json", metavar="PATH", help="Write the result as JSON (schema_version 1).")]
+OutDir = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", metavar="DIR", help="Write the HTML and PDF report and the JSON result into DIR.")]
+Pdf = Annotated[bool, typer.Option("--pdf/--no-pdf", help="With --out: write the PDF.")]
+Html = Annotated[bool, typer.Option("--html/--no-html", help="With --out: write the HTML.")]
+Cutoff = Annotated[float, typer.Option(
+    "--hfer-cutoff", min=0.0, max=0.7071,
+    help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist).")]
+FftSize = Annotated[Optional[int], typer.Option(
+    "--fft-size", min=2, max=512, metavar="N",
+    help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.")]
+Rings = Annotated[bool, typer.Option(
+    "--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii.")]
+DeviceOption = Annotated[Device, typer.Option("--device", help="Where to compute: auto uses CUDA when there is a GPU.")]
+AllowPickle = Annotated[bool, typer.Option(
+    "--allow-pickle",
+    help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: "
+    "only for files you trust. Off: torch.load(weights_only=True).")]
+CheckpointKey = Annotated[Optional[str], typer.Option(
+    "--checkpoint-key", metavar="KEY",
+    help="Entry of a checkpoint dict holding the weights (e.g. ema). Default: state_dict, model_state_dict, model, net... "
+    "whichever is there.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and verdict, not the tables.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+PROBES_PANEL, GATES_PANEL = "Probes", "Gates"
+
+
 def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
     if text is None:
         return None
@@ -95,120 +148,147 @@ def _version(value: bool) -> None:
     if value:
         from audit import __version__
 
-        stdout.print(f"spectral-audit {__version__}")
+        stdout.print(f"spectral-audit {__version__}", highlight=False)
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """Frequency-domain audit of trained CNN checkpoints."""
+
+
+def _print_error(text: str) -> None:
+    stderr.print(f"[bold red]error:[/bold red] {escape(one_line(text))}", highlight=False, soft_wrap=True)
 
 
 def _guarded(action: Callable[[], int | None], debug: bool) -> None:
     """Run ``action``; turn user errors into one line on stderr and an exit code."""
     try:
         code = action() or 0
+        raise_if_interrupted()  # an interrupt whose exception a finaliser swallowed still counts
     except AuditError as error:
         if debug:
             raise
-        stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        code = error.exit_code
-    except KeyboardInterrupt:
-        stderr.print("interrupted; nothing was written.")
-        code = EXIT_INTERRUPTED
+        _print_error(error.render(FLAGS))
+        code = EXIT_BAD_INPUT
+    except KeyboardInterrupt as interrupt:
+        signal_code = interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
+        stderr.print("terminated" if signal_code == 143 else "interrupted", "; nothing was written.", sep="",
+                     highlight=False)
+        code = signal_code
     except Exception as error:  # a bug or an input we failed to foresee: still no traceback
         if debug:
             raise
-        stderr.print(
-            f"[bold red]error:[/bold red] unexpected {type(error).__name__}: {escape(str(error))} "
-            "(re-run with --debug for the traceback, and please report it)",
-            highlight=False, soft_wrap=True,
-        )
+        _print_error(f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, "
+                     "and please report it)")
         code = EXIT_BAD_INPUT
     raise typer.Exit(code)
 
 
 def _settings(hfer_cutoff: float, fft_size: Optional[int], rings: bool):
-    from audit.profile import SpectralSettings
+    from audit.schema import SpectralSettings
 
     if rings and fft_size is None:
         raise AuditError("--rings needs --fft-size N (rings have width 1/N).")
     return SpectralSettings(cutoff=hfer_cutoff, fft_size=fft_size, rings=rings)
 
 
-MODEL_HELP = "Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx."
-CUTOFF_OPTION = typer.Option(
-    0.25, "--hfer-cutoff", min=0.0, max=0.7071, help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist)."
-)
-FFT_OPTION = typer.Option(
-    None, "--fft-size", min=2, max=512, metavar="N",
-    help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.",
-)
-RINGS_OPTION = typer.Option(False, "--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii.")
-DEVICE_OPTION = typer.Option(Device.auto, "--device", help="Where to compute: auto uses CUDA when there is a GPU.")
-PICKLE_OPTION = typer.Option(
-    False, "--allow-pickle",
-    help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: only for files you trust. Off: torch.load(weights_only=True).",
-)
-KEY_OPTION = typer.Option(
-    None, "--checkpoint-key", metavar="KEY",
-    help="Entry of a checkpoint dict holding the weights (e.g. ema, or state_dict_ema). Default: state_dict, model_state_dict, model, net… whichever is there.",
-)
-DEBUG_OPTION = typer.Option(False, "--debug", help="Show the full traceback on errors.")
-PDF_OPTION = typer.Option(True, "--pdf/--no-pdf", help="With --out: write the PDF.")
-HTML_OPTION = typer.Option(True, "--html/--no-html", help="With --out: write the HTML.")
+def _command_line() -> list[str]:
+    return ["spectral-audit", *sys.argv[1:]]
+
+
+def _report_written(paths) -> None:
+    for path in paths:
+        stdout.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @app.command("audit")
 def audit_command(
-    model: Path = typer.Argument(..., help=MODEL_HELP, show_default=False),
-    baseline: str = typer.Option(
-        "white-noise", "--baseline", "-b", metavar="REF",
-        help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON profile/result.",
-    ),
-    json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the result as JSON (schema_version 1)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/report.html, DIR/report.pdf and DIR/result.json."),
-    pdf: bool = PDF_OPTION,
-    html: bool = HTML_OPTION,
-    hfer_cutoff: float = CUTOFF_OPTION,
-    fft_size: Optional[int] = FFT_OPTION,
-    rings: bool = RINGS_OPTION,
-    device: Device = DEVICE_OPTION,
-    allow_pickle: bool = PICKLE_OPTION,
-    checkpoint_key: Optional[str] = KEY_OPTION,
-    data: Optional[str] = typer.Option(
-        None, "--data", metavar="NAME|PATH", rich_help_panel="Probes",
-        help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
-    ),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", metavar="DIR", rich_help_panel="Probes", help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or ~/.cache/torch/datasets."),
-    download: bool = typer.Option(True, "--download/--no-download", rich_help_panel="Probes", help="Download a missing torchvision data set."),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, rich_help_panel="Probes", help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU."),
-    probes: str = typer.Option(
-        "default", "--probes", rich_help_panel="Probes",
-        help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, lowres...).",
-    ),
-    seed: int = typer.Option(0, "--seed", rich_help_panel="Probes", help="Seed for the subset and the noise: the same command gives the same numbers."),
-    batch_size: int = typer.Option(512, "--batch-size", min=1, rich_help_panel="Probes", help="Images per batch (halved automatically on CUDA out-of-memory)."),
-    precision: Precision = typer.Option(Precision.fp32, "--precision", rich_help_panel="Probes", help="Inference precision; bf16/fp16 need CUDA."),
-    output: Optional[str] = typer.Option(None, "--output", metavar="NAME|INDEX", rich_help_panel="Probes", help="Which model output holds the logits when it returns several (tuple index or dict key)."),
-    arch: Optional[str] = typer.Option(None, "--arch", rich_help_panel="Probes", help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or models/net.py:Net."),
-    arch_args: Optional[str] = typer.Option(None, "--arch-args", metavar="K=V,...", rich_help_panel="Probes", help="Constructor arguments for --arch, e.g. width=64,num_classes=10."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", min=1, rich_help_panel="Probes", help="num_classes for --arch."),
-    input_size: Optional[int] = typer.Option(None, "--input-size", min=1, rich_help_panel="Probes", help="Resize images to N x N once, before probing."),
-    mean: Optional[str] = typer.Option(None, "--mean", metavar="M1,M2,M3", rich_help_panel="Probes", help="Normalisation mean (default: the data set's preset)."),
-    std: Optional[str] = typer.Option(None, "--std", metavar="S1,S2,S3", rich_help_panel="Probes", help="Normalisation std (default: the data set's preset)."),
-    heatmap_samples: int = typer.Option(256, "--heatmap-samples", min=1, rich_help_panel="Probes", help="Images used by the Fourier heat map."),
-    policy_path: Optional[Path] = typer.Option(None, "--policy", metavar="FILE", rich_help_panel="Gates", help="TOML policy of thresholds. Default: [tool.spectral-audit] of the nearest pyproject.toml."),
-    min_clean_accuracy: Optional[float] = typer.Option(None, "--min-clean-accuracy", rich_help_panel="Gates", help="Fail below this clean accuracy (fraction, e.g. 0.6)."),
-    max_hfer: Optional[float] = typer.Option(None, "--max-hfer", rich_help_panel="Gates", help="Fail above this network HFER."),
-    max_layer_hfer: Optional[float] = typer.Option(None, "--max-layer-hfer", rich_help_panel="Gates", help="Fail if any layer's HFER is above this."),
-    min_ssr: Optional[float] = typer.Option(None, "--min-ssr", rich_help_panel="Gates", help="Fail below this network SSR against the baseline."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", rich_help_panel="Gates", help="Finding severities that fail the run (default: error)."),
-    junit: Optional[Path] = typer.Option(None, "--junit", metavar="PATH", rich_help_panel="Gates", help="Write JUnit XML, one test case per gate."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and verdict, not the per-layer table."),
-    debug: bool = DEBUG_OPTION,
+    model: ModelPath,
+    baseline: Annotated[str, typer.Option(
+        "--baseline", "-b", metavar="REF",
+        help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON "
+        "profile/result.")] = "white-noise",
+    json_path: JsonPath = None,
+    out: OutDir = None,
+    pdf: Pdf = True,
+    html: Html = True,
+    hfer_cutoff: Cutoff = 0.25,
+    fft_size: FftSize = None,
+    rings: Rings = False,
+    device: DeviceOption = Device.auto,
+    allow_pickle: AllowPickle = False,
+    checkpoint_key: CheckpointKey = None,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", metavar="NAME|PATH", rich_help_panel=PROBES_PANEL,
+        help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
+        "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        "--data-root", metavar="DIR", rich_help_panel=PROBES_PANEL,
+        help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or "
+        "~/.cache/torch/datasets.")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download/--no-download", rich_help_panel=PROBES_PANEL, help="Download a missing torchvision data set.")] = True,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", min=1, rich_help_panel=PROBES_PANEL,
+        help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.")] = None,
+    probes: Annotated[str, typer.Option(
+        "--probes", rich_help_panel=PROBES_PANEL,
+        help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
+        "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
+        "lowres...).")] = "default",
+    seed: Annotated[int, typer.Option(
+        "--seed", rich_help_panel=PROBES_PANEL,
+        help="Seed for the subset and the noise: the same command gives the same numbers.")] = 0,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, rich_help_panel=PROBES_PANEL,
+        help="Images per batch (halved automatically on CUDA out-of-memory).")] = 512,
+    precision: Annotated[Precision, typer.Option(
+        "--precision", rich_help_panel=PROBES_PANEL, help="Inference precision; bf16/fp16 need CUDA.")] = Precision.fp32,
+    logits: Annotated[Optional[str], typer.Option(
+        "--logits", metavar="NAME|INDEX", rich_help_panel=PROBES_PANEL,
+        help="Which model output holds the logits when it returns several (tuple index or dict key).")] = None,
+    old_output: Annotated[Optional[str], typer.Option("--output", hidden=True)] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        "--arch", rich_help_panel=PROBES_PANEL,
+        help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
+        "models/net.py:Net.")] = None,
+    arch_args: Annotated[Optional[str], typer.Option(
+        "--arch-args", metavar="K=V,...", rich_help_panel=PROBES_PANEL,
+        help="Constructor arguments for --arch, e.g. width=64,num_classes=10.")] = None,
+    num_classes: Annotated[Optional[int], typer.Option(
+        "--num-classes", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch.")] = None,
+    input_size: Annotated[Optional[int], typer.Option(
+        "--input-size", min=1, rich_help_panel=PROBES_PANEL, help="Resize images to N x N once, before probing.")] = None,
+    mean: Annotated[Optional[str], typer.Option(
+        "--mean", metavar="M1,M2,M3", rich_help_panel=PROBES_PANEL,
+        help="Normalisation mean (default: the data set's preset).")] = None,
+    std: Annotated[Optional[str], typer.Option(
+        "--std", metavar="S1,S2,S3", rich_help_panel=PROBES_PANEL,
+        help="Normalisation std (default: the data set's preset).")] = None,
+    heatmap_samples: Annotated[int, typer.Option(
+        "--heatmap-samples", min=1, rich_help_panel=PROBES_PANEL, help="Images used by the Fourier heat map.")] = 256,
+    policy_path: Annotated[Optional[Path], typer.Option(
+        "--policy", metavar="FILE", rich_help_panel=GATES_PANEL,
+        help="TOML policy of thresholds. Default: the tool.spectral-audit table of the nearest pyproject.toml.")] = None,
+    min_clean_accuracy: Annotated[Optional[float], typer.Option(
+        "--min-clean-accuracy", rich_help_panel=GATES_PANEL,
+        help="Fail below this clean accuracy (fraction, e.g. 0.6).")] = None,
+    max_hfer: Annotated[Optional[float], typer.Option(
+        "--max-hfer", rich_help_panel=GATES_PANEL, help="Fail above this network HFER.")] = None,
+    max_layer_hfer: Annotated[Optional[float], typer.Option(
+        "--max-layer-hfer", rich_help_panel=GATES_PANEL, help="Fail if any layer's HFER is above this.")] = None,
+    min_ssr: Annotated[Optional[float], typer.Option(
+        "--min-ssr", rich_help_panel=GATES_PANEL, help="Fail below this network SSR against the baseline.")] = None,
+    fail_on: Annotated[Optional[FailOn], typer.Option(
+        "--fail-on", rich_help_panel=GATES_PANEL, help="Finding severities that fail the run (default: error).")] = None,
+    junit: Annotated[Optional[Path], typer.Option(
+        "--junit", metavar="PATH", rich_help_panel=GATES_PANEL, help="Write JUnit XML, one test case per gate.")] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Spectra of every conv layer, HFER and SSR against a baseline; robustness probes with --data.
 
@@ -217,18 +297,26 @@ def audit_command(
 
     def action() -> int:
         from audit.api import ProbeOptions, run_audit
-        from audit.architectures import parse_arch_args
-        from audit.gates import EXIT_GATE_FAILED, EXIT_PASSED, junit_xml, load_policy, markdown_summary, summary_line
-        from audit.report import write_report
-        from audit.result import save_result, write_atomic
-        from audit.terminal import print_result
+        from audit.io import append_text, check_output_folder, check_output_path, write_atomic
+        from audit.probes.architectures import parse_arch_args
+        from audit.report.ci import junit_xml, markdown_summary, summary_line
+        from audit.report.html import write_report
+        from audit.report.terminal import print_result
+        from audit.rules.policy import load_policy
+        from audit.schema import to_json
 
+        chosen_logits = _renamed_logits_option(logits, old_output)
+        for path in (json_path, junit):
+            if path is not None:
+                check_output_path(path)  # refuse a folder or a device before an hour of probes
+        if out is not None:
+            check_output_folder(out)
         probe_options = None
         if data is not None:
             probe_options = ProbeOptions(
                 data=data, data_root=str(data_root) if data_root else None, download=download,
                 samples=samples, probes=probes, seed=seed, batch_size=batch_size,
-                precision=precision.value, output=output, arch=arch, arch_args=parse_arch_args(arch_args),
+                precision=precision.value, logits=chosen_logits, arch=arch, arch_args=parse_arch_args(arch_args),
                 num_classes=num_classes, input_size=input_size, mean=_floats(mean, "--mean"),
                 std=_floats(std, "--std"), heatmap_samples=heatmap_samples, show_progress=not quiet,
             )
@@ -248,66 +336,85 @@ def audit_command(
             checkpoint_key=checkpoint_key,
             probes=probe_options,
             policy=policy,
-            command=["spectral-audit", *sys.argv[1:]],
+            command=_command_line(),
         )
         written = write_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
-            save_result(result, json_path)
+            write_atomic(json_path, to_json(result))
             written.append(json_path)
         if junit is not None:
             write_atomic(junit, junit_xml(result.gates))
             written.append(junit)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
-            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as stream:
-                stream.write(markdown_summary(result, result.gates))
+            append_text(os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY")
         print_result(result, stdout, show_layers=not quiet)
-        for path in written:
-            stdout.print(f"wrote {path}", markup=False)
+        _report_written(written)
         stdout.print(summary_line(result.gates), style="bold green" if result.gates.passed else "bold red",
                      markup=False, highlight=False)
-        return EXIT_PASSED if result.gates.passed else EXIT_GATE_FAILED
+        return 0 if result.gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
 
 
+def _renamed_logits_option(logits: Optional[str], old_output: Optional[str]) -> Optional[str]:
+    """``--output`` picked the logits before 0.2; it is kept as a hidden alias, but a value
+    that looks like a file was surely meant as one, and would silently write nothing."""
+    if old_output is None:
+        return logits
+    if old_output.lower().endswith((".json", ".html", ".pdf", ".xml")) or os.sep in old_output:
+        raise AuditError(
+            f"--output {old_output} does not write a file: it chose the model output that holds the logits, "
+            "and is now called --logits. Write the JSON result with --json PATH, the report with --out DIR."
+        )
+    stderr.print("note: --output is now called --logits (which model output holds the logits).", highlight=False)
+    return logits or old_output
+
+
 @app.command("profile")
 def profile_command(
-    model: Path = typer.Argument(..., help=MODEL_HELP, show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", metavar="PATH", help="Where to write the profile JSON."),
-    hfer_cutoff: float = CUTOFF_OPTION,
-    fft_size: Optional[int] = FFT_OPTION,
-    rings: bool = RINGS_OPTION,
-    device: Device = DEVICE_OPTION,
-    allow_pickle: bool = PICKLE_OPTION,
-    checkpoint_key: Optional[str] = KEY_OPTION,
-    debug: bool = DEBUG_OPTION,
+    model: ModelPath,
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json", metavar="PATH", help="Where to write the profile JSON.", show_default=False)] = None,
+    old_output: Annotated[Optional[Path], typer.Option("--output", "-o", hidden=True)] = None,
+    hfer_cutoff: Cutoff = 0.25,
+    fft_size: FftSize = None,
+    rings: Rings = False,
+    device: DeviceOption = Device.auto,
+    allow_pickle: AllowPickle = False,
+    checkpoint_key: CheckpointKey = None,
+    debug: Debug = False,
 ) -> None:
     """Save a model's spectral profile as JSON, to use later as --baseline.
 
     Keep the profile of the last release instead of its weights:
-    spectral-audit profile release.pt -o release.json, then
+    spectral-audit profile release.pt --json release.json, then
     spectral-audit candidate.pt --baseline release.json.
     """
 
     def action() -> int:
-        from audit.api import build_profile
-        from audit.result import save_result
+        from audit.api import build_profile, save_result
+        from audit.io import check_output_path
 
+        path = json_path
+        if path is None and old_output is not None:
+            stderr.print("note: profile -o/--output is now --json PATH (-o names a report folder elsewhere).",
+                         highlight=False)
+            path = old_output
+        if path is None:
+            raise AuditError("profile needs --json PATH: where to write the profile.")
+        check_output_path(path)
         result = build_profile(
             model,
             settings=_settings(hfer_cutoff, fft_size, rings),
             device=device.value,
             allow_pickle=allow_pickle,
             checkpoint_key=checkpoint_key,
-            command=["spectral-audit", *sys.argv[1:]],
+            command=_command_line(),
         )
-        save_result(result, output)
+        save_result(result, path)
         summary = result.spectral.summary
-        stdout.print(
-            f"Profile of {model} ({summary.layers} conv layers, network HFER "
-            f"{summary.hfer:.3f}) written to {output}" if summary.hfer is not None
-            else f"Profile of {model} written to {output}"
-        )
+        described = f" ({summary.layers} conv layers, network HFER {summary.hfer:.3f})" if summary.hfer is not None else ""
+        stdout.print(f"Profile of {model}{described} written to {path}", markup=False, highlight=False)
         return 0
 
     _guarded(action, debug)
@@ -315,44 +422,45 @@ def profile_command(
 
 @app.command("report")
 def report_command(
-    result_json: Path = typer.Argument(..., metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False),
-    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf."),
-    pdf: bool = PDF_OPTION,
-    html: bool = HTML_OPTION,
-    debug: bool = DEBUG_OPTION,
+    result_json: Annotated[Path, typer.Argument(
+        metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False)],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf.", show_default=False)],
+    pdf: Pdf = True,
+    html: Html = True,
+    debug: Debug = False,
 ) -> None:
     """Re-render the HTML/PDF report from a saved JSON result, without the model."""
 
     def action() -> int:
-        from audit.report import write_report
-        from audit.result import load_result
+        from audit.api import load_result
+        from audit.report.html import write_report
 
-        for path in write_report(load_result(result_json), out, html=html, pdf=pdf, json=False):
-            stdout.print(f"wrote {path}")
+        _report_written(write_report(load_result(result_json), out, html=html, pdf=pdf, json=False))
         return 0
 
     _guarded(action, debug)
 
 
-class Order(str, Enum):
-    epoch = "epoch"
-    given = "given"
-
-
 @app.command("track")
 def track_command(
-    checkpoints: list[Path] = typer.Argument(..., metavar="CHECKPOINTS...", help="Checkpoint files of one training run, or a folder of them.", show_default=False),
-    order: Order = typer.Option(Order.epoch, "--order", help="epoch: sort by the epoch number in each file name; given: keep the order on the command line."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Write DIR/track.html, DIR/track.pdf and DIR/track.json."),
-    json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the evolution as JSON."),
-    pdf: bool = PDF_OPTION,
-    html: bool = HTML_OPTION,
-    hfer_cutoff: float = CUTOFF_OPTION,
-    fft_size: Optional[int] = FFT_OPTION,
-    rings: bool = RINGS_OPTION,
-    device: Device = DEVICE_OPTION,
-    allow_pickle: bool = PICKLE_OPTION,
-    debug: bool = DEBUG_OPTION,
+    checkpoints: Annotated[list[Path], typer.Argument(
+        metavar="CHECKPOINTS...", help="Checkpoint files of one training run, or a folder of them.",
+        show_default=False)],
+    order: Annotated[Order, typer.Option(
+        "--order", help="epoch: sort by the epoch number in each file name; given: keep the order on the command "
+        "line.")] = Order.epoch,
+    out: OutDir = None,
+    json_path: JsonPath = None,
+    pdf: Pdf = True,
+    html: Html = True,
+    hfer_cutoff: Cutoff = 0.25,
+    fft_size: FftSize = None,
+    rings: Rings = False,
+    device: DeviceOption = Device.auto,
+    allow_pickle: AllowPickle = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """How the weights' frequencies evolve over training: HFER per checkpoint and the
     seed paper's SSR against the first checkpoint (0 for the first).
@@ -361,41 +469,41 @@ def track_command(
     """
 
     def action() -> int:
-        from rich.table import Table
-
         from audit.api import run_track
-        from audit.report import track_verdict, write_track_report
+        from audit.io import check_output_folder, check_output_path, write_atomic
+        from audit.report.html import write_track_report
+        from audit.report.terminal import track_table
+        from audit.rules.verdict import track_verdict
+        from audit.schema import to_json
 
+        if json_path is not None:
+            check_output_path(json_path)
+        if out is not None:
+            check_output_folder(out)
         result = run_track(
             checkpoints, order=order.value, settings=_settings(hfer_cutoff, fft_size, rings),
-            device=device.value, allow_pickle=allow_pickle, command=["spectral-audit", *sys.argv[1:]],
+            device=device.value, allow_pickle=allow_pickle, command=_command_line(),
         )
-        table = Table(title="Weight-frequency evolution", header_style="bold")
-        for column in ("epoch", "checkpoint", "HFER", "SSR vs first", "paper SSR vs first"):
-            table.add_column(column, justify="left" if column == "checkpoint" else "right")
-        number = lambda v, d=3: "—" if v is None else f"{v:.{d}f}"  # noqa: E731
-        for point in result.points:
-            table.add_row("—" if point.epoch is None else str(point.epoch), escape(Path(point.path).name),
-                          number(point.hfer), number(point.ssr, 2), number(point.paper_ssr))
-        stdout.print(table)
+        if not quiet:
+            stdout.print(track_table(result))
         written = write_track_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
-            from audit.result import write_atomic
-            from audit.tracking import track_json
-
-            write_atomic(json_path, track_json(result))
+            write_atomic(json_path, to_json(result))
             written.append(json_path)
-        for path in written:
-            stdout.print(f"wrote {path}", markup=False)
-        stdout.print(track_verdict(result), markup=False)
+        _report_written(written)
+        stdout.print(track_verdict(result), markup=False, highlight=False)
         return 0
 
     _guarded(action, debug)
 
 
-def main() -> None:
+def run() -> None:
+    """Run the command line (interrupt handlers are installed by ``audit.__main__``)."""
     app()
 
 
-if __name__ == "__main__":
-    main()
+def main() -> None:
+    """The console script: the same as ``python -m audit``."""
+    from audit.__main__ import main as start
+
+    start()

@@ -1,21 +1,55 @@
-"""The one error type users see.
+"""The one error type users see, and how it names options.
 
 Anything that is the user's input being wrong (a missing file, a checkpoint of an
 unknown kind, a baseline that does not match) raises :class:`AuditError` with one
-sentence that says what was found and what was expected. The CLI prints that sentence
-and exits with code 2; any other exception is a bug in spectral-audit.
+sentence that says what was found and what was expected. The library does not know
+about command-line flags: where a message points at a setting, its ``hint`` names the
+keyword argument in braces (``"re-run with {allow_pickle}"``), and whoever shows the
+error spells it: the CLI as ``--allow-pickle``, the library as ``allow_pickle=``.
+Anything else that escapes is a bug in spectral-audit.
 """
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+
+class _Spelling(dict):
+    """Option names in a hint: as given, else as the library's keyword argument."""
+
+    def __missing__(self, key: str) -> str:
+        return f"{key}=…"
+
+
+def one_line(text: str) -> str:
+    """Whitespace collapsed: messages from libraries can hold newlines and tabs."""
+    return " ".join(str(text).split())
 
 
 class AuditError(Exception):
-    """Bad input or usage, explained in one line. ``exit_code`` is what the CLI returns."""
+    """Bad input or usage, explained in one line.
 
-    exit_code = 2
+    code: a stable name for the kind of problem ("bad-input", "unsafe-file",
+        "mismatch"...), for programs that handle some of them.
+    hint: what to do about it; ``{option}`` fields are spelled by :meth:`render`.
+        Hints are written by spectral-audit, never built from user data, so braces in
+        a file name cannot break them.
+    """
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, code: str = "bad-input"):
         super().__init__(message)
+        self.message = message
         self.hint = hint
+        self.code = code
+
+    def render(self, options: Mapping[str, str] | None = None) -> str:
+        """The message and hint on one line, options spelled by ``options``."""
+        text = self.message
+        if self.hint:
+            spelled = string.Formatter().vformat(self.hint, (), _Spelling(options or {}))
+            text = f"{text} {spelled}"
+        return one_line(text)
 
     def __str__(self) -> str:
-        message = super().__str__()
-        return f"{message} {self.hint}" if self.hint else message
+        return self.render()

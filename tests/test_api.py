@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.api import build_profile, run_audit
+from audit.api import build_profile, run_audit, save_result
 from audit.errors import AuditError
-from audit.profile import SpectralSettings
-from audit.result import save_result
+from audit.schema import SpectralSettings
 
 
 def test_white_noise_baseline_is_the_default(resnet18_forms):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -38,7 +37,7 @@ def test_json_output_round_trips_and_matches_the_terminal(zoo_forms, tmp_path):
 
 def test_profile_then_baseline(resnet18_forms, tmp_path):
     ref = tmp_path / "ref.json"
-    run = run_cli("profile", resnet18_forms["state_dict.pt"], "-o", ref)
+    run = run_cli("profile", resnet18_forms["state_dict.pt"], "--json", ref)
     assert run.returncode == 0, run.stderr
     assert json.loads(ref.read_text())["kind"] == "profile"
     out = tmp_path / "vs.json"

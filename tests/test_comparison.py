@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audit.comparison import Baseline, compare_layers, summarise, verdict
-from audit.model import ConvKernel
-from audit.profile import measure_layers
+from audit.loading.kernels import ConvKernel
+from audit.rules.verdict import verdict
+from audit.schema import Baseline
+from audit.spectral.comparison import compare_layers, summarise
+from audit.spectral.profile import measure_layers
 
 
 def layers_of(seed: int, scale_high: float = 1.0, names=("a", "b")):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from audit import datasets
 from audit.errors import AuditError
+from audit.probes import datasets
 
 
 def write_cifar10_layout(root, n=20, seed=0):

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit import datasets
 from audit.errors import AuditError
-from audit.evaluation import check_compatibility, run_fourier_heatmap, run_probe_suite
 from audit.loading import load_checkpoint
-from audit.probes import PROBES
-from audit.runners import make_runner
+from audit.probes import datasets
+from audit.probes.heatmap import run_fourier_heatmap
+from audit.probes.registry import PROBES
+from audit.probes.runners import make_runner
+from audit.probes.suite import check_compatibility, run_probe_suite
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CPU = torch.device("cpu")
@@ -89,7 +90,7 @@ def test_fourier_heatmap_shape_and_symmetry(small_set, runners):
         def forward(self, x):
             return x.mean(dim=(2, 3)).repeat(1, 4)[:, :10]
 
-    from audit.runners import TorchRunner
+    from audit.probes.runners import TorchRunner
 
     heatmap = run_fourier_heatmap({"model": TorchRunner(Flatten(), CPU)}, tiny, samples=8)
     grid = torch.tensor(heatmap.errors)

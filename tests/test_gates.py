@@ -7,11 +7,10 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from conftest import run_cli
 
 from audit.errors import AuditError
-from audit.gates import load_policy
-
-from conftest import run_cli
+from audit.rules.policy import load_policy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 MODEL = SAMPLES / "cifar_resnet8_l2.ts.pt"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import console_script, make_zoo, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.errors import AuditError
 from audit.loading import load_checkpoint, sniff
-
-from conftest import console_script, make_zoo, run_cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 

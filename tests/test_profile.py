@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from audit import spectra
-from audit.model import ConvKernel
-from audit.profile import SpectralSettings, measure_layers
+from audit.loading.kernels import ConvKernel
+from audit.schema import SpectralSettings
+from audit.spectral import spectra
+from audit.spectral.profile import measure_layers
 
 
 def kernel(name: str, *shape: int, seed: int = 0, **kwargs) -> ConvKernel:

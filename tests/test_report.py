@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import copy
-import re
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from audit.findings import Finding
-from audit.report import render_html, render_pdf, write_report
-from audit.result import AuditResult, load_result
-
 from conftest import run_cli
+
+from audit.api import load_result
+from audit.report.html import render_html, render_pdf, write_report
+from audit.schema import AuditResult, Finding
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 
@@ -120,7 +119,7 @@ def test_a_failing_render_leaves_the_previous_report(result, tmp_path, monkeypat
     def broken(html):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr("audit.report.render_pdf", broken)
+    monkeypatch.setattr("audit.report.html.render_pdf", broken)
     changed = copy.deepcopy(result)
     changed.verdict = "something else"
     with pytest.raises(RuntimeError):
@@ -174,7 +173,7 @@ def test_templates_ship_inside_the_wheel(tmp_path, result_json):
                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
                          env={**os.environ, "PYTHONPATH": ""})
     assert run.returncode == 0, run.stderr
-    location = subprocess.run([str(python), "-c", "import audit.report as r; print(r.templates_folder())"],
+    location = subprocess.run([str(python), "-c", "import audit.report.html as r; print(r.templates_folder())"],
                               capture_output=True, text=True, cwd=tmp_path).stdout
     assert str(venv) in location
     assert "Spectral audit of" in (tmp_path / "from-wheel" / "report.html").read_text()

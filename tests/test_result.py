@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from audit.api import run_audit
+from audit.api import load_result, run_audit, save_result
 from audit.errors import AuditError
-from audit.result import AuditResult, load_result, save_result, to_json
+from audit.schema import AuditResult, to_json
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.architectures import build_architecture, parse_arch_args
 from audit.errors import AuditError
 from audit.loading import load_checkpoint
-from audit.runners import OnnxRunner, TorchRunner, make_runner, run_in_fixed_batches, select_logits, named_outputs
-
+from audit.probes.architectures import build_architecture, parse_arch_args
+from audit.probes.runners import (
+    OnnxRunner,
+    TorchRunner,
+    make_runner,
+    named_outputs,
+    run_in_fixed_batches,
+    select_logits,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CPU = torch.device("cpu")
@@ -34,7 +40,7 @@ def test_torch_and_onnx_runners_agree_on_the_sample_model():
 
 def test_state_dict_with_arch_from_a_file_matches_torchscript():
     loaded = load_checkpoint(SAMPLES / "cifar_resnet8_l2.pt")
-    with pytest.raises(AuditError, match="--arch"):
+    with pytest.raises(AuditError, match="arch="):
         make_runner(loaded, CPU)
     runner = make_runner(loaded, CPU, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", arch_args=parse_arch_args("width=16"))
     scripted = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU)
@@ -46,7 +52,7 @@ def test_torchvision_arch_and_mismatched_weights(resnet18_forms):
     loaded = load_checkpoint(resnet18_forms["state_dict.pt"])
     runner = make_runner(loaded, CPU, arch="torchvision:resnet18", num_classes=10)
     assert runner.logits(batch(2)).shape == (2, 10)
-    with pytest.raises(AuditError, match="does not fit --arch torchvision:resnet34"):
+    with pytest.raises(AuditError, match="does not fit the architecture torchvision:resnet34"):
         make_runner(loaded, CPU, arch="torchvision:resnet34", num_classes=10)
     with pytest.raises(AuditError, match="torchvision has no model"):
         build_architecture("torchvision:resnet_nope")
@@ -86,12 +92,12 @@ def test_output_selection():
     dict_runner = TorchRunner(TwoHeads("dict"), CPU)
     assert dict_runner.logits(x).shape == (3, 10) and dict_runner.output_used == "logits"
     ambiguous = TorchRunner(TwoHeads("two"), CPU)
-    with pytest.raises(AuditError, match="--output"):
+    with pytest.raises(AuditError, match="logits="):
         ambiguous.logits(x)
-    chosen = TorchRunner(TwoHeads("two"), CPU, output="1")
+    chosen = TorchRunner(TwoHeads("two"), CPU, logits_output="1")
     assert chosen.logits(x).shape == (3, 10) and chosen.output_used == "[1]"
     with pytest.raises(AuditError, match="matches none"):
-        TorchRunner(TwoHeads("two"), CPU, output="nope").logits(x)
+        TorchRunner(TwoHeads("two"), CPU, logits_output="nope").logits(x)
 
 
 def test_output_that_is_not_logits():

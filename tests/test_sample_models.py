@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from audit.loading import load_checkpoint
-from audit.profile import measure_layers
-from audit.comparison import compare_layers, summarise
+from audit.spectral.comparison import compare_layers, summarise
+from audit.spectral.profile import measure_layers
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 VARIANTS = ("baseline", "l2", "dropout")

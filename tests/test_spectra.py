@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from audit import spectra
+from audit.spectral import spectra
 
 
 def numpy_reference(slices: np.ndarray, grid=None, cutoff=0.25):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from audit.errors import AuditError
-from audit.tracking import epoch_of, order_checkpoints, track
-
 from conftest import make_zoo, run_cli
+
+from audit.api import run_track as track
+from audit.errors import AuditError
+from audit.loading.runs import epoch_of, order_checkpoints
 
 EVOLUTION = Path(__file__).resolve().parent.parent / "sample_models" / "evolution"
 
@@ -37,7 +37,7 @@ def test_ordering_is_numeric_not_alphabetical(tmp_path):
 def test_ordering_errors(tmp_path):
     torch.save(make_zoo().state_dict(), tmp_path / "final.pt")
     torch.save(make_zoo().state_dict(), tmp_path / "epoch_3.pt")
-    with pytest.raises(AuditError, match="--order given"):
+    with pytest.raises(AuditError, match="order="):
         order_checkpoints([tmp_path])
     with pytest.raises(AuditError, match="at least two"):
         order_checkpoints([tmp_path / "final.pt"])

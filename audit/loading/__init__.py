@@ -1,4 +1,4 @@
-"""The loading edge: any checkpoint file -> :class:`~audit.model.LoadedModel`.
+"""The loading edge: any checkpoint file -> :class:`~audit.loading.kernels.LoadedModel`.
 
 This is the only place that knows about file formats; everything downstream works on
 the plain tensors in ``LoadedModel.kernels``.
@@ -11,10 +11,9 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.loading import onnx_files, sniff, torch_files
-from audit.loading.torch_files import ALLOW_PICKLE_FLAG
-from audit.model import LoadedModel
+from audit.loading.kernels import LoadedModel
 
-__all__ = ["load_checkpoint", "ALLOW_PICKLE_FLAG"]
+__all__ = ["load_checkpoint", "LoadedModel"]
 
 
 def load_checkpoint(
@@ -45,7 +44,7 @@ def load_checkpoint(
         # The parsers below us raise whatever they like on malformed input; the user
         # gets one line, never a traceback (a fuzz test holds us to this).
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}")
+        raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}.")
     if not loaded.kernels:
         raise AuditError(
             f"{path} ({file_format}) holds no convolution weights ({loaded.parameters:,} "

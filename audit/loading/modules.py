@@ -10,8 +10,8 @@ import ast
 
 import torch
 
+from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import strip_wrapper_prefixes
-from audit.model import ConvKernel
 
 CONV_CLASS_NAMES = {
     "Conv1d", "Conv2d", "Conv3d",

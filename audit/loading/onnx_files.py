@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from audit.errors import AuditError
+from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import count_parameters
-from audit.model import ConvKernel
 
 _CONV_OPS = {"Conv": False, "ConvTranspose": True}  # op type -> transposed
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from audit.errors import AuditError
-from audit.model import ConvKernel
+from audit.loading.kernels import ConvKernel
 
 # Looked up in this order; the first that holds tensors wins. EMA copies come last so
 # that the trained weights are the default (``--checkpoint-key ema`` picks them).
@@ -76,8 +76,11 @@ def find_state_dict(checkpoint: Any, key: str | None = None) -> tuple[dict[str, 
         if len(nested) == 1:
             return _tensors_only(checkpoint[nested[0]]), str(nested[0])
         keys = ", ".join(map(str, list(checkpoint)[:12]))
-        hint = f" (several hold tensors: {', '.join(map(str, nested))}; choose one with --checkpoint-key)" if nested else ""
-        raise AuditError(f"found a checkpoint dict with keys [{keys}] but no state_dict in it{hint}.")
+        several = f" (several hold tensors: {', '.join(map(str, nested))})" if nested else ""
+        raise AuditError(
+            f"found a checkpoint dict with keys [{keys}] but no state_dict in it{several}.",
+            hint="Choose the entry with {checkpoint_key}." if nested else None,
+        )
     raise AuditError(f"found a pickled {type(checkpoint).__name__}, expected a state_dict or a checkpoint dict holding one.")
 
 
@@ -130,7 +133,7 @@ def count_parameters(named: Mapping[str, torch.Tensor]) -> int:
     return sum(
         t.numel()
         for name, t in named.items()
-        if t.is_floating_point() and not name.rsplit(".", 1)[-1] in _STATISTICS
+        if t.is_floating_point() and name.rsplit(".", 1)[-1] not in _STATISTICS
     )
 
 

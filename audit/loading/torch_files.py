@@ -2,7 +2,7 @@
 TorchScript archives, torch.export programs (.pt2) and safetensors.
 
 Loading is safe by default: ``torch.load(weights_only=True)`` cannot run code from the
-file. A whole pickled nn.Module needs ``allow_pickle=True`` (``--allow-pickle``), and
+file. A whole pickled nn.Module needs ``allow_pickle=True``, and
 the refusal says which classes the file would import, found by reading the pickle's
 opcodes without executing them.
 """
@@ -23,15 +23,13 @@ import torch
 
 from audit.errors import AuditError
 from audit.loading import modules, sniff
+from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import (
     clean_state_dict,
     count_parameters,
     find_state_dict,
     kernels_from_state_dict,
 )
-from audit.model import ConvKernel
-
-ALLOW_PICKLE_FLAG = "--allow-pickle"
 
 
 @dataclass
@@ -81,8 +79,9 @@ def _torch_load(path: Path, allow_pickle: bool) -> Any:
         if classes:
             raise AuditError(
                 f"{path} holds pickled Python objects ({', '.join(classes)}), not only tensors; "
-                f"loading them runs code from the file. If you trust the file, re-run with "
-                f"{ALLOW_PICKLE_FLAG}, or save model.state_dict() instead."
+                "loading them runs code from the file.",
+                hint="If you trust the file, re-run with {allow_pickle}, or save model.state_dict() instead.",
+                code="unsafe-file",
             )
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unpickling failed"
         raise AuditError(f"{path} is not a readable PyTorch file: {detail}.")

@@ -1,87 +1,23 @@
 """Per-layer spectral profile of a model's convolution kernels.
 
-Turns the :class:`~audit.model.ConvKernel` list from loading into one
-:class:`LayerSpectrum` per layer, using the pure functions of :mod:`audit.spectra`.
+Turns the :class:`~audit.loading.kernels.ConvKernel` list from loading into one
+:class:`~audit.schema.LayerSpectrum` per layer, using the pure functions of
+:mod:`audit.spectral.spectra`.
 Layers with the same kernel size are stacked and measured together: one pass over
 their weights builds each layer's slice second-moment matrix, and one FFT per kernel
-size turns those into pooled power spectra (see :func:`audit.spectra.power_from_gram`).
+size turns those into pooled power spectra (see :func:`audit.spectral.spectra.power_from_gram`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 
 import torch
 
-from audit import spectra
-from audit.model import ConvKernel
-
-
-@dataclass(frozen=True)
-class SpectralSettings:
-    """How spectra are measured; a baseline must be measured the same way.
-
-    cutoff: HFER cutoff radius in cycles/pixel.
-    fft_size: None for the kernel's own grid, N for a zero-padded N x N grid.
-    rings: with ``fft_size``, bin radii into rings of width 1/N instead of distinct values.
-    """
-
-    cutoff: float = spectra.HFER_CUTOFF
-    fft_size: int | None = None
-    rings: bool = False
-
-    @property
-    def binning(self) -> str:
-        if self.fft_size is None:
-            return "distinct radii (native grid)"
-        return f"rings of width 1/{self.fft_size}" if self.rings else "distinct radii"
-
-
-@dataclass
-class LayerSpectrum:
-    """Everything measured about one convolution layer, plus its baseline comparison.
-
-    Spectral numbers are None for layers with no 2-D spectrum (1x1, 1-D, 3-D kernels)
-    and for layers whose weights are all zero or non-finite (``note`` says which).
-    radii are in cycles/pixel; radial_energy are energy fractions that sum to 1.
-    paper_profile is the seed paper's ring-mean profile normalised to DC = 1 (None when
-    DC is 0); paper_h its high-frequency fraction.
-    The baseline_* fields, ssr and paper_ssr are filled in by :mod:`audit.comparison`.
-    """
-
-    name: str
-    shape: list[int]
-    kernel_size: list[int]
-    kind: str
-    groups: int | None
-    stride: list[int] | None
-    dilation: list[int] | None
-    transposed: bool | None
-    slices: int
-    radii: list[float] | None = None
-    radial_energy: list[float] | None = None
-    hfer: float | None = None
-    paper_radii: list[float] | None = None
-    paper_profile: list[float] | None = None
-    paper_h: float | None = None
-    white_noise_hfer: float | None = None
-    white_noise_paper_h: float | None = None
-    finite: bool = True
-    note: str | None = None
-    baseline_hfer: float | None = None
-    ssr: float | None = None
-    baseline_paper_h: float | None = None
-    paper_ssr: float | None = None
-
-    @property
-    def has_spectrum(self) -> bool:
-        return self.hfer is not None
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+from audit.loading.kernels import ConvKernel
+from audit.schema import LayerSpectrum, SpectralSettings, finite_or_none
+from audit.spectral import spectra
 
 
 def _describe(kernel: ConvKernel) -> LayerSpectrum:
@@ -96,6 +32,10 @@ def _describe(kernel: ConvKernel) -> LayerSpectrum:
         transposed=kernel.transposed,
         slices=kernel.num_slices,
     )
+
+
+def _mean_square(kernel: ConvKernel) -> float:
+    return float(kernel.weight.detach().double().pow(2).mean()) if kernel.weight.numel() else math.nan
 
 
 def _no_spectrum_note(kernel: ConvKernel) -> str:
@@ -118,6 +58,8 @@ def measure_layers(
             by_size[kernel.kernel_size].append(position)
         else:
             layers[position].note = _no_spectrum_note(kernel)
+            layers[position].mean_square = finite_or_none(_mean_square(kernel))
+            layers[position].finite = bool(torch.isfinite(kernel.weight).all())
 
     for size, positions in by_size.items():
         _measure_same_size([kernels[p] for p in positions], [layers[p] for p in positions],
@@ -154,6 +96,8 @@ def _measure_same_size(
     paper_h = spectra.paper_high_fraction(ring_means).cpu()
     paper_profile = spectra.normalise_to_dc(ring_means).cpu()
     finite = torch.stack([torch.isfinite(k.weight).all() for k in kernels]).cpu()
+    taps = size[0] * size[1]
+    mean_square = (gram.diagonal(dim1=-2, dim2=-1).sum(-1).cpu() / (torch.tensor(counts) * taps)).tolist()
 
     reference_hfer = spectra.white_noise_hfer(grid, settings.cutoff)
     reference_paper_h = spectra.white_noise_paper_h(size)
@@ -163,6 +107,7 @@ def _measure_same_size(
     for i, layer in enumerate(layers):
         layer.white_noise_hfer = reference_hfer
         layer.white_noise_paper_h = reference_paper_h
+        layer.mean_square = finite_or_none(mean_square[i])
         if not bool(finite[i]):
             layer.finite = False
             layer.note = "non-finite weights (NaN or Inf): no spectrum"
@@ -176,4 +121,4 @@ def _measure_same_size(
         layer.paper_radii = paper_radii_list
         profile = paper_profile[i]
         layer.paper_profile = profile.tolist() if bool(torch.isfinite(profile).all()) else None
-        layer.paper_h = _finite_or_none(float(paper_h[i]))
+        layer.paper_h = finite_or_none(float(paper_h[i]))

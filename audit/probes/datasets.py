@@ -15,9 +15,9 @@ import gzip
 import os
 import pickle
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from audit.errors import AuditError
 
-BUNDLED_CIFAR10_SAMPLE = Path(__file__).parent / "data" / "cifar10_test_846.npz"
+BUNDLED_CIFAR10_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cifar10_test_846.npz"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -123,8 +123,10 @@ def _try_download(make: Callable[[], object], what: str) -> bool:
 
 def _missing(what: str, root: Path, files: str) -> AuditError:
     return AuditError(
-        f"{what} was not found under {root} and could not be downloaded (no network?). "
-        f"Put {files} there (or pass --data-root), or run offline on the bundled sample with --data cifar10-sample."
+        f"{what} was not found under {root} and could not be downloaded (no network?). Put {files} there.",
+        hint="Or point {data_root} at where the files are, or run offline on the bundled sample with "
+        "{data} cifar10-sample.",
+        code="missing-data",
     )
 
 
@@ -253,7 +255,7 @@ def read_image_folder(path: Path, size: int | None) -> tuple[torch.Tensor, torch
         raise AuditError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders.")
     shapes = {tuple(i.shape) for i in images}
     if len(shapes) > 1:
-        raise AuditError(f"{path}: images have different sizes ({sorted(shapes)[:3]}...); pass --input-size N to resize them.")
+        raise AuditError(f"{path}: images have different sizes ({sorted(shapes)[:3]}...).", hint="Resize them with {input_size} N.")
     return torch.stack(images), torch.tensor(labels), classes
 
 
@@ -334,11 +336,11 @@ def _default_normalisation(channels: int) -> tuple[tuple[float, ...], tuple[floa
 
 def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> ImageSet:
     channels = dataset.shape[0]
-    for label, values in (("--mean", mean), ("--std", std)):
+    for label, values in (("mean", mean), ("std", std)):
         if values is not None and len(values) not in (1, channels):
-            raise AuditError(f"{label} has {len(values)} values; the images have {channels} channels.")
+            raise AuditError(f"the normalisation {label} has {len(values)} values; the images have {channels} channels.")
     if std is not None and any(v <= 0 for v in std):
-        raise AuditError("--std values must be positive.")
+        raise AuditError("the normalisation std must be positive.")
     expand = lambda v: tuple(v) * channels if len(v) == 1 else tuple(v)  # noqa: E731
     return replace(
         dataset,
@@ -352,7 +354,7 @@ def take_subset(dataset: ImageSet, samples: int | None, seed: int) -> ImageSet:
     if samples is None or samples >= len(dataset):
         return dataset
     if samples < 1:
-        raise AuditError("--samples must be at least 1.")
+        raise AuditError("the number of samples must be at least 1.")
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(dataset), generator=generator)[:samples].sort().values
     labels = dataset.labels[chosen] if dataset.labels is not None else None

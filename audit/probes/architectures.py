@@ -4,8 +4,8 @@
     my_pkg.models:Net                    a class importable from an installed package
     models/net.py:ResNet                 a class defined in a .py file of your own
 
-Constructor arguments come from ``--arch-args width=64,num_classes=10`` (values are
-Python literals; anything else is a string) and ``--num-classes``.
+Constructor arguments come as text ``width=64,num_classes=10`` (values are Python
+literals; anything else is a string) and a class count.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def parse_arch_args(text: str | None) -> dict[str, Any]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise AuditError(f"--arch-args entry {part!r} is not NAME=VALUE.")
+            raise AuditError(f"architecture argument {part!r} is not NAME=VALUE.")
         try:
             arguments[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
@@ -45,7 +45,7 @@ def _import_class(spec: str):
     if location.endswith(".py"):
         path = Path(location)
         if not path.is_file():
-            raise AuditError(f"--arch file {path} does not exist.")
+            raise AuditError(f"architecture file {path} does not exist.")
         module_name = f"_spectral_audit_arch_{abs(hash(str(path.resolve())))}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(module_spec)
@@ -54,16 +54,16 @@ def _import_class(spec: str):
         try:
             module_spec.loader.exec_module(module)
         except Exception as error:
-            raise AuditError(f"--arch file {path} failed to import: {type(error).__name__}: {error}.")
+            raise AuditError(f"architecture file {path} failed to import: {type(error).__name__}: {error}.")
         finally:
             sys.path.remove(str(path.resolve().parent))
     else:
         try:
             module = importlib.import_module(location)
         except ImportError as error:
-            raise AuditError(f"--arch module {location!r} cannot be imported ({error}).")
+            raise AuditError(f"architecture module {location!r} cannot be imported ({error}).")
     if not hasattr(module, name):
-        raise AuditError(f"--arch {spec}: {location} has no attribute {name!r}.")
+        raise AuditError(f"architecture {spec}: {location} has no attribute {name!r}.")
     return getattr(module, name)
 
 
@@ -73,7 +73,7 @@ def build_architecture(spec: str, arguments: dict[str, Any] | None = None, num_c
     if num_classes is not None:
         arguments.setdefault("num_classes", num_classes)
     if ":" not in spec:
-        raise AuditError(f"--arch {spec!r} is not of the form {FORMS}.")
+        raise AuditError(f"architecture {spec!r} is not of the form {FORMS}.")
     if spec.startswith("torchvision:"):
         import torchvision
 
@@ -89,7 +89,7 @@ def build_architecture(spec: str, arguments: dict[str, Any] | None = None, num_c
     try:
         return factory(**arguments)
     except TypeError as error:
-        raise AuditError(f"--arch {spec} could not be built with {arguments or 'no arguments'}: {error}.")
+        raise AuditError(f"architecture {spec} could not be built with {arguments or 'no arguments'}: {error}.")
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: str) -> torch.nn.Module:
@@ -98,12 +98,12 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: s
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as error:  # tensor shapes differ
         detail = " ".join(str(error).split())[:300]
-        raise AuditError(f"the checkpoint does not fit --arch {spec}: {detail}")
+        raise AuditError(f"the checkpoint does not fit the architecture {spec}: {detail}")
     problems = []
     if result.missing_keys:
         problems.append(f"missing {len(result.missing_keys)} (e.g. {', '.join(result.missing_keys[:3])})")
     if result.unexpected_keys:
         problems.append(f"unexpected {len(result.unexpected_keys)} (e.g. {', '.join(result.unexpected_keys[:3])})")
     if problems:
-        raise AuditError(f"the checkpoint does not fit --arch {spec}: {'; '.join(problems)} keys.")
+        raise AuditError(f"the checkpoint does not fit the architecture {spec}: {'; '.join(problems)} keys.")
     return model.eval()

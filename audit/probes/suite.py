@@ -11,64 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
 
 import torch
 
-from audit.datasets import ImageSet
 from audit.errors import AuditError
-from audit.probes import Probe, fourier_basis, fourier_perturbation, heatmap_frequencies
-from audit.runners import run_in_fixed_batches
-
-
-@dataclass
-class ProbeResult:
-    """One probe at one severity. Accuracies are fractions in [0, 1] (None without labels);
-    agreement is the fraction of predictions equal to the clean prediction (label-free)."""
-
-    probe: str
-    severity: float
-    value: float  # the parameter actually applied (scaled to the image size where needed)
-    accuracy: float | None
-    agreement: float
-    accuracy_drop: float | None = None
-    baseline_accuracy: float | None = None
-    baseline_agreement: float | None = None
-    baseline_accuracy_drop: float | None = None
-
-
-@dataclass
-class FourierHeatmap:
-    """Error rate under a single Fourier-basis perturbation per frequency (Yin et al. 2019).
-    errors[i][j] is for frequency (u, v) = (i - H//2, j - W//2) cycles/image (DC centred)."""
-
-    norm: float
-    samples: int
-    errors: list[list[float]]
-    baseline_errors: list[list[float]] | None = None
-
-
-@dataclass
-class ProbeSection:
-    dataset: str
-    source: str
-    samples: int
-    full_split: int | None
-    image_shape: list[int]
-    mean: list[float]
-    std: list[float]
-    seed: int
-    batch_size: int
-    runner: str
-    output_used: str | None
-    clean_accuracy: float | None
-    baseline_clean_accuracy: float | None
-    results: list[ProbeResult]
-    probes: list[dict] = field(default_factory=list)  # name, parameter, description per probe
-    heatmap: FourierHeatmap | None = None
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-    notes: list[str] = field(default_factory=list)
+from audit.probes.datasets import ImageSet
+from audit.probes.registry import Probe
+from audit.probes.runners import run_in_fixed_batches
+from audit.schema import ProbeResult
 
 
 def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
@@ -79,7 +29,8 @@ def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
         if len(wanted) == 3 and any(w is not None and w != g for w, g in zip(wanted, dataset.shape)):
             raise AuditError(
                 f"the model expects inputs of shape {tuple('N' if w is None else w for w in wanted)} (C, H, W) but "
-                f"{dataset.name} gives ({channels}, {height}, {width}); use a matching data set or --input-size."
+                f"{dataset.name} gives ({channels}, {height}, {width}).",
+                hint="Use a matching data set, or resize the images with {input_size}.",
             )
     device = runner.device
     probe = dataset.images[:2].to(device).float() / 255
@@ -94,8 +45,8 @@ def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         message = (lines[-1] if lines else type(error).__name__)[:240]
         raise AuditError(
-            f"the model fails on a ({channels}, {height}, {width}) batch from {dataset.name}: {message}. "
-            "Check the data set's channels and size (--input-size) against what the model expects."
+            f"the model fails on a ({channels}, {height}, {width}) batch from {dataset.name}: {message}.",
+            hint="Check the data set's channels and size ({input_size}) against what the model expects.",
         )
     classes = int(logits.shape[1])
     if dataset.num_classes is not None and dataset.labels is not None and classes != dataset.num_classes:
@@ -106,19 +57,26 @@ def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
     return classes
 
 
-def _generator(device: torch.device, seed: int, task: int, start: int) -> torch.Generator:
+def noise_generator(device: torch.device, seed: int, task: int, start: int) -> torch.Generator:
     # One stream per (probe severity, batch start): the same command gives the same noise,
     # and the model and the baseline see the same corrupted images.
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + task * 10_007 + start)
 
 
 @contextlib.contextmanager
-def _progress(total: int, show: bool, label: str):
+def progress_bar(total: int, show: bool, label: str):
     if not show:
         yield lambda n: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -154,7 +112,7 @@ def run_probe_suite(
     notes: list[str] = []
     total = len(images)
 
-    with _progress(total * len(tasks), show_progress, f"probes on {dataset.name}") as advance:
+    with progress_bar(total * len(tasks), show_progress, f"probes on {dataset.name}") as advance:
         start = 0
         while start < total:
             end = min(start + batch_size, total)
@@ -205,7 +163,7 @@ def _evaluate_batch(runners, names, tasks, batch_images, batch_labels, mean, std
     clean = batch_images.float().div_(255.0)
     clean_predictions: dict[str, torch.Tensor] = {}
     for index, (probe, severity) in enumerate(tasks):
-        corrupted = clean if probe is None else probe.apply(clean, severity, _generator(device, seed, index, start))
+        corrupted = clean if probe is None else probe.apply(clean, severity, noise_generator(device, seed, index, start))
         normalised = (corrupted - mean) / std
         for column, name in enumerate(names):
             prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
@@ -216,75 +174,6 @@ def _evaluate_batch(runners, names, tasks, batch_images, batch_labels, mean, std
             agree[index, column] = (prediction == clean_predictions[name]).sum()
         advance(len(batch_images))
     return correct, agree
-
-
-def run_fourier_heatmap(
-    runners: dict[str, object],
-    dataset: ImageSet,
-    *,
-    norm: float = 4.0,
-    samples: int = 256,
-    seed: int = 0,
-    batch_size: int = 512,
-    show_progress: bool = False,
-) -> FourierHeatmap:
-    """Error rate (1 - accuracy; disagreement with the clean prediction without labels)
-    under x + r * norm * U(u, v) for every frequency, on the first ``samples`` images."""
-    device = runners["model"].device
-    images = dataset.images[:samples].to(device).float() / 255.0
-    labels = dataset.labels[:samples].to(device) if dataset.labels is not None else None
-    mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
-    _, height, width = dataset.shape
-    count = len(images)
-    references = {}
-    for name, runner in runners.items():
-        references[name] = labels if labels is not None else torch.cat([
-            run_in_fixed_batches(runner, (images[s : s + batch_size] - mean) / std).argmax(1)
-            for s in range(0, count, batch_size)
-        ])
-    grids = {name: torch.zeros(height, width, device=device) for name in runners}
-    frequencies = heatmap_frequencies(height, width)
-    # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
-    # several frequencies share one forward pass. Noise streams are per (frequency,
-    # batch start) either way, so the numbers do not depend on the grouping.
-    per_forward = max(1, batch_size // count) if count <= batch_size else 1
-    with _progress(len(frequencies), show_progress, "Fourier heat map") as advance:
-        for first in range(0, len(frequencies), per_forward):
-            group = list(enumerate(frequencies))[first : first + per_forward]
-            rates = {name: [] for name in runners}
-            if count <= batch_size:
-                perturbed = torch.cat([
-                    fourier_perturbation(images, fourier_basis(height, width, u, v, device), norm,
-                                         _generator(device, seed, 100_000 + index, 0))
-                    for index, (u, v) in group
-                ])
-                for name, runner in runners.items():
-                    predictions = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1).view(len(group), count)
-                    rates[name] = list((predictions != references[name][None]).float().mean(dim=1))
-            else:
-                (index, (u, v)), = group
-                basis = fourier_basis(height, width, u, v, device)
-                wrong = {name: torch.zeros((), device=device) for name in runners}
-                for s in range(0, count, batch_size):
-                    perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm,
-                                                     _generator(device, seed, 100_000 + index, s))
-                    for name, runner in runners.items():
-                        prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
-                        wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
-                rates = {name: [wrong[name] / count] for name in runners}
-            for position, (_, (u, v)) in enumerate(group):
-                for name in runners:
-                    # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
-                    grids[name][(u + height // 2) % height, (v + width // 2) % width] = rates[name][position]
-                    grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rates[name][position]
-            advance(len(group))
-    return FourierHeatmap(
-        norm=norm,
-        samples=count,
-        errors=grids["model"].cpu().tolist(),
-        baseline_errors=grids["baseline"].cpu().tolist() if "baseline" in grids else None,
-    )
 
 
 def timed(function, *args, **kwargs):

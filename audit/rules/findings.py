@@ -8,18 +8,9 @@ policy file can override.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-SEVERITIES = ("info", "warning", "error")
-
-
-@dataclass
-class Finding:
-    id: str
-    severity: str
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+from audit.schema import SEVERITIES, AuditResult, Finding
 
 
 @dataclass(frozen=True)
@@ -44,12 +35,13 @@ def _layer_rules(result, limits: Thresholds) -> list[Finding]:
             "corrupt or training diverged.",
             {"layers": broken},
         ))
-    dead = [l.name for l in layers if l.finite and l.note and "zero" in l.note]
+    dead = [l.name for l in layers if l.finite and l.mean_square is not None and l.mean_square < limits.near_zero_energy]
     if dead:
         findings.append(Finding(
             "zero-kernels", "warning",
-            f"{len(dead)} layer(s) have all-zero kernels ({', '.join(dead[:5])}): they pass no signal.",
-            {"layers": dead},
+            f"{len(dead)} layer(s) have (near-)zero kernels ({', '.join(dead[:5])}; mean squared weight below "
+            f"{limits.near_zero_energy:g}): they pass no signal.",
+            {"layers": dead, "threshold": limits.near_zero_energy},
         ))
     against = "the reference" if result.spectral.baseline.kind == "white-noise" else "the baseline"
     heavy = []
@@ -132,7 +124,7 @@ def _probe_rules(result, limits: Thresholds) -> list[Finding]:
     return findings
 
 
-def evaluate_findings(result, limits: Thresholds = Thresholds()) -> list[Finding]:
+def evaluate_findings(result: AuditResult, limits: Thresholds = Thresholds()) -> list[Finding]:
     """All findings for an audit result, most severe first."""
     findings = _layer_rules(result, limits) + _probe_rules(result, limits)
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}

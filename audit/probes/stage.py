@@ -2,7 +2,7 @@
 
 Everything the user can choose about the probes is in :class:`ProbeOptions`; this
 module resolves those choices (which images, which runners, which probes) and hands
-them to the engine in :mod:`audit.evaluation`.
+them to the engines in :mod:`audit.probes.suite` and :mod:`audit.probes.heatmap`.
 """
 
 from __future__ import annotations
@@ -11,20 +11,16 @@ from dataclasses import dataclass
 
 import torch
 
-from audit import datasets
 from audit.errors import AuditError
-from audit.evaluation import (
-    ProbeSection,
-    check_compatibility,
-    run_fourier_heatmap,
-    run_probe_suite,
-    timed,
-)
-from audit.model import LoadedModel
-from audit.probes import resolve_probes
-from audit.runners import make_runner
+from audit.loading.kernels import LoadedModel
+from audit.probes import datasets
+from audit.probes.heatmap import run_fourier_heatmap
+from audit.probes.registry import resolve_probes
+from audit.probes.runners import make_runner
+from audit.probes.suite import check_compatibility, run_probe_suite, timed
+from audit.schema import AuditResult, ProbeSection
 
-CPU_DEFAULT_SAMPLES = 1000  # a CPU-sized subset unless --samples says otherwise
+CPU_DEFAULT_SAMPLES = 1000  # a CPU-sized subset unless the user asks for another size
 
 
 @dataclass
@@ -40,7 +36,7 @@ class ProbeOptions:
     seed: int = 0
     batch_size: int = 512
     precision: str = "fp32"
-    output: str | None = None
+    logits: str | None = None  # which model output holds the logits, when several could
     arch: str | None = None
     arch_args: dict | None = None
     num_classes: int | None = None
@@ -58,30 +54,29 @@ def _sample_count(options: ProbeOptions, device: torch.device, available: int) -
     if device.type == "cuda" or available <= CPU_DEFAULT_SAMPLES:
         return None, None
     return CPU_DEFAULT_SAMPLES, (
-        f"running on the CPU: a seeded subset of {CPU_DEFAULT_SAMPLES} of {available} images "
-        "(--samples N to change)"
+        f"running on the CPU: a seeded subset of {CPU_DEFAULT_SAMPLES} of {available} images"
     )
 
 
 def run_probes(
     model: LoadedModel,
     baseline: LoadedModel | None,
-    saved_baseline,
+    saved_baseline: AuditResult | None,
     options: ProbeOptions,
     device: torch.device,
 ) -> ProbeSection:
     probe_list, heatmap = resolve_probes(options.probes)
     if options.batch_size < 1:
-        raise AuditError("--batch-size must be at least 1.")
+        raise AuditError("the batch size must be at least 1.")
     runners = {
         "model": make_runner(
-            model, device, precision=options.precision, output=options.output, arch=options.arch,
+            model, device, precision=options.precision, logits=options.logits, arch=options.arch,
             arch_args=options.arch_args, num_classes=options.num_classes,
         )
     }
     if baseline is not None:
         runners["baseline"] = make_runner(
-            baseline, device, precision=options.precision, output=options.output, arch=options.arch,
+            baseline, device, precision=options.precision, logits=options.logits, arch=options.arch,
             arch_args=options.arch_args, num_classes=options.num_classes,
         )
 

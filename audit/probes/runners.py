@@ -5,7 +5,7 @@ and ONNX models alike.
 
 Models in the wild return a tensor, a tuple, a list, a dict or an object with
 ``.logits``; :func:`select_logits` takes the one (batch, classes) tensor when that is
-unambiguous, the one named by ``--output NAME_OR_INDEX`` otherwise, and records which.
+unambiguous, the one the user names otherwise, and records which.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from audit.errors import AuditError
+from audit.loading.kernels import LoadedModel
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -43,9 +44,9 @@ def select_logits(
             if choice in (name, str(position), f"[{position}]"):
                 if not (isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[0] == batch):
                     shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                    raise AuditError(f"--output {choice} is {shape}, not (batch={batch}, classes).")
+                    raise AuditError(f"model output {choice} is {shape}, not (batch={batch}, classes).")
                 return name, value
-        raise AuditError(f"--output {choice!r} matches none of the model's outputs: {', '.join(n for n, _ in outputs)}.")
+        raise AuditError(f"{choice!r} matches none of the model's outputs: {', '.join(n for n, _ in outputs)}.")
     candidates = [
         (name, value) for name, value in outputs
         if isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[0] == batch and value.shape[1] > 1
@@ -64,7 +65,10 @@ def select_logits(
     )
     if not candidates:
         raise AuditError(f"the model's output is not (batch={batch}, classes) logits: it returned {described}.")
-    raise AuditError(f"the model returns several (batch, classes) tensors ({described}); choose one with --output NAME_OR_INDEX.")
+    raise AuditError(
+        f"the model returns several (batch, classes) tensors ({described}).",
+        hint="Choose the logits with {logits} NAME_OR_INDEX.",
+    )
 
 
 @dataclass
@@ -74,14 +78,14 @@ class TorchRunner:
     module: torch.nn.Module
     device: torch.device
     precision: str = "fp32"
-    output: str | None = None
+    logits_output: str | None = None  # which model output holds the logits, when several could
     num_classes: int | None = None
     fixed_batch: int | None = None
     output_used: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.precision != "fp32" and self.device.type != "cuda":
-            raise AuditError(f"--precision {self.precision} needs a CUDA device; on the CPU use fp32.")
+            raise AuditError(f"precision {self.precision} needs a CUDA device; on the CPU use fp32.")
         self.module = self.module.to(self.device)
         self.channels_last = self.device.type == "cuda"
         if self.channels_last:
@@ -103,7 +107,7 @@ class TorchRunner:
         )
         with torch.inference_mode(), autocast:
             output = self.module(batch)
-        name, logits = select_logits(named_outputs(output), batch.shape[0], self.output, self.num_classes)
+        name, logits = select_logits(named_outputs(output), batch.shape[0], self.logits_output, self.num_classes)
         self.output_used = name
         return logits.float()
 
@@ -114,7 +118,7 @@ class OnnxRunner:
 
     path: str
     device: torch.device
-    output: str | None = None
+    logits_output: str | None = None  # which model output holds the logits, when several could
     num_classes: int | None = None
     output_used: str | None = field(default=None, init=False)
 
@@ -126,7 +130,7 @@ class OnnxRunner:
         providers = ["CPUExecutionProvider"]
         if self.device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise AuditError("onnxruntime has no CUDA provider here; use --device cpu.")
+                raise AuditError("onnxruntime has no CUDA provider here.", hint="Run on the CPU with {device} cpu.")
             providers.insert(0, "CUDAExecutionProvider")
         try:
             self.session = ort.InferenceSession(self.path, options, providers=providers)
@@ -149,7 +153,7 @@ class OnnxRunner:
         except Exception as error:
             raise AuditError(f"onnxruntime failed on a batch of shape {array.shape}: {str(error).strip().splitlines()[0]}")
         outputs = [(name, torch.from_numpy(np.asarray(v))) for name, v in zip(self.output_names, values)]
-        name, logits = select_logits(outputs, array.shape[0], self.output, self.num_classes)
+        name, logits = select_logits(outputs, array.shape[0], self.logits_output, self.num_classes)
         self.output_used = name
         return logits.float().to(self.device)
 
@@ -171,32 +175,32 @@ def run_in_fixed_batches(runner, batch: torch.Tensor) -> torch.Tensor:
 
 
 def make_runner(
-    loaded,
+    loaded: LoadedModel,
     device: torch.device,
     *,
     precision: str = "fp32",
-    output: str | None = None,
+    logits: str | None = None,
     arch: str | None = None,
     arch_args: dict | None = None,
     num_classes: int | None = None,
 ):
-    """A runner for a :class:`~audit.model.LoadedModel`: its own module, its ONNX file, or
-    (for weight-only files) the user's ``--arch`` loaded with its state_dict."""
-    from audit.architectures import build_architecture, load_weights
+    """A runner for a :class:`~audit.loading.kernels.LoadedModel`: its own module, its ONNX file, or
+    (for weight-only files) the user's architecture loaded with its state_dict."""
+    from audit.probes.architectures import build_architecture, load_weights
 
     if loaded.onnx_path is not None:
         if precision != "fp32":
-            raise AuditError("--precision applies to torch models; ONNX models run as exported.")
-        return OnnxRunner(str(loaded.onnx_path), device, output=output, num_classes=num_classes)
+            raise AuditError("reduced precision applies to torch models; ONNX models run as exported.")
+        return OnnxRunner(str(loaded.onnx_path), device, logits_output=logits, num_classes=num_classes)
     if loaded.module is not None:
         module = loaded.module
     elif arch is not None:
         module = load_weights(build_architecture(arch, arch_args, num_classes), loaded.state_dict, arch)
     else:
         raise AuditError(
-            f"{loaded.path} holds only weights ({loaded.format}); probes need a runnable model. "
-            "Name its architecture with --arch (torchvision:resnet18, my_pkg.models:Net or models/net.py:Net, "
-            "with --arch-args/--num-classes), or audit a TorchScript, .pt2 or ONNX export."
+            f"{loaded.path} holds only weights ({loaded.format}); probes need a runnable model.",
+            hint="Name its architecture with {arch} (torchvision:resnet18, my_pkg.models:Net or models/net.py:Net, "
+            "with {arch_args} / {num_classes}), or audit a TorchScript, .pt2 or ONNX export.",
         )
     fixed = loaded.input_shape[0] if loaded.input_shape and isinstance(loaded.input_shape[0], int) else None
-    return TorchRunner(module, device, precision=precision, output=output, num_classes=num_classes, fixed_batch=fixed)
+    return TorchRunner(module, device, precision=precision, logits_output=logits, num_classes=num_classes, fixed_batch=fixed)

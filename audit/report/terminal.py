@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from audit.result import AuditResult
-
-
-def _number(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+from audit.report.format import number, percent
+from audit.schema import AuditResult, TrackResult
 
 
 def _baseline_label(result: AuditResult) -> str:
@@ -42,17 +41,13 @@ def layer_table(result: AuditResult) -> Table:
         table.add_row(
             escape(layer.name),
             shape,
-            _number(layer.hfer),
-            _number(layer.baseline_hfer),
-            _number(layer.ssr, 2),
-            _number(layer.paper_ssr, 3),
+            number(layer.hfer),
+            number(layer.baseline_hfer),
+            number(layer.ssr, 2),
+            number(layer.paper_ssr, 3),
             layer.kind,
         )
     return table
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
 
 
 def probe_table(result: AuditResult) -> Table:
@@ -74,18 +69,18 @@ def probe_table(result: AuditResult) -> Table:
     if has_baseline:
         table.add_column("baseline acc.", justify="right")
         table.add_column("baseline drop", justify="right")
-    clean = ["clean", "", "", _percent(section.clean_accuracy), "", "100.0"]
+    clean = ["clean", "", "", percent(section.clean_accuracy), "", "100.0"]
     if has_baseline:
-        clean += [_percent(section.baseline_clean_accuracy), ""]
+        clean += [percent(section.baseline_clean_accuracy), ""]
     table.add_row(*clean)
     previous = None
     for r in section.results:
         first = r.probe != previous  # name and parameter once per probe
         previous = r.probe
-        row = [r.probe if first else "", parameters.get(r.probe, "") if first else "", f"{r.severity:g}", _percent(r.accuracy),
-               _percent(r.accuracy_drop), _percent(r.agreement)]
+        row = [r.probe if first else "", parameters.get(r.probe, "") if first else "", f"{r.severity:g}", percent(r.accuracy),
+               percent(r.accuracy_drop), percent(r.agreement)]
         if has_baseline:
-            row += [_percent(r.baseline_accuracy), _percent(r.baseline_accuracy_drop)]
+            row += [percent(r.baseline_accuracy), percent(r.baseline_accuracy_drop)]
         table.add_row(*row)
     return table
 
@@ -107,8 +102,8 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
     if unmatched.baseline_only:
         console.print(f"[yellow]only in the baseline, not compared:[/yellow] {escape(', '.join(unmatched.baseline_only))}")
     console.print(
-        f"Network: HFER {_number(summary.hfer)}, baseline {_number(summary.baseline_hfer)}, "
-        f"SSR {_number(summary.ssr, 2)}, paper-mode SSR {_number(summary.paper_ssr, 3)} "
+        f"Network: HFER {number(summary.hfer)}, baseline {number(summary.baseline_hfer)}, "
+        f"SSR {number(summary.ssr, 2)}, paper-mode SSR {number(summary.paper_ssr, 3)} "
         f"over {summary.layers_compared} of {summary.layers} layers "
         f"({summary.layers_without_spectrum} without a 2-D spectrum)."
     )
@@ -121,9 +116,9 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         worst = min(
             (r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None
         )
-        line = f"Probes: clean accuracy {_percent(section.clean_accuracy)}%"
+        line = f"Probes: clean accuracy {percent(section.clean_accuracy)}%"
         if worst is not None:
-            line += f", worst {worst.probe} {worst.severity:g} at {_percent(worst.accuracy)}%"
+            line += f", worst {worst.probe} {worst.severity:g} at {percent(worst.accuracy)}%"
         line += f"; {section.images_per_second:,.0f} images/s ({section.seconds:.1f} s, {section.runner})."
         if section.output_used not in (None, "output"):
             line += f" Logits taken from model output {section.output_used}."
@@ -134,3 +129,13 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
     for finding in result.findings:
         console.print(f"[{styles[finding.severity]}]{finding.severity.upper()}[/] {escape(finding.message)}")
     console.print(f"[bold]Verdict:[/bold] {escape(result.verdict)}")
+
+
+def track_table(track: TrackResult) -> Table:
+    table = Table(title="Weight-frequency evolution", header_style="bold")
+    for column in ("epoch", "checkpoint", "HFER", "SSR vs first", "paper SSR vs first"):
+        table.add_column(column, justify="left" if column == "checkpoint" else "right")
+    for point in track.points:
+        table.add_row("—" if point.epoch is None else str(point.epoch), escape(Path(point.path).name),
+                      number(point.hfer), number(point.ssr, 2), number(point.paper_ssr))
+    return table

@@ -21,7 +21,8 @@ import math
 
 import torch
 
-HFER_CUTOFF = 0.25  # cycles/pixel, half the Nyquist frequency
+from audit.schema import HFER_CUTOFF  # 0.25 cycles/pixel, half the Nyquist frequency
+
 _RADIUS_DECIMALS = 9  # distinct radii are compared after rounding to this many decimals
 
 

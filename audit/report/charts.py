@@ -7,22 +7,36 @@ and colour maps are monotonic in luminance (viridis, magma).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 
 import matplotlib
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display, no GUI toolkit
-import matplotlib.pyplot as plt  # noqa: E402
+from audit.spectral.evolution import BIN_EDGES, common_bins
 
-plt.rcParams.update({
+# Applied around each chart with rc_context: matplotlib's global settings stay untouched,
+# and Figure objects (not pyplot) keep no global registry of open figures.
+STYLE = {
     "svg.fonttype": "none",  # keep text as text: searchable, selectable, small
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.hashsalt": "spectral-audit",  # deterministic ids
-})
+}
+
+
+def _styled(chart):
+    @functools.wraps(chart)
+    def draw(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return chart(*args, **kwargs)
+
+    return draw
 
 MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
 BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
@@ -31,7 +45,6 @@ BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markers
 def _svg(figure, label: str) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate
@@ -43,12 +56,14 @@ def _spectral_layers(result):
     return [l for l in result.spectral.layers if l.hfer is not None and l.radial_energy]
 
 
+@_styled
 def radial_energy_chart(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    figure, axes = plt.subplots(figsize=(6.4, 3.2))
-    colours = plt.get_cmap("viridis")
+    figure = Figure(figsize=(6.4, 3.2))
+    axes = figure.subplots()
+    colours = matplotlib.colormaps["viridis"]
     for depth, layer in enumerate(layers):
         shade = colours(depth / max(1, len(layers) - 1))
         axes.plot(layer.radii, layer.radial_energy, "-", color=shade, alpha=0.8, linewidth=1,
@@ -59,27 +74,23 @@ def radial_energy_chart(result) -> str | None:
     axes.set_xlabel("radial frequency (cycles/pixel)")
     axes.set_ylabel("energy fraction")
     axes.set_title("Radial energy per layer (light = deeper)")
-    mappable = plt.cm.ScalarMappable(cmap=colours, norm=plt.Normalize(0, len(layers) - 1))
+    mappable = ScalarMappable(cmap=colours, norm=Normalize(0, len(layers) - 1))
     figure.colorbar(mappable, ax=axes, label="layer depth (index)")
     return _svg(figure, "radial energy fraction per layer")
 
 
-def depth_heatmap(result, bins: int = 8) -> str | None:
+@_styled
+def depth_heatmap(result) -> str | None:
     """Layer x radius heat map of energy fractions, rebinned to common radius bins so that
     kernels of different sizes share one axis."""
     layers = _spectral_layers(result)
     if not layers:
         return None
-    edges = [i * (math.sqrt(0.5) + 1e-9) / bins for i in range(bins + 1)]
-    rows = []
-    for layer in layers:
-        row = [0.0] * bins
-        for radius, fraction in zip(layer.radii, layer.radial_energy):
-            index = min(bins - 1, int(radius / edges[-1] * bins))
-            row[index] += fraction
-        rows.append(row)
+    edges = BIN_EDGES
+    rows = [common_bins([layer]) for layer in layers]
     height = min(9.0, 1.2 + 0.18 * len(layers))
-    figure, axes = plt.subplots(figsize=(6.4, height))
+    figure = Figure(figsize=(6.4, height))
+    axes = figure.subplots()
     image = axes.imshow(rows, aspect="auto", cmap="magma", vmin=0, vmax=max(max(r) for r in rows) or 1,
                         extent=(0, edges[-1], len(layers) - 0.5, -0.5), interpolation="nearest")
     if len(layers) <= 40:
@@ -91,11 +102,13 @@ def depth_heatmap(result, bins: int = 8) -> str | None:
     return _svg(figure, "heat map of radial energy by layer depth")
 
 
+@_styled
 def hfer_by_depth(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    figure, axes = plt.subplots(figsize=(6.4, 3.0))
+    figure = Figure(figsize=(6.4, 3.0))
+    axes = figure.subplots()
     depth = list(range(len(layers)))
     axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
     compared = [(i, l.baseline_hfer) for i, l in enumerate(layers) if l.baseline_hfer is not None]
@@ -110,6 +123,7 @@ def hfer_by_depth(result) -> str | None:
     return _svg(figure, "HFER by layer depth, model against baseline")
 
 
+@_styled
 def probe_curves(result) -> list[tuple[str, str]]:
     """One chart per probe: accuracy (%) against the severity parameter."""
     section = result.probes
@@ -119,7 +133,8 @@ def probe_curves(result) -> list[tuple[str, str]]:
     charts = []
     for probe in dict.fromkeys(r.probe for r in section.results):
         rows = sorted((r for r in section.results if r.probe == probe), key=lambda r: r.severity)
-        figure, axes = plt.subplots(figsize=(3.2, 2.5))
+        figure = Figure(figsize=(3.2, 2.5))
+        axes = figure.subplots()
         severities = [r.severity for r in rows]
         axes.plot(severities, [100 * r.accuracy for r in rows], label="model", **MODEL_STYLE)
         axes.axhline(100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1,
@@ -139,13 +154,15 @@ def probe_curves(result) -> list[tuple[str, str]]:
     return charts
 
 
+@_styled
 def fourier_heatmap_chart(result) -> str | None:
     section = result.probes
     if section is None or section.heatmap is None:
         return None
     heatmap = section.heatmap
     panels = [("model", heatmap.errors)] + ([("baseline", heatmap.baseline_errors)] if heatmap.baseline_errors else [])
-    figure, axes_list = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
+    figure = Figure(figsize=(3.3 * len(panels), 3.0))
+    axes_list = figure.subplots(1, len(panels), squeeze=False)
     height, width = len(heatmap.errors), len(heatmap.errors[0])
     extent = (-(width // 2) - 0.5, width - width // 2 - 0.5, height - height // 2 - 0.5, -(height // 2) - 0.5)
     for axes, (name, grid) in zip(axes_list[0], panels):
@@ -157,10 +174,12 @@ def fourier_heatmap_chart(result) -> str | None:
     return _svg(figure, "Fourier heat map of error rates")
 
 
+@_styled
 def track_heatmap(track) -> str:
     """Epoch x radial bin heat map of the network's energy fractions."""
     labels = [str(p.epoch) if p.epoch is not None else str(i) for i, p in enumerate(track.points)]
-    figure, axes = plt.subplots(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
+    figure = Figure(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
+    axes = figure.subplots()
     rows = [p.radial_profile for p in track.points]
     image = axes.imshow(rows, aspect="auto", cmap="magma", interpolation="nearest",
                         extent=(0, track.bin_edges[-1], len(rows) - 0.5, -0.5))
@@ -173,11 +192,13 @@ def track_heatmap(track) -> str:
     return _svg(figure, "heat map of radial energy by epoch")
 
 
+@_styled
 def track_lines(track) -> str:
     """HFER over epochs: the network (bold) and each layer (thin), plus paper-mode SSR."""
     x = [p.epoch if p.epoch is not None else i for i, p in enumerate(track.points)]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.0))
-    shades = plt.get_cmap("viridis")
+    figure = Figure(figsize=(7.2, 3.0))
+    left, right = figure.subplots(1, 2)
+    shades = matplotlib.colormaps["viridis"]
     for index, name in enumerate(track.layers):
         values = [p.layer_hfer.get(name) for p in track.points]
         if all(v is None for v in values):

@@ -1,0 +1,285 @@
+"""Files in and out, safely: checked reads, all-or-nothing writes, interrupts that count.
+
+Reads: every path the tool reads goes through :func:`check_input_file` first, so a FIFO,
+a device, a /proc file or a file far larger than its kind can be gets one line naming
+what it is, in well under a second, instead of a hang or an out-of-memory kill.
+
+Writes: outputs are rendered in memory, then :func:`write_all_atomic` stages each one
+in a temporary file beside it and renames them all into place, so an interrupted or
+failed run leaves the previous set intact. A destination that is not a regular file
+(/dev/null, a FIFO, a terminal) is written in place; a folder or a block device is
+refused: atomic replacement never turns a device into a file.
+
+Interrupts: :func:`install_interrupt_handlers` makes SIGINT and SIGTERM raise
+:class:`Interrupted` *and* remember that they came, because Python swallows an
+exception raised inside a finaliser or weakref callback ("Exception ignored in...").
+Writers call :func:`raise_if_interrupted` before their commit point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import tempfile
+from pathlib import Path
+
+from audit.errors import AuditError
+
+# --- interrupts ----------------------------------------------------------------------------
+
+_received_signal: int | None = None
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived. ``exit_code`` follows the shell's 128 + signal rule."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum)
+
+
+def _on_signal(signum, frame) -> None:
+    global _received_signal
+    _received_signal = signum
+    raise Interrupted(signum)
+
+
+def install_interrupt_handlers() -> None:
+    """SIGINT and SIGTERM raise :class:`Interrupted` and are remembered (main thread only)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or no such signal
+            signal.signal(signum, _on_signal)
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if a signal came earlier, even if its exception was lost."""
+    if _received_signal is not None:
+        raise Interrupted(_received_signal)
+
+
+def reset_interrupts() -> None:
+    global _received_signal
+    _received_signal = None
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM back (where the platform can) while temporary files exist."""
+    mask = {signal.SIGINT, signal.SIGTERM}
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, mask)
+    try:
+        yield
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, mask)
+
+
+def _signal_pending() -> bool:
+    return hasattr(signal, "sigpending") and bool({signal.SIGINT, signal.SIGTERM} & signal.sigpending())
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+MiB = 1 << 20
+
+
+def describe_special(mode: int) -> str | None:
+    """'a FIFO', 'a character device'... for a file that is not regular, else None."""
+    for test, name in (
+        (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def check_input_file(path: str | os.PathLike, what: str, max_bytes: int | None = None) -> int:
+    """Size of the regular file ``path``, or one clear AuditError naming what it is.
+
+    what: the kind of input, for the message ("policy file", "JSON result"...).
+    max_bytes: refuse anything larger (a sane cap for the kind of file).
+    """
+    path = Path(path)
+    try:
+        info = path.stat()  # follows symlinks: a link to /dev/zero is /dev/zero
+    except FileNotFoundError:
+        raise AuditError(f"{what} {path}: no such file.")
+    except OSError as error:
+        raise AuditError(f"{what} {path}: cannot read it ({error.strerror or error}).")
+    special = describe_special(info.st_mode)
+    if special:
+        raise AuditError(f"{what} {path} is {special}, not a regular file.")
+    resolved = str(path.resolve())
+    if resolved == "/proc" or resolved.startswith(("/proc/", "/sys/")):
+        raise AuditError(f"{what} {path} is a kernel pseudo-file ({resolved}), not a regular file.")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise AuditError(
+            f"{what} {path} is {info.st_size / MiB:,.1f} MiB, more than any {what} spectral-audit "
+            f"reads ({max_bytes / MiB:,.0f} MiB at most)."
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise AuditError(f"{what} {path}: cannot read it ({error.strerror or error}).")
+    return info.st_size
+
+
+def read_text(path: str | os.PathLike, what: str, max_bytes: int) -> str:
+    """The UTF-8 text of a small input file, checked first by :func:`check_input_file`."""
+    check_input_file(path, what, max_bytes)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as error:
+        raise AuditError(f"{what} {path}: cannot read it ({error.strerror or error}).")
+    if len(data) > max_bytes:
+        raise AuditError(f"{what} {path} grew past {max_bytes / MiB:,.0f} MiB while being read.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise AuditError(f"{what} {path} is not UTF-8 text (byte {error.start}).")
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def _error_text(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def _existing_kind(path: Path) -> str | None:
+    """None if ``path`` does not exist, 'regular', or a description of what it is."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+    return "regular" if stat.S_ISREG(info.st_mode) else describe_special(info.st_mode)
+
+
+def _writable_in_place(kind: str) -> bool:
+    # What a user means by --json /dev/null, /dev/stdout or a FIFO: write into it.
+    return kind in ("a FIFO (named pipe)", "a character device")
+
+
+def check_output_path(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a destination that must not be written: a folder, a
+    block device, a socket."""
+    path = Path(path)
+    kind = _existing_kind(path)
+    if kind is not None and kind != "regular" and not _writable_in_place(kind):
+        raise AuditError(f"cannot write {path}: it is {kind}.")
+
+
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """An output folder must be a folder (or not exist yet, to be created)."""
+    folder = Path(folder)
+    kind = _existing_kind(folder)
+    if kind is not None and kind != "a folder":
+        raise AuditError(f"cannot write into {folder}: it is {'a file' if kind == 'regular' else kind}, not a folder.")
+
+
+def _stage(path: Path, content: bytes) -> Path:
+    """Write ``content`` to a temporary file beside ``path``; the caller renames it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+        # mkstemp makes the file private (0600); give it the permissions of a normal file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+        raise
+    return Path(temporary)
+
+
+def _write_in_place(path: Path, content: bytes) -> None:
+    try:
+        with open(path, "wb") as stream:
+            stream.write(content)
+    except OSError as error:
+        raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+
+
+def _regular_target(path: Path) -> Path:
+    """Where an atomic rename must land: the file a symlink points at, not the link."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None:
+    """Write several files so that either every regular file is replaced or none is.
+
+    Each is first written to a temporary file beside it, with interrupts held back so
+    that no temporary file outlives the call; if an interrupt came meanwhile, the
+    temporary files are removed and :class:`Interrupted` is raised before anything is
+    replaced. Special destinations (/dev/null, a FIFO) are written last, in place.
+    """
+    planned: list[tuple[Path, bytes, bool]] = []
+    for raw, content in files:
+        path = Path(raw)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        kind = _existing_kind(path)
+        if kind is None or kind == "regular":
+            planned.append((_regular_target(path), data, True))
+        elif _writable_in_place(kind):
+            planned.append((path, data, False))
+        else:
+            raise AuditError(f"cannot write {path}: it is {kind}.")
+    raise_if_interrupted()
+    staged: list[tuple[Path, Path]] = []
+    with _signals_deferred():
+        try:
+            for path, data, atomic in planned:
+                if atomic:
+                    staged.append((path, _stage(path, data)))
+            if _signal_pending() or _received_signal is not None:
+                raise Interrupted(_received_signal or signal.SIGINT)  # before the commit point
+            for path, temporary in staged:
+                try:
+                    os.replace(temporary, path)
+                except OSError as error:
+                    raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+            staged = []
+        finally:
+            for _, temporary in staged:
+                temporary.unlink(missing_ok=True)
+    for path, data, atomic in planned:
+        if not atomic:
+            _write_in_place(path, data)
+
+
+def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
+    """Write via a temporary file in the same folder, then rename: never half a file."""
+    write_all_atomic([(path, content)])
+
+
+def append_text(path: str | os.PathLike, text: str, what: str) -> None:
+    """Append to a file someone else owns (a CI step summary); one clear line if we cannot."""
+    path = Path(path)
+    kind = _existing_kind(path)
+    if kind is not None and kind != "regular" and not _writable_in_place(kind):
+        raise AuditError(f"cannot append to {what} {path}: it is {kind}.")
+    try:
+        with open(path, "a", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as error:
+        raise AuditError(f"cannot append to {what} {path}: {_error_text(error)}.")

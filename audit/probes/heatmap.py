@@ -1,0 +1,81 @@
+"""The Fourier heat map (Yin et al. 2019): error rate under one Fourier-basis
+perturbation per frequency, for the model and the baseline on the same images."""
+
+from __future__ import annotations
+
+import torch
+
+from audit.probes.datasets import ImageSet
+from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
+from audit.probes.runners import run_in_fixed_batches
+from audit.probes.suite import noise_generator, progress_bar
+from audit.schema import FourierHeatmap
+
+
+def run_fourier_heatmap(
+    runners: dict[str, object],
+    dataset: ImageSet,
+    *,
+    norm: float = 4.0,
+    samples: int = 256,
+    seed: int = 0,
+    batch_size: int = 512,
+    show_progress: bool = False,
+) -> FourierHeatmap:
+    """Error rate (1 - accuracy; disagreement with the clean prediction without labels)
+    under x + r * norm * U(u, v) for every frequency, on the first ``samples`` images."""
+    device = runners["model"].device
+    images = dataset.images[:samples].to(device).float() / 255.0
+    labels = dataset.labels[:samples].to(device) if dataset.labels is not None else None
+    mean = torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
+    _, height, width = dataset.shape
+    count = len(images)
+    references = {}
+    for name, runner in runners.items():
+        references[name] = labels if labels is not None else torch.cat([
+            run_in_fixed_batches(runner, (images[s : s + batch_size] - mean) / std).argmax(1)
+            for s in range(0, count, batch_size)
+        ])
+    grids = {name: torch.zeros(height, width, device=device) for name in runners}
+    frequencies = heatmap_frequencies(height, width)
+    # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
+    # several frequencies share one forward pass. Noise streams are per (frequency,
+    # batch start) either way, so the numbers do not depend on the grouping.
+    per_forward = max(1, batch_size // count) if count <= batch_size else 1
+    with progress_bar(len(frequencies), show_progress, "Fourier heat map") as advance:
+        for first in range(0, len(frequencies), per_forward):
+            group = list(enumerate(frequencies))[first : first + per_forward]
+            rates = {name: [] for name in runners}
+            if count <= batch_size:
+                perturbed = torch.cat([
+                    fourier_perturbation(images, fourier_basis(height, width, u, v, device), norm,
+                                         noise_generator(device, seed, 100_000 + index, 0))
+                    for index, (u, v) in group
+                ])
+                for name, runner in runners.items():
+                    predictions = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1).view(len(group), count)
+                    rates[name] = list((predictions != references[name][None]).float().mean(dim=1))
+            else:
+                (index, (u, v)), = group
+                basis = fourier_basis(height, width, u, v, device)
+                wrong = {name: torch.zeros((), device=device) for name in runners}
+                for s in range(0, count, batch_size):
+                    perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm,
+                                                     noise_generator(device, seed, 100_000 + index, s))
+                    for name, runner in runners.items():
+                        prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
+                        wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
+                rates = {name: [wrong[name] / count] for name in runners}
+            for position, (_, (u, v)) in enumerate(group):
+                for name in runners:
+                    # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
+                    grids[name][(u + height // 2) % height, (v + width // 2) % width] = rates[name][position]
+                    grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rates[name][position]
+            advance(len(group))
+    return FourierHeatmap(
+        norm=norm,
+        samples=count,
+        errors=grids["model"].cpu().tolist(),
+        baseline_errors=grids["baseline"].cpu().tolist() if "baseline" in grids else None,
+    )

@@ -1,0 +1,96 @@
+"""The audit report: HTML (Jinja2, self-contained) and PDF (WeasyPrint) from a result.
+
+The view data comes from :mod:`audit.report.view`; the templates in ``templates/``
+(installed as the ``audit.templates`` package) only show it. Everything is rendered in
+memory first and then written atomically, so a failure never leaves half a report where
+a good one was.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from audit.errors import AuditError
+from audit.io import check_output_folder, write_all_atomic
+from audit.report.view import report_context, track_context
+from audit.schema import AuditResult, TrackResult, to_json
+
+
+def templates_folder() -> Path:
+    """The installed ``audit.templates`` package (``templates/`` at the top of the repository)."""
+    from importlib.resources import files
+
+    try:
+        folder = files("audit.templates")
+    except ModuleNotFoundError:
+        folder = None
+    if folder is None or not folder.joinpath("report.html").is_file():
+        raise AuditError("the report templates are missing from this installation; reinstall spectral-audit.")
+    return Path(str(folder))
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(str(templates_folder())),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(result: AuditResult) -> str:
+    return _environment().get_template("report.html").render(**report_context(result))
+
+
+def render_track_html(track: TrackResult) -> str:
+    return _environment().get_template("track.html").render(**track_context(track))
+
+
+def render_pdf(html: str) -> bytes:
+    import logging
+
+    from weasyprint import HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    return HTML(string=html, base_url=None).write_pdf()
+
+
+def _write_rendered(
+    folder: Path, stem: str, page: str | None, json_name: str, json_text: str, *, html: bool, pdf: bool, json: bool
+) -> list[Path]:
+    """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf
+    and ``json_name``. Nothing is written before everything has rendered."""
+    outputs: list[tuple[Path, bytes]] = []
+    if json:
+        outputs.append((folder / json_name, json_text.encode()))
+    if html:
+        outputs.append((folder / f"{stem}.html", page.encode()))
+    if pdf:
+        outputs.append((folder / f"{stem}.pdf", render_pdf(page)))
+    write_all_atomic(outputs)
+    return [path for path, _ in outputs]
+
+
+def write_report(
+    result: AuditResult, folder: str | os.PathLike, *, html: bool = True, pdf: bool = True, json: bool = True
+) -> list[Path]:
+    """Render, then write report.html, report.pdf and result.json into ``folder``.
+
+    Nothing is written until everything has rendered; each file replaces the old one
+    atomically. Returns the paths written.
+    """
+    check_output_folder(folder)
+    page = render_html(result) if (html or pdf) else None
+    return _write_rendered(Path(folder), "report", page, "result.json", to_json(result), html=html, pdf=pdf, json=json)
+
+
+def write_track_report(track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True) -> list[Path]:
+    """track.html, track.pdf and track.json, rendered first, then written atomically."""
+    check_output_folder(folder)
+    page = render_track_html(track) if (html or pdf) else None
+    return _write_rendered(Path(folder), "track", page, "track.json", to_json(track), html=html, pdf=pdf, json=json)

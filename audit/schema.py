@@ -1,0 +1,390 @@
+"""The result of an audit: plain dataclasses and their schema-versioned JSON form.
+
+Every stage of the flow fills in its part of an :class:`AuditResult`; nothing here
+computes anything. The JSON is the interface CI users script against; these key names
+are stable::
+
+    {"schema_version": 1,
+     "model": {"path", "sha256", "format", "parameters"},
+     "spectral": {"baseline": {"kind", "source"},
+                  "layers": [{"name", "shape", "kernel_size", "groups", "radii",
+                              "radial_energy", "hfer", "baseline_hfer", "ssr", ...}],
+                  "summary": {"hfer", "baseline_hfer", "ssr", ...}},
+     "probes": {"dataset", "samples", "clean_accuracy",
+                "results": [{"probe", "severity", "accuracy", "agreement",
+                             "baseline_accuracy", ...}]}}   (null without probes)
+
+Non-finite numbers (an SSR of a layer with no high-frequency energy) are written as
+null, so the file is strict JSON that any parser reads. Readers ignore keys they do
+not know, so adding a key is not a new schema version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.errors import AuditError
+
+SCHEMA_VERSION = 1
+HFER_CUTOFF = 0.25  # cycles/pixel: half the Nyquist frequency
+
+
+# --- model and run -------------------------------------------------------------------------
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    sha256: str
+    format: str
+    parameters: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunInfo:
+    """How the audit was run, for reproducibility."""
+
+    tool_version: str
+    torch_version: str
+    device: str
+    created: str
+    command: list[str] | None = None
+    onnxruntime_version: str | None = None
+    python_version: str | None = None
+    precision: str = "fp32"
+
+
+# --- spectra -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpectralSettings:
+    """How spectra are measured; a baseline must be measured the same way.
+
+    cutoff: HFER cutoff radius in cycles/pixel.
+    fft_size: None for the kernel's own grid, N for a zero-padded N x N grid.
+    rings: with ``fft_size``, bin radii into rings of width 1/N instead of distinct values.
+    """
+
+    cutoff: float = HFER_CUTOFF
+    fft_size: int | None = None
+    rings: bool = False
+
+
+@dataclass
+class LayerSpectrum:
+    """Everything measured about one convolution layer, plus its baseline comparison.
+
+    Spectral numbers are None for layers with no 2-D spectrum (1x1, 1-D, 3-D kernels)
+    and for layers whose weights are all zero or non-finite (``note`` says which).
+    radii are in cycles/pixel; radial_energy are energy fractions that sum to 1.
+    paper_profile is the seed paper's ring-mean profile normalised to DC = 1 (None when
+    DC is 0); paper_h its high-frequency fraction.
+    The baseline_* fields, ssr and paper_ssr are filled in by the comparison.
+    """
+
+    name: str
+    shape: list[int]
+    kernel_size: list[int]
+    kind: str
+    groups: int | None
+    stride: list[int] | None
+    dilation: list[int] | None
+    transposed: bool | None
+    slices: int
+    radii: list[float] | None = None
+    radial_energy: list[float] | None = None
+    hfer: float | None = None
+    paper_radii: list[float] | None = None
+    paper_profile: list[float] | None = None
+    paper_h: float | None = None
+    white_noise_hfer: float | None = None
+    white_noise_paper_h: float | None = None
+    finite: bool = True
+    mean_square: float | None = None  # mean squared weight: near 0, the layer passes no signal
+    note: str | None = None
+    baseline_hfer: float | None = None
+    ssr: float | None = None
+    baseline_paper_h: float | None = None
+    paper_ssr: float | None = None
+
+
+@dataclass
+class Baseline:
+    """What the model is compared with. kind: 'white-noise', 'checkpoint' or 'profile'."""
+
+    kind: str = "white-noise"
+    source: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class SpectralSummary:
+    """Network-wide numbers: means over compared layers weighted by their slice counts."""
+
+    hfer: float | None
+    baseline_hfer: float | None
+    ssr: float | None
+    paper_h: float | None
+    baseline_paper_h: float | None
+    paper_ssr: float | None
+    layers: int
+    layers_compared: int
+    layers_without_spectrum: int
+    slices: int
+
+
+@dataclass
+class Unmatched:
+    """Layer names present on one side only (only for a model baseline)."""
+
+    model_only: list[str] = field(default_factory=list)
+    baseline_only: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpectralSection:
+    baseline: Baseline
+    settings: SpectralSettings
+    layers: list[LayerSpectrum]
+    summary: SpectralSummary
+    unmatched: Unmatched = field(default_factory=Unmatched)
+
+
+# --- probes --------------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeResult:
+    """One probe at one severity. Accuracies are fractions in [0, 1] (None without labels);
+    agreement is the fraction of predictions equal to the clean prediction (label-free)."""
+
+    probe: str
+    severity: float
+    value: float  # the parameter actually applied (scaled to the image size where needed)
+    accuracy: float | None
+    agreement: float
+    accuracy_drop: float | None = None
+    baseline_accuracy: float | None = None
+    baseline_agreement: float | None = None
+    baseline_accuracy_drop: float | None = None
+
+
+@dataclass
+class FourierHeatmap:
+    """Error rate under a single Fourier-basis perturbation per frequency (Yin et al. 2019).
+    errors[i][j] is for frequency (u, v) = (i - H//2, j - W//2) cycles/image (DC centred)."""
+
+    norm: float
+    samples: int
+    errors: list[list[float]]
+    baseline_errors: list[list[float]] | None = None
+
+
+@dataclass
+class ProbeSection:
+    dataset: str
+    source: str
+    samples: int
+    full_split: int | None
+    image_shape: list[int]
+    mean: list[float]
+    std: list[float]
+    seed: int
+    batch_size: int
+    runner: str
+    output_used: str | None
+    clean_accuracy: float | None
+    baseline_clean_accuracy: float | None
+    results: list[ProbeResult]
+    probes: list[dict] = field(default_factory=list)  # name, parameter, description per probe
+    heatmap: FourierHeatmap | None = None
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+# --- judgments -----------------------------------------------------------------------------
+
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str  # one of SEVERITIES
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GateCheck:
+    name: str
+    value: float | None
+    threshold: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    checks: list[GateCheck] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[GateCheck]:
+        return [c for c in self.checks if not c.passed]
+
+
+# --- the whole result ----------------------------------------------------------------------
+
+
+@dataclass
+class AuditResult:
+    model: ModelInfo
+    spectral: SpectralSection
+    verdict: str
+    run: RunInfo
+    probes: ProbeSection | None = None
+    findings: list[Finding] = field(default_factory=list)
+    gates: GateResult | None = None
+    kind: str = "audit"  # "audit", or "profile" for `spectral-audit profile`
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        # Key order for people reading the file: version first.
+        ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
+        ordered.update(data)
+        return finite_only(ordered)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        version = data.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise AuditError("not a spectral-audit result: it has no integer 'schema_version'.")
+        if version > SCHEMA_VERSION:
+            raise AuditError(
+                f"result has schema_version {version}; this spectral-audit reads up to "
+                f"{SCHEMA_VERSION}. Upgrade spectral-audit."
+            )
+        try:
+            spectral = data["spectral"]
+            return cls(
+                schema_version=version,
+                kind=data.get("kind", "audit"),
+                model=build(ModelInfo, data["model"]),
+                spectral=SpectralSection(
+                    baseline=build(Baseline, spectral["baseline"]),
+                    settings=build(SpectralSettings, spectral.get("settings", {})),
+                    layers=[build(LayerSpectrum, layer) for layer in spectral["layers"]],
+                    summary=build(SpectralSummary, spectral["summary"]),
+                    unmatched=build(Unmatched, spectral.get("unmatched", {})),
+                ),
+                verdict=data.get("verdict", ""),
+                run=build(RunInfo, data["run"]),
+                probes=_probes_from_dict(data.get("probes")),
+                findings=[build(Finding, item) for item in data.get("findings", [])],
+                gates=_gates_from_dict(data.get("gates")),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise AuditError(f"malformed spectral-audit result: missing or wrong field {error}.")
+
+
+# --- training runs (the track verb) --------------------------------------------------------
+
+
+@dataclass
+class TrackPoint:
+    path: str
+    epoch: int | None
+    sha256: str
+    hfer: float | None  # network HFER (slice-weighted)
+    paper_h: float | None  # network paper-mode h (slice-weighted)
+    paper_ssr: float | None  # (h_first - h) / h_first: 0 for the first checkpoint
+    ssr: float | None  # HFER(first) / HFER
+    radial_profile: list[float]  # energy fractions in common radius bins, slice-weighted
+    layer_hfer: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class TrackResult:
+    points: list[TrackPoint]
+    layers: list[str]
+    bin_edges: list[float]
+    settings: SpectralSettings
+    run: RunInfo | None = None
+    kind: str = "track"
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return finite_only(dataclasses.asdict(self))
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def _gates_from_dict(data: dict[str, Any] | None) -> GateResult | None:
+    if data is None:
+        return None
+    return GateResult(passed=data["passed"], checks=[build(GateCheck, c) for c in data.get("checks", [])])
+
+
+def _probes_from_dict(data: dict[str, Any] | None) -> ProbeSection | None:
+    if data is None:
+        return None
+    section = build(ProbeSection, data)
+    section.results = [build(ProbeResult, item) for item in data.get("results", [])]
+    if data.get("heatmap") is not None:
+        section.heatmap = build(FourierHeatmap, data["heatmap"])
+    return section
+
+
+def build(cls, data: dict[str, Any]):
+    """Dataclass from a dict, ignoring keys a newer minor version may have added."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__} expects an object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """A float, or None where it is missing, NaN or infinite."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def finite_only(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_only(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_only(item) for item in value]
+    return value
+
+
+def to_json(result: AuditResult | TrackResult) -> str:
+    """Strict JSON text of a result, with a final newline."""
+    return json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+def result_from_json(text: str, where: str) -> AuditResult:
+    """Parse a result written by :func:`to_json`; ``where`` names the source in errors."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AuditError(f"{where}: not valid JSON ({error.msg} at line {error.lineno}).")
+    except RecursionError:
+        raise AuditError(f"{where}: JSON nested too deeply to be a spectral-audit result.")
+    if not isinstance(data, dict):
+        raise AuditError(f"{where}: expected a JSON object from spectral-audit, found {type(data).__name__}.")
+    try:
+        return AuditResult.from_dict(data)
+    except AuditError as error:
+        raise AuditError(f"{where}: {error.message}", hint=error.hint, code=error.code)
