@@ -47,8 +47,14 @@ WHITE_NOISE = "white-noise"
 MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
 
 __all__ = [
-    "run_audit", "build_profile", "run_track", "resolve_device", "load_result", "save_result",
-    "ProbeOptions", "WHITE_NOISE",
+    "run_audit",
+    "build_profile",
+    "run_track",
+    "resolve_device",
+    "load_result",
+    "save_result",
+    "ProbeOptions",
+    "WHITE_NOISE",
 ]
 
 
@@ -66,8 +72,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AuditError(f"device {device!r} was asked for, but no CUDA GPU is available.",
-                         hint="Use {device} cpu or auto.")
+        raise AuditError(
+            f"device {device!r} was asked for, but no CUDA GPU is available.", hint="Use {device} cpu or auto."
+        )
     try:
         return torch.device(device)
     except RuntimeError:
@@ -222,8 +229,12 @@ def build_profile(
     saved audit result works as a baseline the same way.
     """
     result = run_audit(
-        model, settings=settings, device=device, allow_pickle=allow_pickle,
-        checkpoint_key=checkpoint_key, command=command,
+        model,
+        settings=settings,
+        device=device,
+        allow_pickle=allow_pickle,
+        checkpoint_key=checkpoint_key,
+        command=command,
     )
     result.kind = "profile"
     return result
@@ -248,5 +259,10 @@ def run_track(
         names = names or [l.name for l in layers]
         points.append(evolution.track_point(str(path), epoch, loaded.sha256, layers))
     evolution.compare_with_first(points)
-    return TrackResult(points=points, layers=names, bin_edges=evolution.BIN_EDGES, settings=settings,
-                       run=_run_info(torch_device, command, "fp32"))
+    return TrackResult(
+        points=points,
+        layers=names,
+        bin_edges=evolution.BIN_EDGES,
+        settings=settings,
+        run=_run_info(torch_device, command, "fp32"),
+    )

@@ -34,11 +34,25 @@ stderr = Console(stderr=True)
 
 # How the library's option names (in error hints) are spelled on this command line.
 FLAGS = {
-    "allow_pickle": "--allow-pickle", "arch": "--arch", "arch_args": "--arch-args", "baseline": "--baseline",
-    "checkpoint_key": "--checkpoint-key", "data": "--data", "data_root": "--data-root", "device": "--device",
-    "fft_size": "--fft-size", "hfer_cutoff": "--hfer-cutoff", "input_size": "--input-size", "logits": "--logits",
-    "num_classes": "--num-classes", "order": "--order", "probes": "--probes", "rings": "--rings",
-    "samples": "--samples", "mean": "--mean", "std": "--std",
+    "allow_pickle": "--allow-pickle",
+    "arch": "--arch",
+    "arch_args": "--arch-args",
+    "baseline": "--baseline",
+    "checkpoint_key": "--checkpoint-key",
+    "data": "--data",
+    "data_root": "--data-root",
+    "device": "--device",
+    "fft_size": "--fft-size",
+    "hfer_cutoff": "--hfer-cutoff",
+    "input_size": "--input-size",
+    "logits": "--logits",
+    "num_classes": "--num-classes",
+    "order": "--order",
+    "probes": "--probes",
+    "rings": "--rings",
+    "samples": "--samples",
+    "mean": "--mean",
+    "std": "--std",
 }
 
 
@@ -104,31 +118,63 @@ class Order(str, Enum):
 
 # --- options shared between verbs (one meaning per name) ------------------------------------
 
-ModelPath = Annotated[Path, typer.Argument(
-    help="Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx.", show_default=False)]
-JsonPath = Annotated[Optional[Path], typer.Option(
-    "--json", metavar="PATH", help="Write the result as JSON (schema_version 1).")]
-OutDir = Annotated[Optional[Path], typer.Option(
-    "--out", "-o", metavar="DIR", help="Write the HTML and PDF report and the JSON result into DIR.")]
+ModelPath = Annotated[
+    Path,
+    typer.Argument(
+        help="Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx.",
+        show_default=False,
+    ),
+]
+JsonPath = Annotated[
+    Optional[Path], typer.Option("--json", metavar="PATH", help="Write the result as JSON (schema_version 1).")
+]
+OutDir = Annotated[
+    Optional[Path],
+    typer.Option("--out", "-o", metavar="DIR", help="Write the HTML and PDF report and the JSON result into DIR."),
+]
 Pdf = Annotated[bool, typer.Option("--pdf/--no-pdf", help="With --out: write the PDF.")]
 Html = Annotated[bool, typer.Option("--html/--no-html", help="With --out: write the HTML.")]
-Cutoff = Annotated[float, typer.Option(
-    "--hfer-cutoff", min=0.0, max=0.7071,
-    help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist).")]
-FftSize = Annotated[Optional[int], typer.Option(
-    "--fft-size", min=2, max=512, metavar="N",
-    help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.")]
-Rings = Annotated[bool, typer.Option(
-    "--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii.")]
+Cutoff = Annotated[
+    float,
+    typer.Option(
+        "--hfer-cutoff",
+        min=0.0,
+        max=0.7071,
+        help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist).",
+    ),
+]
+FftSize = Annotated[
+    Optional[int],
+    typer.Option(
+        "--fft-size",
+        min=2,
+        max=512,
+        metavar="N",
+        help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.",
+    ),
+]
+Rings = Annotated[
+    bool,
+    typer.Option("--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii."),
+]
 DeviceOption = Annotated[Device, typer.Option("--device", help="Where to compute: auto uses CUDA when there is a GPU.")]
-AllowPickle = Annotated[bool, typer.Option(
-    "--allow-pickle",
-    help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: "
-    "only for files you trust. Off: torch.load(weights_only=True).")]
-CheckpointKey = Annotated[Optional[str], typer.Option(
-    "--checkpoint-key", metavar="KEY",
-    help="Entry of a checkpoint dict holding the weights (e.g. ema). Default: state_dict, model_state_dict, model, net... "
-    "whichever is there.")]
+AllowPickle = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: "
+        "only for files you trust. Off: torch.load(weights_only=True).",
+    ),
+]
+CheckpointKey = Annotated[
+    Optional[str],
+    typer.Option(
+        "--checkpoint-key",
+        metavar="KEY",
+        help="Entry of a checkpoint dict holding the weights (e.g. ema). Default: state_dict, model_state_dict, model, net... "
+        "whichever is there.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and verdict, not the tables.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
@@ -154,8 +200,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Frequency-domain audit of trained CNN checkpoints."""
 
@@ -176,14 +223,16 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
         code = EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
         signal_code = interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
-        stderr.print("terminated" if signal_code == 143 else "interrupted", "; nothing was written.", sep="",
-                     highlight=False)
+        stderr.print(
+            "terminated" if signal_code == 143 else "interrupted", "; nothing was written.", sep="", highlight=False
+        )
         code = signal_code
     except Exception as error:  # a bug or an input we failed to foresee: still no traceback
         if debug:
             raise
-        _print_error(f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, "
-                     "and please report it)")
+        _print_error(
+            f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, and please report it)"
+        )
         code = EXIT_BAD_INPUT
     raise typer.Exit(code)
 
@@ -208,10 +257,16 @@ def _report_written(paths) -> None:
 @app.command("audit")
 def audit_command(
     model: ModelPath,
-    baseline: Annotated[str, typer.Option(
-        "--baseline", "-b", metavar="REF",
-        help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON "
-        "profile/result.")] = "white-noise",
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline",
+            "-b",
+            metavar="REF",
+            help="Compare with: white-noise (expected spectrum of i.i.d. weights), another checkpoint, or a JSON "
+            "profile/result.",
+        ),
+    ] = "white-noise",
     json_path: JsonPath = None,
     out: OutDir = None,
     pdf: Pdf = True,
@@ -222,71 +277,176 @@ def audit_command(
     device: DeviceOption = Device.auto,
     allow_pickle: AllowPickle = False,
     checkpoint_key: CheckpointKey = None,
-    data: Annotated[Optional[str], typer.Option(
-        "--data", metavar="NAME|PATH", rich_help_panel=PROBES_PANEL,
-        help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
-        "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(
-        "--data-root", metavar="DIR", rich_help_panel=PROBES_PANEL,
-        help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or "
-        "~/.cache/torch/datasets.")] = None,
-    download: Annotated[bool, typer.Option(
-        "--download/--no-download", rich_help_panel=PROBES_PANEL, help="Download a missing torchvision data set.")] = True,
-    samples: Annotated[Optional[int], typer.Option(
-        "--samples", min=1, rich_help_panel=PROBES_PANEL,
-        help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.")] = None,
-    probes: Annotated[str, typer.Option(
-        "--probes", rich_help_panel=PROBES_PANEL,
-        help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
-        "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
-        "lowres...).")] = "default",
-    seed: Annotated[int, typer.Option(
-        "--seed", rich_help_panel=PROBES_PANEL,
-        help="Seed for the subset and the noise: the same command gives the same numbers.")] = 0,
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, rich_help_panel=PROBES_PANEL,
-        help="Images per batch (halved automatically on CUDA out-of-memory).")] = 512,
-    precision: Annotated[Precision, typer.Option(
-        "--precision", rich_help_panel=PROBES_PANEL, help="Inference precision; bf16/fp16 need CUDA.")] = Precision.fp32,
-    logits: Annotated[Optional[str], typer.Option(
-        "--logits", metavar="NAME|INDEX", rich_help_panel=PROBES_PANEL,
-        help="Which model output holds the logits when it returns several (tuple index or dict key).")] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option(
+            "--data",
+            metavar="NAME|PATH",
+            rich_help_panel=PROBES_PANEL,
+            help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
+            "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
+        ),
+    ] = None,
+    data_root: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--data-root",
+            metavar="DIR",
+            rich_help_panel=PROBES_PANEL,
+            help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or "
+            "~/.cache/torch/datasets.",
+        ),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download/--no-download", rich_help_panel=PROBES_PANEL, help="Download a missing torchvision data set."
+        ),
+    ] = True,
+    samples: Annotated[
+        Optional[int],
+        typer.Option(
+            "--samples",
+            min=1,
+            rich_help_panel=PROBES_PANEL,
+            help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.",
+        ),
+    ] = None,
+    probes: Annotated[
+        str,
+        typer.Option(
+            "--probes",
+            rich_help_panel=PROBES_PANEL,
+            help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
+            "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
+            "lowres...).",
+        ),
+    ] = "default",
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            rich_help_panel=PROBES_PANEL,
+            help="Seed for the subset and the noise: the same command gives the same numbers.",
+        ),
+    ] = 0,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            rich_help_panel=PROBES_PANEL,
+            help="Images per batch (halved automatically on CUDA out-of-memory).",
+        ),
+    ] = 512,
+    precision: Annotated[
+        Precision,
+        typer.Option("--precision", rich_help_panel=PROBES_PANEL, help="Inference precision; bf16/fp16 need CUDA."),
+    ] = Precision.fp32,
+    logits: Annotated[
+        Optional[str],
+        typer.Option(
+            "--logits",
+            metavar="NAME|INDEX",
+            rich_help_panel=PROBES_PANEL,
+            help="Which model output holds the logits when it returns several (tuple index or dict key).",
+        ),
+    ] = None,
     old_output: Annotated[Optional[str], typer.Option("--output", hidden=True)] = None,
-    arch: Annotated[Optional[str], typer.Option(
-        "--arch", rich_help_panel=PROBES_PANEL,
-        help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
-        "models/net.py:Net.")] = None,
-    arch_args: Annotated[Optional[str], typer.Option(
-        "--arch-args", metavar="K=V,...", rich_help_panel=PROBES_PANEL,
-        help="Constructor arguments for --arch, e.g. width=64,num_classes=10.")] = None,
-    num_classes: Annotated[Optional[int], typer.Option(
-        "--num-classes", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch.")] = None,
-    input_size: Annotated[Optional[int], typer.Option(
-        "--input-size", min=1, rich_help_panel=PROBES_PANEL, help="Resize images to N x N once, before probing.")] = None,
-    mean: Annotated[Optional[str], typer.Option(
-        "--mean", metavar="M1,M2,M3", rich_help_panel=PROBES_PANEL,
-        help="Normalisation mean (default: the data set's preset).")] = None,
-    std: Annotated[Optional[str], typer.Option(
-        "--std", metavar="S1,S2,S3", rich_help_panel=PROBES_PANEL,
-        help="Normalisation std (default: the data set's preset).")] = None,
-    heatmap_samples: Annotated[int, typer.Option(
-        "--heatmap-samples", min=1, rich_help_panel=PROBES_PANEL, help="Images used by the Fourier heat map.")] = 256,
-    policy_path: Annotated[Optional[Path], typer.Option(
-        "--policy", metavar="FILE", rich_help_panel=GATES_PANEL,
-        help="TOML policy of thresholds. Default: the tool.spectral-audit table of the nearest pyproject.toml.")] = None,
-    min_clean_accuracy: Annotated[Optional[float], typer.Option(
-        "--min-clean-accuracy", rich_help_panel=GATES_PANEL,
-        help="Fail below this clean accuracy (fraction, e.g. 0.6).")] = None,
-    max_hfer: Annotated[Optional[float], typer.Option(
-        "--max-hfer", rich_help_panel=GATES_PANEL, help="Fail above this network HFER.")] = None,
-    max_layer_hfer: Annotated[Optional[float], typer.Option(
-        "--max-layer-hfer", rich_help_panel=GATES_PANEL, help="Fail if any layer's HFER is above this.")] = None,
-    min_ssr: Annotated[Optional[float], typer.Option(
-        "--min-ssr", rich_help_panel=GATES_PANEL, help="Fail below this network SSR against the baseline.")] = None,
-    fail_on: Annotated[Optional[FailOn], typer.Option(
-        "--fail-on", rich_help_panel=GATES_PANEL, help="Finding severities that fail the run (default: error).")] = None,
-    junit: Annotated[Optional[Path], typer.Option(
-        "--junit", metavar="PATH", rich_help_panel=GATES_PANEL, help="Write JUnit XML, one test case per gate.")] = None,
+    arch: Annotated[
+        Optional[str],
+        typer.Option(
+            "--arch",
+            rich_help_panel=PROBES_PANEL,
+            help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
+            "models/net.py:Net.",
+        ),
+    ] = None,
+    arch_args: Annotated[
+        Optional[str],
+        typer.Option(
+            "--arch-args",
+            metavar="K=V,...",
+            rich_help_panel=PROBES_PANEL,
+            help="Constructor arguments for --arch, e.g. width=64,num_classes=10.",
+        ),
+    ] = None,
+    num_classes: Annotated[
+        Optional[int],
+        typer.Option("--num-classes", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
+    ] = None,
+    input_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--input-size", min=1, rich_help_panel=PROBES_PANEL, help="Resize images to N x N once, before probing."
+        ),
+    ] = None,
+    mean: Annotated[
+        Optional[str],
+        typer.Option(
+            "--mean",
+            metavar="M1,M2,M3",
+            rich_help_panel=PROBES_PANEL,
+            help="Normalisation mean (default: the data set's preset).",
+        ),
+    ] = None,
+    std: Annotated[
+        Optional[str],
+        typer.Option(
+            "--std",
+            metavar="S1,S2,S3",
+            rich_help_panel=PROBES_PANEL,
+            help="Normalisation std (default: the data set's preset).",
+        ),
+    ] = None,
+    heatmap_samples: Annotated[
+        int,
+        typer.Option(
+            "--heatmap-samples", min=1, rich_help_panel=PROBES_PANEL, help="Images used by the Fourier heat map."
+        ),
+    ] = 256,
+    policy_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--policy",
+            metavar="FILE",
+            rich_help_panel=GATES_PANEL,
+            help="TOML policy of thresholds. Default: the tool.spectral-audit table of the nearest pyproject.toml.",
+        ),
+    ] = None,
+    min_clean_accuracy: Annotated[
+        Optional[float],
+        typer.Option(
+            "--min-clean-accuracy",
+            rich_help_panel=GATES_PANEL,
+            help="Fail below this clean accuracy (fraction, e.g. 0.6).",
+        ),
+    ] = None,
+    max_hfer: Annotated[
+        Optional[float], typer.Option("--max-hfer", rich_help_panel=GATES_PANEL, help="Fail above this network HFER.")
+    ] = None,
+    max_layer_hfer: Annotated[
+        Optional[float],
+        typer.Option("--max-layer-hfer", rich_help_panel=GATES_PANEL, help="Fail if any layer's HFER is above this."),
+    ] = None,
+    min_ssr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--min-ssr", rich_help_panel=GATES_PANEL, help="Fail below this network SSR against the baseline."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Optional[FailOn],
+        typer.Option(
+            "--fail-on", rich_help_panel=GATES_PANEL, help="Finding severities that fail the run (default: error)."
+        ),
+    ] = None,
+    junit: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--junit", metavar="PATH", rich_help_panel=GATES_PANEL, help="Write JUnit XML, one test case per gate."
+        ),
+    ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -314,15 +474,31 @@ def audit_command(
         probe_options = None
         if data is not None:
             probe_options = ProbeOptions(
-                data=data, data_root=str(data_root) if data_root else None, download=download,
-                samples=samples, probes=probes, seed=seed, batch_size=batch_size,
-                precision=precision.value, logits=chosen_logits, arch=arch, arch_args=parse_arch_args(arch_args),
-                num_classes=num_classes, input_size=input_size, mean=_floats(mean, "--mean"),
-                std=_floats(std, "--std"), heatmap_samples=heatmap_samples, show_progress=not quiet,
+                data=data,
+                data_root=str(data_root) if data_root else None,
+                download=download,
+                samples=samples,
+                probes=probes,
+                seed=seed,
+                batch_size=batch_size,
+                precision=precision.value,
+                logits=chosen_logits,
+                arch=arch,
+                arch_args=parse_arch_args(arch_args),
+                num_classes=num_classes,
+                input_size=input_size,
+                mean=_floats(mean, "--mean"),
+                std=_floats(std, "--std"),
+                heatmap_samples=heatmap_samples,
+                show_progress=not quiet,
             )
         policy = load_policy(policy_path)
-        for key, value in (("min_clean_accuracy", min_clean_accuracy), ("max_hfer", max_hfer),
-                           ("max_layer_hfer", max_layer_hfer), ("min_ssr", min_ssr)):
+        for key, value in (
+            ("min_clean_accuracy", min_clean_accuracy),
+            ("max_hfer", max_hfer),
+            ("max_layer_hfer", max_layer_hfer),
+            ("min_ssr", min_ssr),
+        ):
             if value is not None:
                 setattr(policy, key, value)  # flags override the policy file
         if fail_on is not None:
@@ -346,11 +522,17 @@ def audit_command(
             write_atomic(junit, junit_xml(result.gates))
             written.append(junit)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
-            append_text(os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY")
+            append_text(
+                os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
+            )
         print_result(result, stdout, show_layers=not quiet)
         _report_written(written)
-        stdout.print(summary_line(result.gates), style="bold green" if result.gates.passed else "bold red",
-                     markup=False, highlight=False)
+        stdout.print(
+            summary_line(result.gates),
+            style="bold green" if result.gates.passed else "bold red",
+            markup=False,
+            highlight=False,
+        )
         return 0 if result.gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
@@ -373,8 +555,10 @@ def _renamed_logits_option(logits: Optional[str], old_output: Optional[str]) -> 
 @app.command("profile")
 def profile_command(
     model: ModelPath,
-    json_path: Annotated[Optional[Path], typer.Option(
-        "--json", metavar="PATH", help="Where to write the profile JSON.", show_default=False)] = None,
+    json_path: Annotated[
+        Optional[Path],
+        typer.Option("--json", metavar="PATH", help="Where to write the profile JSON.", show_default=False),
+    ] = None,
     old_output: Annotated[Optional[Path], typer.Option("--output", "-o", hidden=True)] = None,
     hfer_cutoff: Cutoff = 0.25,
     fft_size: FftSize = None,
@@ -397,8 +581,9 @@ def profile_command(
 
         path = json_path
         if path is None and old_output is not None:
-            stderr.print("note: profile -o/--output is now --json PATH (-o names a report folder elsewhere).",
-                         highlight=False)
+            stderr.print(
+                "note: profile -o/--output is now --json PATH (-o names a report folder elsewhere).", highlight=False
+            )
             path = old_output
         if path is None:
             raise AuditError("profile needs --json PATH: where to write the profile.")
@@ -413,7 +598,9 @@ def profile_command(
         )
         save_result(result, path)
         summary = result.spectral.summary
-        described = f" ({summary.layers} conv layers, network HFER {summary.hfer:.3f})" if summary.hfer is not None else ""
+        described = (
+            f" ({summary.layers} conv layers, network HFER {summary.hfer:.3f})" if summary.hfer is not None else ""
+        )
         stdout.print(f"Profile of {model}{described} written to {path}", markup=False, highlight=False)
         return 0
 
@@ -422,10 +609,13 @@ def profile_command(
 
 @app.command("report")
 def report_command(
-    result_json: Annotated[Path, typer.Argument(
-        metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False)],
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf.", show_default=False)],
+    result_json: Annotated[
+        Path, typer.Argument(metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="DIR", help="Folder for report.html and report.pdf.", show_default=False),
+    ],
     pdf: Pdf = True,
     html: Html = True,
     debug: Debug = False,
@@ -444,12 +634,21 @@ def report_command(
 
 @app.command("track")
 def track_command(
-    checkpoints: Annotated[list[Path], typer.Argument(
-        metavar="CHECKPOINTS...", help="Checkpoint files of one training run, or a folder of them.",
-        show_default=False)],
-    order: Annotated[Order, typer.Option(
-        "--order", help="epoch: sort by the epoch number in each file name; given: keep the order on the command "
-        "line.")] = Order.epoch,
+    checkpoints: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="CHECKPOINTS...",
+            help="Checkpoint files of one training run, or a folder of them.",
+            show_default=False,
+        ),
+    ],
+    order: Annotated[
+        Order,
+        typer.Option(
+            "--order",
+            help="epoch: sort by the epoch number in each file name; given: keep the order on the command line.",
+        ),
+    ] = Order.epoch,
     out: OutDir = None,
     json_path: JsonPath = None,
     pdf: Pdf = True,
@@ -481,8 +680,12 @@ def track_command(
         if out is not None:
             check_output_folder(out)
         result = run_track(
-            checkpoints, order=order.value, settings=_settings(hfer_cutoff, fft_size, rings),
-            device=device.value, allow_pickle=allow_pickle, command=_command_line(),
+            checkpoints,
+            order=order.value,
+            settings=_settings(hfer_cutoff, fft_size, rings),
+            device=device.value,
+            allow_pickle=allow_pickle,
+            command=_command_line(),
         )
         if not quiet:
             stdout.print(track_table(result))

@@ -94,8 +94,11 @@ MiB = 1 << 20
 def describe_special(mode: int) -> str | None:
     """'a FIFO', 'a character device'... for a file that is not regular, else None."""
     for test, name in (
-        (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
     ):
         if test(mode):
             return name

@@ -45,7 +45,9 @@ def bare_forward(runner, dataset, passes: int, batch_size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="sample", help="sample (CIFAR ResNet-8), resnet18 (torchvision), or a checkpoint path")
+    parser.add_argument(
+        "--model", default="sample", help="sample (CIFAR ResNet-8), resnet18 (torchvision), or a checkpoint path"
+    )
     parser.add_argument("--data", default="cifar10-sample")
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--probes", default="default")
@@ -84,8 +86,10 @@ def main() -> None:
     bare, suite = statistics.median(bare_times), statistics.median(suite_times)
     images = len(dataset) * passes
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{args.model} on {name}, {args.precision}: {len(dataset)} images x {passes} passes "
-          f"({len(probes)} probes), batch {args.batch_size}")
+    print(
+        f"{args.model} on {name}, {args.precision}: {len(dataset)} images x {passes} passes "
+        f"({len(probes)} probes), batch {args.batch_size}"
+    )
     print(f"  bare forward passes: {bare:8.2f} s  ({images / bare:,.0f} images/s)")
     print(f"  probe suite:         {suite:8.2f} s  ({images / suite:,.0f} images/s)")
     print(f"  ratio suite / bare:  {suite / bare:8.3f}  (target <= 1.15)")

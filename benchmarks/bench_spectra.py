@@ -53,16 +53,24 @@ def main() -> None:
         measure_layers(loaded.kernels, SpectralSettings(), device)  # warm-up (CUDA context, FFT plans)
 
         load = median_seconds(lambda: load_checkpoint(path), args.repeat, synchronise)
-        native = median_seconds(lambda: measure_layers(loaded.kernels, SpectralSettings(), device), args.repeat, synchronise)
+        native = median_seconds(
+            lambda: measure_layers(loaded.kernels, SpectralSettings(), device), args.repeat, synchronise
+        )
         padded = median_seconds(
             lambda: measure_layers(loaded.kernels, SpectralSettings(fft_size=16), device), args.repeat, synchronise
         )
 
     slices = sum(k.num_slices for k in loaded.kernels if k.has_2d_spectrum)
-    print(f"{args.arch}: {len(loaded.kernels)} conv layers, {slices:,} 2-D slices, {size_mb:.0f} MB checkpoint, device {device}")
+    print(
+        f"{args.arch}: {len(loaded.kernels)} conv layers, {slices:,} 2-D slices, {size_mb:.0f} MB checkpoint, device {device}"
+    )
     print(f"  load checkpoint (sha256 + torch.load + kernel extraction): {load * 1000:8.1f} ms")
-    print(f"  spectra, native grid:                                       {native * 1000:8.1f} ms   ratio to load {native / load:.2f}")
-    print(f"  spectra, 16x16 zero-padded grid:                            {padded * 1000:8.1f} ms   ratio to load {padded / load:.2f}")
+    print(
+        f"  spectra, native grid:                                       {native * 1000:8.1f} ms   ratio to load {native / load:.2f}"
+    )
+    print(
+        f"  spectra, 16x16 zero-padded grid:                            {padded * 1000:8.1f} ms   ratio to load {padded / load:.2f}"
+    )
 
 
 if __name__ == "__main__":

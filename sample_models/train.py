@@ -107,8 +107,11 @@ def train_variant(name: str, config: dict, args, train, test, out: Path) -> dict
         if name == "baseline":
             torch.save(model.state_dict(), evolution / f"{stem}_epoch_{epoch:02d}.pt")
         if epoch % 5 == 0 or epoch == args.epochs:
-            print(f"{stem} epoch {epoch:3d} loss {loss.item():.3f} test acc {accuracy(model, *test):.3f} "
-                  f"({time.time() - start:.0f}s)", flush=True)
+            print(
+                f"{stem} epoch {epoch:3d} loss {loss.item():.3f} test acc {accuracy(model, *test):.3f} "
+                f"({time.time() - start:.0f}s)",
+                flush=True,
+            )
     model.eval()
     torch.save(model.state_dict(), out / f"{stem}.pt")
     example = torch.zeros(1, 3, 32, 32)
@@ -117,8 +120,14 @@ def train_variant(name: str, config: dict, args, train, test, out: Path) -> dict
         torch.jit.save(torch.jit.trace(model, example), out / f"{stem}.ts.pt")
         batch = torch.export.Dim("batch", min=1, max=65536)
         program = torch.onnx.export(
-            model, (example.expand(2, 3, 32, 32),), dynamo=True, optimize=False, verbose=False,
-            dynamic_shapes=({0: batch},), input_names=["images"], output_names=["logits"],
+            model,
+            (example.expand(2, 3, 32, 32),),
+            dynamo=True,
+            optimize=False,
+            verbose=False,
+            dynamic_shapes=({0: batch},),
+            input_names=["images"],
+            output_names=["logits"],
         )
         program.save(str(out / f"{stem}.onnx"))
     return {

@@ -142,5 +142,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     environment = dict(os.environ, COLUMNS="160", NO_COLOR="1", **(env or {}))
     return subprocess.run(
         [console_script(), *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=300,
     )

@@ -30,7 +30,14 @@ def test_json_output_round_trips_and_matches_the_terminal(zoo_forms, tmp_path):
     data = json.loads(path.read_text())
     assert data["schema_version"] == 1 and data["model"]["format"] == "torchscript"
     assert f"SSR {data['spectral']['summary']['ssr']:.2f}" in run.stdout
-    assert [l["name"] for l in data["spectral"]["layers"]] == ["stem", "depthwise", "grouped", "dilated", "pointwise", "up"]
+    assert [l["name"] for l in data["spectral"]["layers"]] == [
+        "stem",
+        "depthwise",
+        "grouped",
+        "dilated",
+        "pointwise",
+        "up",
+    ]
     assert data["spectral"]["layers"][1]["kind"] == "depthwise"
     assert data["run"]["command"][0] == "spectral-audit"
 
@@ -116,8 +123,17 @@ SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample
 def test_probes_end_to_end_with_baseline_and_json(tmp_path):
     out = tmp_path / "probes.json"
     run = run_cli(
-        SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_baseline.onnx",
-        "--data", "cifar10-sample", "--samples", "64", "--probes", "blur,lowres", "--json", out,
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--baseline",
+        SAMPLES / "cifar_resnet8_baseline.onnx",
+        "--data",
+        "cifar10-sample",
+        "--samples",
+        "64",
+        "--probes",
+        "blur,lowres",
+        "--json",
+        out,
     )
     assert run.returncode == 0, run.stderr
     assert "Robustness probes" in run.stdout and "baseline acc." in run.stdout
@@ -134,8 +150,20 @@ def test_probes_end_to_end_with_baseline_and_json(tmp_path):
 def test_same_command_gives_the_same_numbers(tmp_path):
     outputs = []
     for name in ("a.json", "b.json"):
-        run = run_cli(SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10-sample", "--samples", "48",
-                      "--probes", "noise", "--seed", "7", "--json", tmp_path / name, "-q")
+        run = run_cli(
+            SAMPLES / "cifar_resnet8_l2.onnx",
+            "--data",
+            "cifar10-sample",
+            "--samples",
+            "48",
+            "--probes",
+            "noise",
+            "--seed",
+            "7",
+            "--json",
+            tmp_path / name,
+            "-q",
+        )
         assert run.returncode == 0, run.stderr
         outputs.append(json.loads((tmp_path / name).read_text())["probes"]["results"])
     assert outputs[0] == outputs[1]
@@ -144,8 +172,20 @@ def test_same_command_gives_the_same_numbers(tmp_path):
 def test_weights_only_checkpoint_needs_arch_for_probes():
     run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8")
     assert run.returncode == 2 and "--arch" in run.stderr
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8", "--probes", "blur",
-                  "--arch", f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", "--arch-args", "width=16", "-q")
+    run = run_cli(
+        SAMPLES / "cifar_resnet8_l2.pt",
+        "--data",
+        "cifar10-sample",
+        "--samples",
+        "8",
+        "--probes",
+        "blur",
+        "--arch",
+        f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet",
+        "--arch-args",
+        "width=16",
+        "-q",
+    )
     assert run.returncode == 0, run.stderr
 
 

@@ -21,8 +21,11 @@ def write_cifar10_layout(root, n=20, seed=0):
     data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     labels = [int(v) for v in rng.integers(0, 10, size=n)]
     with open(folder / "test_batch", "wb") as stream:
-        pickle.dump({b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
-                     b"filenames": [b"x.png"] * n}, stream, protocol=2)
+        pickle.dump(
+            {b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data, b"filenames": [b"x.png"] * n},
+            stream,
+            protocol=2,
+        )
     with open(folder / "batches.meta", "wb") as stream:
         pickle.dump({b"label_names": [b"airplane"] * 10}, stream, protocol=2)
     return data, labels

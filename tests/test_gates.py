@@ -51,11 +51,14 @@ def write_policy(tmp_path, text: str) -> Path:
 EPS = 1e-3
 
 
-@pytest.mark.parametrize("flag,key,side", [
-    ("--max-hfer", "hfer", "max"),
-    ("--max-layer-hfer", "layer_hfer", "max"),
-    ("--min-ssr", "ssr", "min"),
-])
+@pytest.mark.parametrize(
+    "flag,key,side",
+    [
+        ("--max-hfer", "hfer", "max"),
+        ("--max-layer-hfer", "layer_hfer", "max"),
+        ("--min-ssr", "ssr", "min"),
+    ],
+)
 def test_spectral_flags(measured, flag, key, side, tmp_path):
     value = measured[key]
     passing, failing = (value + EPS, value - EPS) if side == "max" else (value - EPS, value + EPS)
@@ -69,7 +72,9 @@ def test_spectral_flags(measured, flag, key, side, tmp_path):
 
 
 def test_min_clean_accuracy(measured, tmp_path):
-    assert audit("--min-clean-accuracy", f"{measured['clean'] - EPS:.6f}", probes=True, tmp_path=tmp_path).returncode == 0
+    assert (
+        audit("--min-clean-accuracy", f"{measured['clean'] - EPS:.6f}", probes=True, tmp_path=tmp_path).returncode == 0
+    )
     bad = audit("--min-clean-accuracy", f"{measured['clean'] + EPS:.6f}", probes=True, tmp_path=tmp_path)
     assert bad.returncode == 1 and "min_clean_accuracy" in bad.stdout.splitlines()[-1]
 
@@ -101,22 +106,25 @@ def test_fail_on_warning(tmp_path):
 
 
 def test_pyproject_tool_table_is_found_from_the_working_directory(measured, tmp_path):
-    (tmp_path / "pyproject.toml").write_text(f'[tool.spectral-audit]\nmax_hfer = {measured["hfer"] - EPS:.6f}\n')
+    (tmp_path / "pyproject.toml").write_text(f"[tool.spectral-audit]\nmax_hfer = {measured['hfer'] - EPS:.6f}\n")
     nested = tmp_path / "sub" / "dir"
     nested.mkdir(parents=True)
     run = run_cli(MODEL, "-q", cwd=nested)
     assert run.returncode == 1 and "max_hfer" in run.stdout.splitlines()[-1]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("max_hfer = [", "not valid TOML"),
-    ("max_hfr = 0.5", "unknown policy key 'max_hfr'"),
-    ('max_hfer = "high"', "max_hfer must be a number"),
-    ("fail_on = 'sometimes'", "fail_on must be one of"),
-    ("[max_accuracy_drop]\nwobble = 0.1", "max_accuracy_drop.wobble: unknown probe"),
-    ("[max_accuracy_drop]\ngaussian_blur = 'x'", "max_accuracy_drop.gaussian_blur must be a number"),
-    ("[findings]\nnope = 1", "findings.nope"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("max_hfer = [", "not valid TOML"),
+        ("max_hfr = 0.5", "unknown policy key 'max_hfr'"),
+        ('max_hfer = "high"', "max_hfer must be a number"),
+        ("fail_on = 'sometimes'", "fail_on must be one of"),
+        ("[max_accuracy_drop]\nwobble = 0.1", "max_accuracy_drop.wobble: unknown probe"),
+        ("[max_accuracy_drop]\ngaussian_blur = 'x'", "max_accuracy_drop.gaussian_blur must be a number"),
+        ("[findings]\nnope = 1", "findings.nope"),
+    ],
+)
 def test_malformed_policy_exits_2_naming_the_key(tmp_path, text, message):
     run = audit("--policy", write_policy(tmp_path, text), tmp_path=tmp_path)
     assert run.returncode == 2
@@ -142,7 +150,9 @@ def test_junit_has_one_case_per_gate(measured, tmp_path):
 def test_gates_in_json_and_github_summary(tmp_path):
     summary = tmp_path / "summary.md"
     out = tmp_path / "r.json"
-    run = run_cli(MODEL, "--max-hfer", "0.9", "--json", out, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    run = run_cli(
+        MODEL, "--max-hfer", "0.9", "--json", out, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert run.returncode == 0
     gates = json.loads(out.read_text())["gates"]
     assert gates["passed"] is True
@@ -173,10 +183,18 @@ def test_load_policy_reads_pyproject_path_directly(tmp_path):
 
 
 def test_gates_show_in_the_report_with_pass_and_fail(measured, tmp_path):
-    run = audit("--max-hfer", f"{measured['hfer'] - EPS:.6f}", "--min-ssr", "1.0", "--out", tmp_path / "r", "--no-pdf",
-                tmp_path=tmp_path)
+    run = audit(
+        "--max-hfer",
+        f"{measured['hfer'] - EPS:.6f}",
+        "--min-ssr",
+        "1.0",
+        "--out",
+        tmp_path / "r",
+        "--no-pdf",
+        tmp_path=tmp_path,
+    )
     assert run.returncode == 1
     page = (tmp_path / "r" / "report.html").read_text()
-    section = page[page.index('id="gates"'):page.index('id="spectra"')]
+    section = page[page.index('id="gates"') : page.index('id="spectra"')]
     assert "<code>max_hfer</code>" in section and "FAIL" in section
     assert "<code>min_ssr</code>" in section and ">pass<" in section

@@ -90,7 +90,9 @@ def test_model_whose_output_is_not_logits(tmp_path):
 
 
 def test_class_count_not_matching_the_data_set(tmp_path):
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 7))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 7)
+    )
     torch.jit.save(torch.jit.script(model), tmp_path / "seven.pt")
     run = run_cli(tmp_path / "seven.pt", "--data", "cifar10-sample", "--samples", "4", cwd=tmp_path)
     assert_one_clear_line(run, "predicts 7 classes", "has 10")
@@ -122,7 +124,9 @@ def test_data_root_with_corrupt_files(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     (folder / "test_batch").write_bytes(b"\x80\x02}q\x00" + os.urandom(100))
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10", "--data-root", tmp_path, "--no-download", cwd=tmp_path)
+    run = run_cli(
+        SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10", "--data-root", tmp_path, "--no-download", cwd=tmp_path
+    )
     assert_one_clear_line(run, "not a readable CIFAR batch")
 
 
@@ -144,9 +148,21 @@ def test_ctrl_c_keeps_the_previous_report_and_exits_130(tmp_path):
     assert first.returncode == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     process = subprocess.Popen(
-        [console_script(), str(SAMPLES / "cifar_resnet8_l2.ts.pt"), "--data", "cifar10-sample", "--probes", "default,cifar10-c",
-         "--out", str(out), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        [
+            console_script(),
+            str(SAMPLES / "cifar_resnet8_l2.ts.pt"),
+            "--data",
+            "cifar10-sample",
+            "--probes",
+            "default,cifar10-c",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     time.sleep(8)  # well into the probes
     process.send_signal(signal.SIGINT)
@@ -167,8 +183,12 @@ def test_fuzzed_checkpoints_load_or_raise_the_tools_error(zoo_forms, tmp_path_fa
     folder = tmp_path_factory.mktemp("fuzz")
     suffix = zoo_forms[form].suffix
 
-    @settings(max_examples=25, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.data())
     def check(data):
         mutated = bytearray(original)

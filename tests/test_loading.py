@@ -21,10 +21,7 @@ PICKLED = {"whole_module.pt"}
 
 def per_layer(path: Path) -> dict[str, tuple]:
     loaded = load_checkpoint(path, allow_pickle=path.name in PICKLED)
-    return {
-        layer.name: (tuple(layer.shape), layer.hfer, layer.paper_h)
-        for layer in measure_layers(loaded.kernels)
-    }
+    return {layer.name: (tuple(layer.shape), layer.hfer, layer.paper_h) for layer in measure_layers(loaded.kernels)}
 
 
 def test_every_resnet18_form_gives_the_same_per_layer_numbers(resnet18_forms):

@@ -57,9 +57,9 @@ def test_constant_kernel_layer():
 def test_non_finite_and_zero_layers_have_no_spectrum_but_do_not_spoil_others():
     bad = torch.randn(2, 2, 3, 3)
     bad[0, 0, 1, 1] = float("nan")
-    layers = measure_layers([
-        ConvKernel("nan", bad), ConvKernel("zero", torch.zeros(2, 2, 3, 3)), kernel("ok", 2, 2, 3, 3)
-    ])
+    layers = measure_layers(
+        [ConvKernel("nan", bad), ConvKernel("zero", torch.zeros(2, 2, 3, 3)), kernel("ok", 2, 2, 3, 3)]
+    )
     assert layers[0].hfer is None and not layers[0].finite and "non-finite" in layers[0].note
     assert layers[1].hfer is None and layers[1].finite and "zero" in layers[1].note
     assert layers[2].hfer is not None and math.isfinite(layers[2].hfer)

@@ -25,9 +25,20 @@ def result_json(tmp_path_factory) -> Path:
     """A real result with probes and a baseline, written once by the console script."""
     folder = tmp_path_factory.mktemp("result")
     run = run_cli(
-        SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_baseline.ts.pt",
-        "--data", "cifar10-sample", "--samples", "64", "--probes", "default,fourier_heatmap",
-        "--heatmap-samples", "8", "--json", folder / "result.json", "-q",
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--baseline",
+        SAMPLES / "cifar_resnet8_baseline.ts.pt",
+        "--data",
+        "cifar10-sample",
+        "--samples",
+        "64",
+        "--probes",
+        "default,fourier_heatmap",
+        "--heatmap-samples",
+        "8",
+        "--json",
+        folder / "result.json",
+        "-q",
     )
     assert run.returncode == 0, run.stderr
     return folder / "result.json"
@@ -63,7 +74,14 @@ def test_html_shows_verdict_findings_layers_and_charts(result):
 
 def test_sections_come_in_the_promised_order(result):
     page = render_html(result)
-    order = ['id="summary"', 'id="findings"', 'id="spectra"', 'id="probes"', 'id="fourier-heatmap"', 'id="how-it-was-run"']
+    order = [
+        'id="summary"',
+        'id="findings"',
+        'id="spectra"',
+        'id="probes"',
+        'id="fourier-heatmap"',
+        'id="how-it-was-run"',
+    ]
     positions = [page.index(marker) for marker in order]
     assert positions == sorted(positions)
 
@@ -153,27 +171,43 @@ def test_templates_ship_inside_the_wheel(tmp_path, result_json):
     root = Path(__file__).resolve().parent.parent
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(root)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = (tmp_path / "dist").glob("spectral_audit-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     # The dependencies (torch, weasyprint...) come from the test environment; the package itself only from the wheel.
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "test-deps.pth").write_text("\n".join(deps) + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=300)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stderr
     script = venv / "bin" / "spectral-audit"
-    run = subprocess.run([str(script), "report", str(result_json), "--out", str(tmp_path / "from-wheel")],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                         env={**os.environ, "PYTHONPATH": ""})
+    run = subprocess.run(
+        [str(script), "report", str(result_json), "--out", str(tmp_path / "from-wheel")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     assert run.returncode == 0, run.stderr
-    location = subprocess.run([str(python), "-c", "import audit.report.html as r; print(r.templates_folder())"],
-                              capture_output=True, text=True, cwd=tmp_path).stdout
+    location = subprocess.run(
+        [str(python), "-c", "import audit.report.html as r; print(r.templates_folder())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
     assert str(venv) in location
     assert "Spectral audit of" in (tmp_path / "from-wheel" / "report.html").read_text()

@@ -24,7 +24,17 @@ def test_json_has_the_documented_shape(result):
     assert {"kind", "source"} <= set(spectral["baseline"])
     assert {"hfer", "baseline_hfer", "ssr"} <= set(spectral["summary"])
     for layer in spectral["layers"]:
-        assert {"name", "shape", "kernel_size", "groups", "radii", "radial_energy", "hfer", "baseline_hfer", "ssr"} <= set(layer)
+        assert {
+            "name",
+            "shape",
+            "kernel_size",
+            "groups",
+            "radii",
+            "radial_energy",
+            "hfer",
+            "baseline_hfer",
+            "ssr",
+        } <= set(layer)
 
 
 def test_round_trip_is_lossless(result, tmp_path):
@@ -57,7 +67,15 @@ def test_unknown_keys_are_ignored(result):
     assert AuditResult.from_dict(data).spectral.layers[0].name == result.spectral.layers[0].name
 
 
-@pytest.mark.parametrize("text,match", [("not json", "not valid JSON"), ("[1, 2]", "expected a JSON object"), ("{}", "schema_version"), ('{"schema_version": 1}', "malformed")])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ("{}", "schema_version"),
+        ('{"schema_version": 1}', "malformed"),
+    ],
+)
 def test_bad_json_files(tmp_path, text, match):
     path = tmp_path / "bad.json"
     path.write_text(text)

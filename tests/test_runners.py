@@ -42,7 +42,9 @@ def test_state_dict_with_arch_from_a_file_matches_torchscript():
     loaded = load_checkpoint(SAMPLES / "cifar_resnet8_l2.pt")
     with pytest.raises(AuditError, match="arch="):
         make_runner(loaded, CPU)
-    runner = make_runner(loaded, CPU, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", arch_args=parse_arch_args("width=16"))
+    runner = make_runner(
+        loaded, CPU, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", arch_args=parse_arch_args("width=16")
+    )
     scripted = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU)
     x = batch()
     assert torch.allclose(runner.logits(x), scripted.logits(x), atol=1e-5)
@@ -62,7 +64,10 @@ def test_torchvision_arch_and_mismatched_weights(resnet18_forms):
 
 def test_arch_args_parsing():
     assert parse_arch_args("width=64,num_classes=10,name=wide,scale=0.5") == {
-        "width": 64, "num_classes": 10, "name": "wide", "scale": 0.5
+        "width": 64,
+        "num_classes": 10,
+        "name": "wide",
+        "scale": 0.5,
     }
     with pytest.raises(AuditError, match="NAME=VALUE"):
         parse_arch_args("64")

@@ -143,7 +143,9 @@ def test_energy_fractions_sum_to_one():
 # --- against the independent NumPy computation ----------------------------------------
 
 
-@pytest.mark.parametrize("shape,grid", [((3, 3), None), ((5, 5), None), ((7, 7), None), ((3, 3), (8, 8)), ((2, 4), None)])
+@pytest.mark.parametrize(
+    "shape,grid", [((3, 3), None), ((5, 5), None), ((7, 7), None), ((3, 3), (8, 8)), ((2, 4), None)]
+)
 def test_matches_numpy_reference(shape, grid):
     rng = np.random.default_rng(8)
     weights = rng.normal(size=(6, *shape)) * np.linspace(0.1, 1, shape[-1])  # not white
@@ -167,7 +169,9 @@ def test_grouped_pooling_equals_separate_calls():
     assert torch.allclose(pooled[1], spectra.pooled_power_spectrum(b))
 
 
-@pytest.mark.parametrize("shape,grid", [((3, 3), None), ((3, 3), (4, 4)), ((5, 5), (16, 16)), ((7, 7), (7, 7)), ((3, 5), (6, 9))])
+@pytest.mark.parametrize(
+    "shape,grid", [((3, 3), None), ((3, 3), (4, 4)), ((5, 5), (16, 16)), ((7, 7), (7, 7)), ((3, 5), (6, 9))]
+)
 def test_gram_route_equals_direct_fft(shape, grid):
     # The Wiener-Khinchin computation against the textbook one: FFT of every slice.
     generator = torch.Generator().manual_seed(10)

@@ -60,7 +60,13 @@ def _read(path: Path, file_format: str, digest: str, allow_pickle: bool, checkpo
         return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
     contents = torch_files.read(path, file_format, allow_pickle, checkpoint_key)
     return LoadedModel(
-        path, digest, file_format, contents.parameters, contents.kernels,
-        module=contents.module, notes=contents.notes,
-        state_dict=contents.state_dict, input_shape=contents.input_shape,
+        path,
+        digest,
+        file_format,
+        contents.parameters,
+        contents.kernels,
+        module=contents.module,
+        notes=contents.notes,
+        state_dict=contents.state_dict,
+        input_shape=contents.input_shape,
     )

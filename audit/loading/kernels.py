@@ -61,9 +61,7 @@ class ConvKernel:
             tags.append("groups unknown")
         elif self.groups > 1:
             # depthwise: one input channel per group
-            inputs_per_group = (
-                self.weight.shape[0] // self.groups if self.transposed else self.weight.shape[1]
-            )
+            inputs_per_group = self.weight.shape[0] // self.groups if self.transposed else self.weight.shape[1]
             if inputs_per_group == 1:
                 tags.append("depthwise")
             else:

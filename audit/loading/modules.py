@@ -14,9 +14,15 @@ from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import strip_wrapper_prefixes
 
 CONV_CLASS_NAMES = {
-    "Conv1d", "Conv2d", "Conv3d",
-    "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
 }
 
 
@@ -48,7 +54,17 @@ def _tuple(value) -> tuple[int, ...] | None:
 
 # Positional parameters of the ATen calls a traced Conv's forward code makes.
 _TRACED_SIGNATURES = {
-    "_convolution": ("input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding", "groups"),
+    "_convolution": (
+        "input",
+        "weight",
+        "bias",
+        "stride",
+        "padding",
+        "dilation",
+        "transposed",
+        "output_padding",
+        "groups",
+    ),
     "conv1d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
     "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
     "conv3d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
@@ -106,9 +122,14 @@ def kernels_from_module(model: torch.nn.Module) -> list[ConvKernel]:
 
 
 _CONV_OPS = {
-    "aten::conv1d", "aten::conv2d", "aten::conv3d",
-    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d",
-    "aten::convolution", "aten::_convolution",
+    "aten::conv1d",
+    "aten::conv2d",
+    "aten::conv3d",
+    "aten::conv_transpose1d",
+    "aten::conv_transpose2d",
+    "aten::conv_transpose3d",
+    "aten::convolution",
+    "aten::_convolution",
 }
 
 
@@ -166,7 +187,4 @@ def kernels_from_exported_program(program) -> list[ConvKernel]:
             )
         )
     renamed, _ = strip_wrapper_prefixes([k.name for k in kernels])
-    return [
-        ConvKernel(renamed[k.name], k.weight, k.groups, k.stride, k.dilation, k.transposed)
-        for k in kernels
-    ]
+    return [ConvKernel(renamed[k.name], k.weight, k.groups, k.stride, k.dilation, k.transposed) for k in kernels]

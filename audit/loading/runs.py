@@ -41,7 +41,10 @@ def order_checkpoints(paths: list[Path], order: str = "epoch") -> list[tuple[Pat
         return numbered
     missing = [f.name for f, epoch in numbered if epoch is None]
     if missing:
-        raise AuditError(f"no epoch number in {missing[0]}.", hint="Name files like model_epoch_07.pt, or keep your order with {order}.")
+        raise AuditError(
+            f"no epoch number in {missing[0]}.",
+            hint="Name files like model_epoch_07.pt, or keep your order with {order}.",
+        )
     epochs = [epoch for _, epoch in numbered]
     if len(set(epochs)) != len(epochs):
         raise AuditError("two checkpoints have the same epoch number.", hint="Keep your order with {order}.")

@@ -15,8 +15,7 @@ from pathlib import Path
 from audit.errors import AuditError
 
 EXPECTED = (
-    "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), "
-    ".safetensors or .onnx file"
+    "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), .safetensors or .onnx file"
 )
 
 TORCH_SAVE = "torch.save"
@@ -125,6 +124,5 @@ def detect_format(path: Path) -> str:
         return ONNX
     what = f"a {suffix} suffix but" if suffix else "no known suffix and"
     raise AuditError(
-        f"{path} has {what} is not a format spectral-audit can read "
-        f"(first bytes {head[:8].hex(' ')}); {EXPECTED}."
+        f"{path} has {what} is not a format spectral-audit can read (first bytes {head[:8].hex(' ')}); {EXPECTED}."
     )

@@ -54,7 +54,11 @@ def find_state_dict(checkpoint: Any, key: str | None = None) -> tuple[dict[str, 
         node = checkpoint
         for part in key.split("."):
             if not isinstance(node, Mapping) or part not in node:
-                found = ", ".join(map(str, list(checkpoint)[:12])) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
+                found = (
+                    ", ".join(map(str, list(checkpoint)[:12]))
+                    if isinstance(checkpoint, Mapping)
+                    else type(checkpoint).__name__
+                )
                 raise AuditError(f"checkpoint has no key {key!r}; its top-level keys are: {found}.")
             node = node[part]
         if isinstance(node, torch.nn.Module):
@@ -81,7 +85,9 @@ def find_state_dict(checkpoint: Any, key: str | None = None) -> tuple[dict[str, 
             f"found a checkpoint dict with keys [{keys}] but no state_dict in it{several}.",
             hint="Choose the entry with {checkpoint_key}." if nested else None,
         )
-    raise AuditError(f"found a pickled {type(checkpoint).__name__}, expected a state_dict or a checkpoint dict holding one.")
+    raise AuditError(
+        f"found a pickled {type(checkpoint).__name__}, expected a state_dict or a checkpoint dict holding one."
+    )
 
 
 def _tensors_only(mapping: Mapping) -> dict[str, torch.Tensor]:
@@ -118,7 +124,9 @@ def strip_common_component(names: list[str]) -> tuple[dict[str, str], str | None
     return {name: name for name in names}, None
 
 
-def clean_state_dict(state: dict[str, torch.Tensor], lightning: bool = False) -> tuple[dict[str, torch.Tensor], list[str]]:
+def clean_state_dict(
+    state: dict[str, torch.Tensor], lightning: bool = False
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     renamed, notes = strip_wrapper_prefixes(list(state))
     if lightning:
         inner, head = strip_common_component(list(renamed.values()))
@@ -131,9 +139,7 @@ def clean_state_dict(state: dict[str, torch.Tensor], lightning: bool = False) ->
 def count_parameters(named: Mapping[str, torch.Tensor]) -> int:
     """Learned values: floating tensors, without BatchNorm running statistics."""
     return sum(
-        t.numel()
-        for name, t in named.items()
-        if t.is_floating_point() and name.rsplit(".", 1)[-1] not in _STATISTICS
+        t.numel() for name, t in named.items() if t.is_floating_point() and name.rsplit(".", 1)[-1] not in _STATISTICS
     )
 
 

@@ -67,7 +67,9 @@ def _import_class(spec: str):
     return getattr(module, name)
 
 
-def build_architecture(spec: str, arguments: dict[str, Any] | None = None, num_classes: int | None = None) -> torch.nn.Module:
+def build_architecture(
+    spec: str, arguments: dict[str, Any] | None = None, num_classes: int | None = None
+) -> torch.nn.Module:
     """Instantiate the architecture ``spec`` with ``arguments`` (random weights)."""
     arguments = dict(arguments or {})
     if num_classes is not None:

@@ -88,7 +88,9 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[torch.Tensor, torch.
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[label_key], dtype=np.int64)
     except Exception as error:  # truncated pickle, wrong keys or shapes
-        raise AuditError(f"{path} is not a readable CIFAR batch file ({type(error).__name__}: {error}); delete it and re-download.")
+        raise AuditError(
+            f"{path} is not a readable CIFAR batch file ({type(error).__name__}: {error}); delete it and re-download."
+        )
     if len(labels) != len(data):
         raise AuditError(f"{path}: {len(data)} images but {len(labels)} labels; the file is corrupt.")
     return torch.from_numpy(data.copy()), torch.from_numpy(labels)
@@ -138,7 +140,9 @@ def _cifar_reader(folder: str, file: str, label_key: bytes, archive: str, torchv
 
             _try_download(lambda: getattr(tvd, torchvision_class)(str(root), train=False, download=True), folder)
         if not path.exists():
-            raise _missing(f"{torchvision_class} ({folder}/{file})", root, f"{archive} or its extracted {folder}/ folder")
+            raise _missing(
+                f"{torchvision_class} ({folder}/{file})", root, f"{archive} or its extracted {folder}/ folder"
+            )
         return read_cifar_batch(path, label_key)
 
     return read
@@ -157,11 +161,14 @@ def _mnist_reader(torchvision_class: str):
         if (find("t10k-images-idx3-ubyte") is None) and download:
             import torchvision.datasets as tvd
 
-            _try_download(lambda: getattr(tvd, torchvision_class)(str(root), train=False, download=True), torchvision_class)
+            _try_download(
+                lambda: getattr(tvd, torchvision_class)(str(root), train=False, download=True), torchvision_class
+            )
         images, labels = find("t10k-images-idx3-ubyte"), find("t10k-labels-idx1-ubyte")
         if images is None or labels is None:
             raise _missing(
-                f"{torchvision_class} test split", root,
+                f"{torchvision_class} test split",
+                root,
                 f"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in {torchvision_class}/raw/",
             )
         pixels, targets = read_idx(images), read_idx(labels).long()
@@ -218,7 +225,9 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
     if images.dim() == 3:
         images = images[:, None]
     if images.dim() != 4:
-        raise AuditError(f"{where}: images have shape {tuple(images.shape)}; expected (N, H, W, C), (N, C, H, W) or (N, H, W).")
+        raise AuditError(
+            f"{where}: images have shape {tuple(images.shape)}; expected (N, H, W, C), (N, C, H, W) or (N, H, W)."
+        )
     if images.shape[1] not in (1, 3, 4) and images.shape[-1] in (1, 3, 4):
         images = images.permute(0, 3, 1, 2)
     if images.dtype != torch.uint8:
@@ -255,7 +264,9 @@ def read_image_folder(path: Path, size: int | None) -> tuple[torch.Tensor, torch
         raise AuditError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders.")
     shapes = {tuple(i.shape) for i in images}
     if len(shapes) > 1:
-        raise AuditError(f"{path}: images have different sizes ({sorted(shapes)[:3]}...).", hint="Resize them with {input_size} N.")
+        raise AuditError(
+            f"{path}: images have different sizes ({sorted(shapes)[:3]}...).", hint="Resize them with {input_size} N."
+        )
     return torch.stack(images), torch.tensor(labels), classes
 
 
@@ -277,15 +288,35 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 PRESETS: dict[str, DatasetPreset] = {
     p.name: p
     for p in (
-        DatasetPreset("cifar10", _cifar_reader("cifar-10-batches-py", "test_batch", b"labels", "cifar-10-python.tar.gz", "CIFAR10"),
-                      CIFAR10_MEAN, CIFAR10_STD, 10, "CIFAR-10 test split (10,000 images)"),
-        DatasetPreset("cifar10-sample", lambda root, download: read_npz(BUNDLED_CIFAR10_SAMPLE),
-                      CIFAR10_MEAN, CIFAR10_STD, 10, "first 846 images of the CIFAR-10 test split, bundled"),
-        DatasetPreset("cifar100", _cifar_reader("cifar-100-python", "test", b"fine_labels", "cifar-100-python.tar.gz", "CIFAR100"),
-                      (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 100, "CIFAR-100 test split"),
+        DatasetPreset(
+            "cifar10",
+            _cifar_reader("cifar-10-batches-py", "test_batch", b"labels", "cifar-10-python.tar.gz", "CIFAR10"),
+            CIFAR10_MEAN,
+            CIFAR10_STD,
+            10,
+            "CIFAR-10 test split (10,000 images)",
+        ),
+        DatasetPreset(
+            "cifar10-sample",
+            lambda root, download: read_npz(BUNDLED_CIFAR10_SAMPLE),
+            CIFAR10_MEAN,
+            CIFAR10_STD,
+            10,
+            "first 846 images of the CIFAR-10 test split, bundled",
+        ),
+        DatasetPreset(
+            "cifar100",
+            _cifar_reader("cifar-100-python", "test", b"fine_labels", "cifar-100-python.tar.gz", "CIFAR100"),
+            (0.5071, 0.4865, 0.4409),
+            (0.2673, 0.2564, 0.2762),
+            100,
+            "CIFAR-100 test split",
+        ),
         DatasetPreset("svhn", _svhn_reader, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 10, "SVHN test split"),
         DatasetPreset("mnist", _mnist_reader("MNIST"), (0.1307,), (0.3081,), 10, "MNIST test split"),
-        DatasetPreset("fashion-mnist", _mnist_reader("FashionMNIST"), (0.2860,), (0.3530,), 10, "Fashion-MNIST test split"),
+        DatasetPreset(
+            "fashion-mnist", _mnist_reader("FashionMNIST"), (0.2860,), (0.3530,), 10, "Fashion-MNIST test split"
+        ),
     )
 }
 
@@ -338,7 +369,9 @@ def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: t
     channels = dataset.shape[0]
     for label, values in (("mean", mean), ("std", std)):
         if values is not None and len(values) not in (1, channels):
-            raise AuditError(f"the normalisation {label} has {len(values)} values; the images have {channels} channels.")
+            raise AuditError(
+                f"the normalisation {label} has {len(values)} values; the images have {channels} channels."
+            )
     if std is not None and any(v <= 0 for v in std):
         raise AuditError("the normalisation std must be positive.")
     expand = lambda v: tuple(v) * channels if len(v) == 1 else tuple(v)  # noqa: E731

@@ -33,10 +33,16 @@ def run_fourier_heatmap(
     count = len(images)
     references = {}
     for name, runner in runners.items():
-        references[name] = labels if labels is not None else torch.cat([
-            run_in_fixed_batches(runner, (images[s : s + batch_size] - mean) / std).argmax(1)
-            for s in range(0, count, batch_size)
-        ])
+        references[name] = (
+            labels
+            if labels is not None
+            else torch.cat(
+                [
+                    run_in_fixed_batches(runner, (images[s : s + batch_size] - mean) / std).argmax(1)
+                    for s in range(0, count, batch_size)
+                ]
+            )
+        )
     grids = {name: torch.zeros(height, width, device=device) for name in runners}
     frequencies = heatmap_frequencies(height, width)
     # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
@@ -48,21 +54,30 @@ def run_fourier_heatmap(
             group = list(enumerate(frequencies))[first : first + per_forward]
             rates = {name: [] for name in runners}
             if count <= batch_size:
-                perturbed = torch.cat([
-                    fourier_perturbation(images, fourier_basis(height, width, u, v, device), norm,
-                                         noise_generator(device, seed, 100_000 + index, 0))
-                    for index, (u, v) in group
-                ])
+                perturbed = torch.cat(
+                    [
+                        fourier_perturbation(
+                            images,
+                            fourier_basis(height, width, u, v, device),
+                            norm,
+                            noise_generator(device, seed, 100_000 + index, 0),
+                        )
+                        for index, (u, v) in group
+                    ]
+                )
                 for name, runner in runners.items():
-                    predictions = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1).view(len(group), count)
+                    predictions = (
+                        run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1).view(len(group), count)
+                    )
                     rates[name] = list((predictions != references[name][None]).float().mean(dim=1))
             else:
-                (index, (u, v)), = group
+                ((index, (u, v)),) = group
                 basis = fourier_basis(height, width, u, v, device)
                 wrong = {name: torch.zeros((), device=device) for name in runners}
                 for s in range(0, count, batch_size):
-                    perturbed = fourier_perturbation(images[s : s + batch_size], basis, norm,
-                                                     noise_generator(device, seed, 100_000 + index, s))
+                    perturbed = fourier_perturbation(
+                        images[s : s + batch_size], basis, norm, noise_generator(device, seed, 100_000 + index, s)
+                    )
                     for name, runner in runners.items():
                         prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
                         wrong[name] += (prediction != references[name][s : s + batch_size]).sum()

@@ -55,26 +55,65 @@ class Probe:
 PROBES: dict[str, Probe] = {
     p.name: p
     for p in (
-        Probe("gaussian_noise", gaussian_noise, (0.02, 0.05, 0.10, 0.15, 0.20), "noise sigma (image in [0,1])",
-              "additive Gaussian noise, clipped", random=True),
-        Probe("gaussian_blur", gaussian_blur, (3, 5, 7, 9, 11), "kernel size k (sigma = 0.15k + 0.35)",
-              "Gaussian blur"),
-        Probe("low_resolution", low_resolution, (28, 24, 20, 16, 12, 8), "resolution r px (for 32-px inputs)",
-              "bilinear down to r x r and back up", scale_with_size=True),
-        Probe("low_pass", low_pass, (4, 8, 12, 16), "disc radius r (cycles/image)",
-              "only frequencies within r of DC kept"),
-        Probe("high_pass", high_pass, (4, 8, 12, 16), "disc radius r (cycles/image)",
-              "only frequencies beyond r kept"),
-        Probe("c10c_gaussian_noise", c10c_gaussian_noise, (1, 2, 3, 4, 5), "CIFAR-10-C severity (sigma .04-.10)",
-              "CIFAR-10-C Gaussian noise", random=True),
-        Probe("c10c_gaussian_blur", c10c_gaussian_blur, (1, 2, 3, 4, 5), "CIFAR-10-C severity (sigma .4-1)",
-              "CIFAR-10-C Gaussian blur"),
-        Probe("c10c_pixelate", c10c_pixelate, (1, 2, 3, 4, 5), "CIFAR-10-C severity (factor .95-.65)",
-              "CIFAR-10-C pixelate"),
-        Probe("c10c_contrast", c10c_contrast, (1, 2, 3, 4, 5), "CIFAR-10-C severity (factor .75-.15)",
-              "CIFAR-10-C contrast"),
-        Probe("c10c_jpeg", c10c_jpeg, (1, 2, 3, 4, 5), "CIFAR-10-C severity (quality 80-40)",
-              "CIFAR-10-C JPEG compression"),
+        Probe(
+            "gaussian_noise",
+            gaussian_noise,
+            (0.02, 0.05, 0.10, 0.15, 0.20),
+            "noise sigma (image in [0,1])",
+            "additive Gaussian noise, clipped",
+            random=True,
+        ),
+        Probe(
+            "gaussian_blur", gaussian_blur, (3, 5, 7, 9, 11), "kernel size k (sigma = 0.15k + 0.35)", "Gaussian blur"
+        ),
+        Probe(
+            "low_resolution",
+            low_resolution,
+            (28, 24, 20, 16, 12, 8),
+            "resolution r px (for 32-px inputs)",
+            "bilinear down to r x r and back up",
+            scale_with_size=True,
+        ),
+        Probe(
+            "low_pass", low_pass, (4, 8, 12, 16), "disc radius r (cycles/image)", "only frequencies within r of DC kept"
+        ),
+        Probe("high_pass", high_pass, (4, 8, 12, 16), "disc radius r (cycles/image)", "only frequencies beyond r kept"),
+        Probe(
+            "c10c_gaussian_noise",
+            c10c_gaussian_noise,
+            (1, 2, 3, 4, 5),
+            "CIFAR-10-C severity (sigma .04-.10)",
+            "CIFAR-10-C Gaussian noise",
+            random=True,
+        ),
+        Probe(
+            "c10c_gaussian_blur",
+            c10c_gaussian_blur,
+            (1, 2, 3, 4, 5),
+            "CIFAR-10-C severity (sigma .4-1)",
+            "CIFAR-10-C Gaussian blur",
+        ),
+        Probe(
+            "c10c_pixelate",
+            c10c_pixelate,
+            (1, 2, 3, 4, 5),
+            "CIFAR-10-C severity (factor .95-.65)",
+            "CIFAR-10-C pixelate",
+        ),
+        Probe(
+            "c10c_contrast",
+            c10c_contrast,
+            (1, 2, 3, 4, 5),
+            "CIFAR-10-C severity (factor .75-.15)",
+            "CIFAR-10-C contrast",
+        ),
+        Probe(
+            "c10c_jpeg",
+            c10c_jpeg,
+            (1, 2, 3, 4, 5),
+            "CIFAR-10-C severity (quality 80-40)",
+            "CIFAR-10-C JPEG compression",
+        ),
     )
 }
 
@@ -82,7 +121,12 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "default": ("gaussian_noise", "gaussian_blur", "low_resolution", "low_pass", "high_pass"),
     "cifar10-c": ("c10c_gaussian_noise", "c10c_gaussian_blur", "c10c_pixelate", "c10c_contrast", "c10c_jpeg"),
 }
-ALIASES = {"noise": "gaussian_noise", "blur": "gaussian_blur", "lowres": "low_resolution", "low-resolution": "low_resolution"}
+ALIASES = {
+    "noise": "gaussian_noise",
+    "blur": "gaussian_blur",
+    "lowres": "low_resolution",
+    "low-resolution": "low_resolution",
+}
 FOURIER_HEATMAP = "fourier_heatmap"  # not a sweep: run by audit.probes.heatmap
 
 

@@ -48,7 +48,8 @@ def select_logits(
                 return name, value
         raise AuditError(f"{choice!r} matches none of the model's outputs: {', '.join(n for n, _ in outputs)}.")
     candidates = [
-        (name, value) for name, value in outputs
+        (name, value)
+        for name, value in outputs
         if isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[0] == batch and value.shape[1] > 1
     ]
     if len(candidates) > 1 and num_classes is not None:
@@ -103,7 +104,8 @@ class TorchRunner:
             batch = batch.contiguous(memory_format=torch.channels_last)
         autocast = (
             torch.autocast("cuda", dtype=PRECISIONS[self.precision])
-            if self.precision != "fp32" else contextlib.nullcontext()
+            if self.precision != "fp32"
+            else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
             output = self.module(batch)
@@ -151,7 +153,9 @@ class OnnxRunner:
         try:
             values = self.session.run(None, {self.input_name: array})
         except Exception as error:
-            raise AuditError(f"onnxruntime failed on a batch of shape {array.shape}: {str(error).strip().splitlines()[0]}")
+            raise AuditError(
+                f"onnxruntime failed on a batch of shape {array.shape}: {str(error).strip().splitlines()[0]}"
+            )
         outputs = [(name, torch.from_numpy(np.asarray(v))) for name, v in zip(self.output_names, values)]
         name, logits = select_logits(outputs, array.shape[0], self.logits_output, self.num_classes)
         self.output_used = name
@@ -203,4 +207,6 @@ def make_runner(
             "with {arch_args} / {num_classes}), or audit a TorchScript, .pt2 or ONNX export.",
         )
     fixed = loaded.input_shape[0] if loaded.input_shape and isinstance(loaded.input_shape[0], int) else None
-    return TorchRunner(module, device, precision=precision, logits_output=logits, num_classes=num_classes, fixed_batch=fixed)
+    return TorchRunner(
+        module, device, precision=precision, logits_output=logits, num_classes=num_classes, fixed_batch=fixed
+    )

@@ -53,9 +53,7 @@ def _sample_count(options: ProbeOptions, device: torch.device, available: int) -
         return options.samples, None
     if device.type == "cuda" or available <= CPU_DEFAULT_SAMPLES:
         return None, None
-    return CPU_DEFAULT_SAMPLES, (
-        f"running on the CPU: a seeded subset of {CPU_DEFAULT_SAMPLES} of {available} images"
-    )
+    return CPU_DEFAULT_SAMPLES, (f"running on the CPU: a seeded subset of {CPU_DEFAULT_SAMPLES} of {available} images")
 
 
 def run_probes(
@@ -70,14 +68,24 @@ def run_probes(
         raise AuditError("the batch size must be at least 1.")
     runners = {
         "model": make_runner(
-            model, device, precision=options.precision, logits=options.logits, arch=options.arch,
-            arch_args=options.arch_args, num_classes=options.num_classes,
+            model,
+            device,
+            precision=options.precision,
+            logits=options.logits,
+            arch=options.arch,
+            arch_args=options.arch_args,
+            num_classes=options.num_classes,
         )
     }
     if baseline is not None:
         runners["baseline"] = make_runner(
-            baseline, device, precision=options.precision, logits=options.logits, arch=options.arch,
-            arch_args=options.arch_args, num_classes=options.num_classes,
+            baseline,
+            device,
+            precision=options.precision,
+            logits=options.logits,
+            arch=options.arch,
+            arch_args=options.arch_args,
+            num_classes=options.num_classes,
         )
 
     dataset = datasets.load_dataset(
@@ -93,8 +101,13 @@ def run_probes(
         check_compatibility(runner, dataset, getattr(runner, "input_shape", None) or loaded.input_shape)
 
     (results, clean, batch_size, notes), seconds = timed(
-        run_probe_suite, runners, dataset, probe_list,
-        seed=options.seed, batch_size=options.batch_size, show_progress=options.show_progress,
+        run_probe_suite,
+        runners,
+        dataset,
+        probe_list,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        show_progress=options.show_progress,
     )
     if subset_note:
         notes.insert(0, subset_note)
@@ -121,8 +134,13 @@ def run_probes(
     )
     if heatmap:
         section.heatmap = run_fourier_heatmap(
-            runners, dataset, norm=options.heatmap_norm, samples=options.heatmap_samples,
-            seed=options.seed, batch_size=batch_size, show_progress=options.show_progress,
+            runners,
+            dataset,
+            norm=options.heatmap_norm,
+            samples=options.heatmap_samples,
+            seed=options.seed,
+            batch_size=batch_size,
+            show_progress=options.show_progress,
         )
     if baseline is None and saved_baseline is not None:
         attach_saved_baseline(section, saved_baseline.probes)

@@ -79,9 +79,14 @@ def progress_bar(total: int, show: bool, label: str):
     )
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
@@ -118,8 +123,16 @@ def run_probe_suite(
             end = min(start + batch_size, total)
             try:
                 batch_correct, batch_agree = _evaluate_batch(
-                    runners, names, tasks, images[start:end], None if labels is None else labels[start:end],
-                    mean, std, seed, start, advance,
+                    runners,
+                    names,
+                    tasks,
+                    images[start:end],
+                    None if labels is None else labels[start:end],
+                    mean,
+                    std,
+                    seed,
+                    start,
+                    advance,
                 )
             except torch.cuda.OutOfMemoryError:
                 if batch_size == 1:
@@ -136,7 +149,9 @@ def run_probe_suite(
     clean = {name: (correct_host[0][i] / total if labels is not None else None) for i, name in enumerate(names)}
     results = []
     for index, (probe, severity) in enumerate(tasks[1:], start=1):
-        accuracy = {name: (correct_host[index][i] / total if labels is not None else None) for i, name in enumerate(names)}
+        accuracy = {
+            name: (correct_host[index][i] / total if labels is not None else None) for i, name in enumerate(names)
+        }
         agreement = {name: agree_host[index][i] / total for i, name in enumerate(names)}
         drop = lambda n: None if accuracy[n] is None else clean[n] - accuracy[n]  # noqa: E731
         has_baseline = "baseline" in runners
@@ -163,7 +178,9 @@ def _evaluate_batch(runners, names, tasks, batch_images, batch_labels, mean, std
     clean = batch_images.float().div_(255.0)
     clean_predictions: dict[str, torch.Tensor] = {}
     for index, (probe, severity) in enumerate(tasks):
-        corrupted = clean if probe is None else probe.apply(clean, severity, noise_generator(device, seed, index, start))
+        corrupted = (
+            clean if probe is None else probe.apply(clean, severity, noise_generator(device, seed, index, start))
+        )
         normalised = (corrupted - mean) / std
         for column, name in enumerate(names):
             prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)

@@ -38,6 +38,7 @@ def _styled(chart):
 
     return draw
 
+
 MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
 BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
 
@@ -46,7 +47,7 @@ def _svg(figure, label: str) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE: the SVG is inlined
+    text = text[text.index("<svg") :]  # drop the XML prologue and DOCTYPE: the SVG is inlined
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate
     text = re.sub(r"<svg ", f'<svg role="img" aria-label="{label}" ', text, count=1)
     return text
@@ -66,8 +67,7 @@ def radial_energy_chart(result) -> str | None:
     colours = matplotlib.colormaps["viridis"]
     for depth, layer in enumerate(layers):
         shade = colours(depth / max(1, len(layers) - 1))
-        axes.plot(layer.radii, layer.radial_energy, "-", color=shade, alpha=0.8, linewidth=1,
-                  marker=".", markersize=3)
+        axes.plot(layer.radii, layer.radial_energy, "-", color=shade, alpha=0.8, linewidth=1, marker=".", markersize=3)
     cutoff = result.spectral.settings.cutoff
     axes.axvline(cutoff, color="black", linestyle=":", linewidth=1)
     axes.text(cutoff, axes.get_ylim()[1] * 0.95, f" HFER cutoff {cutoff:g}", fontsize=8, va="top")
@@ -91,8 +91,15 @@ def depth_heatmap(result) -> str | None:
     height = min(9.0, 1.2 + 0.18 * len(layers))
     figure = Figure(figsize=(6.4, height))
     axes = figure.subplots()
-    image = axes.imshow(rows, aspect="auto", cmap="magma", vmin=0, vmax=max(max(r) for r in rows) or 1,
-                        extent=(0, edges[-1], len(layers) - 0.5, -0.5), interpolation="nearest")
+    image = axes.imshow(
+        rows,
+        aspect="auto",
+        cmap="magma",
+        vmin=0,
+        vmax=max(max(r) for r in rows) or 1,
+        extent=(0, edges[-1], len(layers) - 0.5, -0.5),
+        interpolation="nearest",
+    )
     if len(layers) <= 40:
         axes.set_yticks(range(len(layers)), [l.name for l in layers], fontsize=7)
     axes.set_ylabel("layer (input to output)")
@@ -137,14 +144,20 @@ def probe_curves(result) -> list[tuple[str, str]]:
         axes = figure.subplots()
         severities = [r.severity for r in rows]
         axes.plot(severities, [100 * r.accuracy for r in rows], label="model", **MODEL_STYLE)
-        axes.axhline(100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1,
-                     label="model clean")
+        axes.axhline(
+            100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1, label="model clean"
+        )
         if any(r.baseline_accuracy is not None for r in rows):
             points = [(r.severity, 100 * r.baseline_accuracy) for r in rows if r.baseline_accuracy is not None]
             axes.plot(*zip(*points), label="baseline", **BASELINE_STYLE)
             if section.baseline_clean_accuracy is not None:
-                axes.axhline(100 * section.baseline_clean_accuracy, color=BASELINE_STYLE["color"],
-                             linestyle="-.", linewidth=1, label="baseline clean")
+                axes.axhline(
+                    100 * section.baseline_clean_accuracy,
+                    color=BASELINE_STYLE["color"],
+                    linestyle="-.",
+                    linewidth=1,
+                    label="baseline clean",
+                )
         axes.set_ylim(0, 100)
         axes.set_xlabel(parameters.get(probe, "severity"), fontsize=8)
         axes.set_ylabel("accuracy (%)")
@@ -181,8 +194,13 @@ def track_heatmap(track) -> str:
     figure = Figure(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
     axes = figure.subplots()
     rows = [p.radial_profile for p in track.points]
-    image = axes.imshow(rows, aspect="auto", cmap="magma", interpolation="nearest",
-                        extent=(0, track.bin_edges[-1], len(rows) - 0.5, -0.5))
+    image = axes.imshow(
+        rows,
+        aspect="auto",
+        cmap="magma",
+        interpolation="nearest",
+        extent=(0, track.bin_edges[-1], len(rows) - 0.5, -0.5),
+    )
     step = max(1, len(labels) // 20)
     axes.set_yticks(range(0, len(labels), step), labels[::step], fontsize=7)
     axes.set_ylabel("epoch")
@@ -203,8 +221,13 @@ def track_lines(track) -> str:
         values = [p.layer_hfer.get(name) for p in track.points]
         if all(v is None for v in values):
             continue
-        left.plot(x, [math.nan if v is None else v for v in values], linewidth=0.8, alpha=0.6,
-                  color=shades(index / max(1, len(track.layers) - 1)))
+        left.plot(
+            x,
+            [math.nan if v is None else v for v in values],
+            linewidth=0.8,
+            alpha=0.6,
+            color=shades(index / max(1, len(track.layers) - 1)),
+        )
     left.plot(x, [p.hfer for p in track.points], label="network", **MODEL_STYLE)
     left.set_xlabel("epoch")
     left.set_ylabel("HFER")

@@ -24,14 +24,18 @@ def summary_line(gates: GateResult) -> str:
     if gates.passed:
         return f"Gates: all {len(gates.checks)} passed."
     failed = gates.failed
-    return f"Gates: FAILED {len(failed)} of {len(gates.checks)}: " + "; ".join(describe_failure(c) for c in failed) + "."
+    return (
+        f"Gates: FAILED {len(failed)} of {len(gates.checks)}: " + "; ".join(describe_failure(c) for c in failed) + "."
+    )
 
 
 def junit_xml(gates: GateResult, name: str = "spectral-audit") -> str:
     """JUnit XML with one test case per gate, for CI systems that display it."""
     from xml.etree import ElementTree as ET
 
-    suite = ET.Element("testsuite", name=name, tests=str(len(gates.checks)), failures=str(len(gates.failed)), errors="0")
+    suite = ET.Element(
+        "testsuite", name=name, tests=str(len(gates.checks)), failures=str(len(gates.failed)), errors="0"
+    )
     for check in gates.checks:
         case = ET.SubElement(suite, "testcase", classname="spectral-audit.gates", name=check.name)
         if not check.passed:
@@ -45,8 +49,16 @@ def junit_xml(gates: GateResult, name: str = "spectral-audit") -> str:
 def markdown_summary(result: AuditResult, gates: GateResult) -> str:
     """A GitHub step summary: verdict, then one table row per gate."""
     status = "passed" if gates.passed else "**failed**"
-    lines = [f"### spectral-audit: {Path(result.model.path).name} — gates {status}", "", result.verdict, "",
-             "| gate | value | threshold | result |", "|---|---:|---:|---|"]
+    lines = [
+        f"### spectral-audit: {Path(result.model.path).name} — gates {status}",
+        "",
+        result.verdict,
+        "",
+        "| gate | value | threshold | result |",
+        "|---|---:|---:|---|",
+    ]
     for check in gates.checks:
-        lines.append(f"| `{check.name}` | {short(check.value)} | {short(check.threshold)} | {'pass' if check.passed else '**FAIL**'} |")
+        lines.append(
+            f"| `{check.name}` | {short(check.value)} | {short(check.threshold)} | {'pass' if check.passed else '**FAIL**'} |"
+        )
     return "\n".join(lines) + "\n"

@@ -89,7 +89,9 @@ def write_report(
     return _write_rendered(Path(folder), "report", page, "result.json", to_json(result), html=html, pdf=pdf, json=json)
 
 
-def write_track_report(track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True) -> list[Path]:
+def write_track_report(
+    track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True
+) -> list[Path]:
     """track.html, track.pdf and track.json, rendered first, then written atomically."""
     check_output_folder(folder)
     page = render_track_html(track) if (html or pdf) else None

@@ -77,8 +77,14 @@ def probe_table(result: AuditResult) -> Table:
     for r in section.results:
         first = r.probe != previous  # name and parameter once per probe
         previous = r.probe
-        row = [r.probe if first else "", parameters.get(r.probe, "") if first else "", f"{r.severity:g}", percent(r.accuracy),
-               percent(r.accuracy_drop), percent(r.agreement)]
+        row = [
+            r.probe if first else "",
+            parameters.get(r.probe, "") if first else "",
+            f"{r.severity:g}",
+            percent(r.accuracy),
+            percent(r.accuracy_drop),
+            percent(r.agreement),
+        ]
         if has_baseline:
             row += [percent(r.baseline_accuracy), percent(r.baseline_accuracy_drop)]
         table.add_row(*row)
@@ -100,7 +106,9 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
     if unmatched.model_only:
         console.print(f"[yellow]only in the model, not compared:[/yellow] {escape(', '.join(unmatched.model_only))}")
     if unmatched.baseline_only:
-        console.print(f"[yellow]only in the baseline, not compared:[/yellow] {escape(', '.join(unmatched.baseline_only))}")
+        console.print(
+            f"[yellow]only in the baseline, not compared:[/yellow] {escape(', '.join(unmatched.baseline_only))}"
+        )
     console.print(
         f"Network: HFER {number(summary.hfer)}, baseline {number(summary.baseline_hfer)}, "
         f"SSR {number(summary.ssr, 2)}, paper-mode SSR {number(summary.paper_ssr, 3)} "
@@ -113,9 +121,7 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
             console.print(probe_table(result))
         for note in section.notes:
             console.print(f"  [dim]{escape(note)}[/dim]")
-        worst = min(
-            (r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None
-        )
+        worst = min((r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None)
         line = f"Probes: clean accuracy {percent(section.clean_accuracy)}%"
         if worst is not None:
             line += f", worst {worst.probe} {worst.severity:g} at {percent(worst.accuracy)}%"
@@ -124,7 +130,9 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
             line += f" Logits taken from model output {section.output_used}."
         console.print(line, markup=False)
     elif result.kind == "audit":
-        console.print("[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]")
+        console.print(
+            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]"
+        )
     styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
     for finding in result.findings:
         console.print(f"[{styles[finding.severity]}]{finding.severity.upper()}[/] {escape(finding.message)}")
@@ -136,6 +144,11 @@ def track_table(track: TrackResult) -> Table:
     for column in ("epoch", "checkpoint", "HFER", "SSR vs first", "paper SSR vs first"):
         table.add_column(column, justify="left" if column == "checkpoint" else "right")
     for point in track.points:
-        table.add_row("—" if point.epoch is None else str(point.epoch), escape(Path(point.path).name),
-                      number(point.hfer), number(point.ssr, 2), number(point.paper_ssr))
+        table.add_row(
+            "—" if point.epoch is None else str(point.epoch),
+            escape(Path(point.path).name),
+            number(point.hfer),
+            number(point.ssr, 2),
+            number(point.paper_ssr),
+        )
     return table

@@ -29,7 +29,9 @@ def _key_numbers(result: AuditResult) -> list[dict]:
         measured = [r for r in result.probes.results if r.accuracy is not None]
         if measured:
             worst = min(measured, key=lambda r: r.accuracy)
-            numbers.append({"label": f"worst probe: {worst.probe} {worst.severity:g}", "value": f"{percent(worst.accuracy)}%"})
+            numbers.append(
+                {"label": f"worst probe: {worst.probe} {worst.severity:g}", "value": f"{percent(worst.accuracy)}%"}
+            )
     return numbers
 
 
@@ -42,19 +44,32 @@ def _probe_rows(result: AuditResult) -> dict | None:
     for r in section.results:
         first = r.probe != previous
         previous = r.probe
-        rows.append({
-            "probe": r.probe if first else "", "parameter": parameters.get(r.probe, "") if first else "",
-            "severity": f"{r.severity:g}", "accuracy": percent(r.accuracy), "drop": percent(r.accuracy_drop),
-            "agreement": percent(r.agreement), "baseline_accuracy": percent(r.baseline_accuracy),
-            "baseline_drop": percent(r.baseline_accuracy_drop),
-        })
+        rows.append(
+            {
+                "probe": r.probe if first else "",
+                "parameter": parameters.get(r.probe, "") if first else "",
+                "severity": f"{r.severity:g}",
+                "accuracy": percent(r.accuracy),
+                "drop": percent(r.accuracy_drop),
+                "agreement": percent(r.agreement),
+                "baseline_accuracy": percent(r.baseline_accuracy),
+                "baseline_drop": percent(r.baseline_accuracy_drop),
+            }
+        )
     return {
-        "dataset": section.dataset, "samples": section.samples, "full_split": section.full_split,
-        "seed": section.seed, "runner": section.runner,
-        "mean": ", ".join(f"{v:g}" for v in section.mean), "std": ", ".join(f"{v:g}" for v in section.std),
-        "clean": percent(section.clean_accuracy), "baseline_clean": percent(section.baseline_clean_accuracy),
-        "has_baseline": section.baseline_clean_accuracy is not None or any(r.baseline_accuracy is not None for r in section.results),
-        "rows": rows, "notes": section.notes,
+        "dataset": section.dataset,
+        "samples": section.samples,
+        "full_split": section.full_split,
+        "seed": section.seed,
+        "runner": section.runner,
+        "mean": ", ".join(f"{v:g}" for v in section.mean),
+        "std": ", ".join(f"{v:g}" for v in section.std),
+        "clean": percent(section.clean_accuracy),
+        "baseline_clean": percent(section.baseline_clean_accuracy),
+        "has_baseline": section.baseline_clean_accuracy is not None
+        or any(r.baseline_accuracy is not None for r in section.results),
+        "rows": rows,
+        "notes": section.notes,
     }
 
 
@@ -73,7 +88,12 @@ def _run_facts(result: AuditResult) -> list[tuple[str, str]]:
         ("format", model.format),
         ("baseline", f"{result.spectral.baseline.kind}: {result.spectral.baseline.source}"),
         ("HFER cutoff", f"{result.spectral.settings.cutoff:g} cycles/pixel"),
-        ("FFT grid", "native kernel grid" if result.spectral.settings.fft_size is None else f"{result.spectral.settings.fft_size}x{result.spectral.settings.fft_size}"),
+        (
+            "FFT grid",
+            "native kernel grid"
+            if result.spectral.settings.fft_size is None
+            else f"{result.spectral.settings.fft_size}x{result.spectral.settings.fft_size}",
+        ),
         ("created", run.created),
     ]
     if result.probes is not None:
@@ -95,7 +115,12 @@ def _gates(result: AuditResult) -> dict | None:
     return {
         "passed": gates.passed,
         "checks": [
-            {"name": c.name, "passed": c.passed, "value_text": number(c.value, 4), "threshold_text": number(c.threshold, 4)}
+            {
+                "name": c.name,
+                "passed": c.passed,
+                "value_text": number(c.value, 4),
+                "threshold_text": number(c.threshold, 4),
+            }
             for c in gates.checks
         ],
     }
@@ -107,8 +132,14 @@ def report_context(result: AuditResult) -> dict:
     settings = result.spectral.settings
     spectral_charts = []
     for svg, caption in (
-        (charts.radial_energy_chart(result), "Energy fraction per radial frequency for every layer; the dotted line is the HFER cutoff."),
-        (charts.depth_heatmap(result), "Energy fraction by layer (rows, input to output) and radial frequency, rebinned to 8 common bins."),
+        (
+            charts.radial_energy_chart(result),
+            "Energy fraction per radial frequency for every layer; the dotted line is the HFER cutoff.",
+        ),
+        (
+            charts.depth_heatmap(result),
+            "Energy fraction by layer (rows, input to output) and radial frequency, rebinned to 8 common bins.",
+        ),
         (charts.hfer_by_depth(result), "HFER of each layer against the baseline's."),
     ):
         if svg:
@@ -131,23 +162,38 @@ def report_context(result: AuditResult) -> dict:
         "run": result.run,
         "verdict": result.verdict,
         "key_numbers": _key_numbers(result),
-        "baseline_label": "white-noise reference (expected spectrum of i.i.d. weights)" if baseline.kind == "white-noise" else f"{baseline.kind} {baseline.source}",
+        "baseline_label": "white-noise reference (expected spectrum of i.i.d. weights)"
+        if baseline.kind == "white-noise"
+        else f"{baseline.kind} {baseline.source}",
         "cutoff": f"{settings.cutoff:g}",
-        "grid": "the kernel's own grid" if settings.fft_size is None else f"a {settings.fft_size}x{settings.fft_size} zero-padded grid",
+        "grid": "the kernel's own grid"
+        if settings.fft_size is None
+        else f"a {settings.fft_size}x{settings.fft_size} zero-padded grid",
         "findings": result.findings,
         "gates": _gates(result),
         "spectral_charts": spectral_charts,
         "layers": [
             {
-                "name": l.name, "shape": "x".join(map(str, l.shape)), "kind": l.kind, "note": l.note if l.hfer is None else None,
-                "hfer": number(l.hfer), "baseline_hfer": number(l.baseline_hfer), "ssr": number(l.ssr, 2), "paper_ssr": number(l.paper_ssr),
+                "name": l.name,
+                "shape": "x".join(map(str, l.shape)),
+                "kind": l.kind,
+                "note": l.note if l.hfer is None else None,
+                "hfer": number(l.hfer),
+                "baseline_hfer": number(l.baseline_hfer),
+                "ssr": number(l.ssr, 2),
+                "paper_ssr": number(l.paper_ssr),
             }
             for l in result.spectral.layers
         ],
         "unmatched": unmatched_text,
         "probes": _probe_rows(result),
         "probe_charts": probe_charts,
-        "heatmap_chart": {"svg": Markup(heatmap_svg), "caption": "Error rate when one Fourier basis image is added; DC at the centre."} if heatmap_svg else None,
+        "heatmap_chart": {
+            "svg": Markup(heatmap_svg),
+            "caption": "Error rate when one Fourier basis image is added; DC at the centre.",
+        }
+        if heatmap_svg
+        else None,
         "run_facts": _run_facts(result),
     }
 
@@ -160,18 +206,32 @@ def track_context(track: TrackResult) -> dict:
         "cutoff": f"{track.settings.cutoff:g}",
         "verdict": track_verdict(track),
         "charts": [
-            {"svg": Markup(charts.track_heatmap(track)), "caption": "Energy fraction per epoch (rows) and radial frequency, all layers pooled by slice count."},
-            {"svg": Markup(charts.track_lines(track)), "caption": "Left: HFER of the network (markers) and of each layer. Right: the seed paper's SSR against the first checkpoint (0 for the first)."},
+            {
+                "svg": Markup(charts.track_heatmap(track)),
+                "caption": "Energy fraction per epoch (rows) and radial frequency, all layers pooled by slice count.",
+            },
+            {
+                "svg": Markup(charts.track_lines(track)),
+                "caption": "Left: HFER of the network (markers) and of each layer. Right: the seed paper's SSR against the first checkpoint (0 for the first).",
+            },
         ],
         "points": [
-            {"epoch": "—" if p.epoch is None else p.epoch, "name": Path(p.path).name, "hfer": number(p.hfer),
-             "ssr": number(p.ssr, 2), "paper_ssr": number(p.paper_ssr)}
+            {
+                "epoch": "—" if p.epoch is None else p.epoch,
+                "name": Path(p.path).name,
+                "hfer": number(p.hfer),
+                "ssr": number(p.ssr, 2),
+                "paper_ssr": number(p.paper_ssr),
+            }
             for p in track.points
         ],
         "run_facts": [
             ("command", " ".join(run.command) if run.command else "(library call)"),
-            ("spectral-audit", run.tool_version), ("torch", run.torch_version), ("device", run.device),
+            ("spectral-audit", run.tool_version),
+            ("torch", run.torch_version),
+            ("device", run.device),
             ("created", run.created),
-        ] + [(f"epoch {p.epoch}", f"{p.path} sha256 {p.sha256}") for p in track.points],
+        ]
+        + [(f"epoch {p.epoch}", f"{p.path} sha256 {p.sha256}") for p in track.points],
     }
     return context

@@ -29,20 +29,28 @@ def _layer_rules(result, limits: Thresholds) -> list[Finding]:
     layers = result.spectral.layers
     broken = [l.name for l in layers if not l.finite]
     if broken:
-        findings.append(Finding(
-            "non-finite-weights", "error",
-            f"{len(broken)} layer(s) hold NaN or Inf weights ({', '.join(broken[:5])}): the checkpoint is "
-            "corrupt or training diverged.",
-            {"layers": broken},
-        ))
-    dead = [l.name for l in layers if l.finite and l.mean_square is not None and l.mean_square < limits.near_zero_energy]
+        findings.append(
+            Finding(
+                "non-finite-weights",
+                "error",
+                f"{len(broken)} layer(s) hold NaN or Inf weights ({', '.join(broken[:5])}): the checkpoint is "
+                "corrupt or training diverged.",
+                {"layers": broken},
+            )
+        )
+    dead = [
+        l.name for l in layers if l.finite and l.mean_square is not None and l.mean_square < limits.near_zero_energy
+    ]
     if dead:
-        findings.append(Finding(
-            "zero-kernels", "warning",
-            f"{len(dead)} layer(s) have (near-)zero kernels ({', '.join(dead[:5])}; mean squared weight below "
-            f"{limits.near_zero_energy:g}): they pass no signal.",
-            {"layers": dead, "threshold": limits.near_zero_energy},
-        ))
+        findings.append(
+            Finding(
+                "zero-kernels",
+                "warning",
+                f"{len(dead)} layer(s) have (near-)zero kernels ({', '.join(dead[:5])}; mean squared weight below "
+                f"{limits.near_zero_energy:g}): they pass no signal.",
+                {"layers": dead, "threshold": limits.near_zero_energy},
+            )
+        )
     against = "the reference" if result.spectral.baseline.kind == "white-noise" else "the baseline"
     heavy = []
     for layer in layers:
@@ -53,37 +61,58 @@ def _layer_rules(result, limits: Thresholds) -> list[Finding]:
             heavy.append((layer.name, ratio, layer.hfer, layer.baseline_hfer))
     heavy.sort(key=lambda item: -item[1])
     for name, ratio, hfer, base in heavy[:10]:
-        findings.append(Finding(
-            "layer-high-frequency", "warning",
-            f"{name} keeps {ratio:.1f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs "
-            f"{base:.3f}): expect sensitivity to blur and low resolution.",
-            {"layer": name, "hfer": hfer, "baseline_hfer": base, "ratio": ratio,
-             "threshold": limits.layer_high_frequency_ratio},
-        ))
+        findings.append(
+            Finding(
+                "layer-high-frequency",
+                "warning",
+                f"{name} keeps {ratio:.1f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs "
+                f"{base:.3f}): expect sensitivity to blur and low resolution.",
+                {
+                    "layer": name,
+                    "hfer": hfer,
+                    "baseline_hfer": base,
+                    "ratio": ratio,
+                    "threshold": limits.layer_high_frequency_ratio,
+                },
+            )
+        )
     if len(heavy) > 10:
-        findings.append(Finding(
-            "layer-high-frequency", "warning",
-            f"{len(heavy) - 10} more layers keep at least {limits.layer_high_frequency_ratio}x the "
-            f"high-frequency energy of {against}.",
-            {"layers": [h[0] for h in heavy[10:]]},
-        ))
+        findings.append(
+            Finding(
+                "layer-high-frequency",
+                "warning",
+                f"{len(heavy) - 10} more layers keep at least {limits.layer_high_frequency_ratio}x the "
+                f"high-frequency energy of {against}.",
+                {"layers": [h[0] for h in heavy[10:]]},
+            )
+        )
     summary = result.spectral.summary
     if summary.ssr is not None and summary.ssr < limits.network_ssr_below:
-        findings.append(Finding(
-            "network-ssr-below-one", "warning",
-            f"The network is less low-pass than {against}: SSR {summary.ssr:.2f} "
-            f"(HFER {summary.hfer:.3f} vs {summary.baseline_hfer:.3f}).",
-            {"ssr": summary.ssr, "hfer": summary.hfer, "baseline_hfer": summary.baseline_hfer,
-             "threshold": limits.network_ssr_below},
-        ))
+        findings.append(
+            Finding(
+                "network-ssr-below-one",
+                "warning",
+                f"The network is less low-pass than {against}: SSR {summary.ssr:.2f} "
+                f"(HFER {summary.hfer:.3f} vs {summary.baseline_hfer:.3f}).",
+                {
+                    "ssr": summary.ssr,
+                    "hfer": summary.hfer,
+                    "baseline_hfer": summary.baseline_hfer,
+                    "threshold": limits.network_ssr_below,
+                },
+            )
+        )
     elif summary.ssr is not None:
-        findings.append(Finding(
-            "network-ssr", "info",
-            f"Network SSR {summary.ssr:.2f} against {against} (HFER {summary.hfer:.3f} vs "
-            f"{summary.baseline_hfer:.3f}; paper-mode SSR "
-            f"{'n/a' if summary.paper_ssr is None else f'{summary.paper_ssr:.3f}'}).",
-            {"ssr": summary.ssr, "paper_ssr": summary.paper_ssr},
-        ))
+        findings.append(
+            Finding(
+                "network-ssr",
+                "info",
+                f"Network SSR {summary.ssr:.2f} against {against} (HFER {summary.hfer:.3f} vs "
+                f"{summary.baseline_hfer:.3f}; paper-mode SSR "
+                f"{'n/a' if summary.paper_ssr is None else f'{summary.paper_ssr:.3f}'}).",
+                {"ssr": summary.ssr, "paper_ssr": summary.paper_ssr},
+            )
+        )
     return findings
 
 
@@ -100,12 +129,19 @@ def _probe_rules(result, limits: Thresholds) -> list[Finding]:
         return []
     findings = []
     for probe, limit, rule, consequence in (
-        ("gaussian_blur", limits.steep_blur_drop, "steep-blur-drop",
-         "it relies on fine detail that blur removes"),
-        ("low_resolution", limits.steep_blur_drop, "steep-low-resolution-drop",
-         "it relies on fine detail that low resolution removes"),
-        ("gaussian_noise", limits.steep_noise_drop, "steep-noise-drop",
-         "the accuracy-robustness trade-off: a model specialised in low frequencies is thrown off by broadband noise"),
+        ("gaussian_blur", limits.steep_blur_drop, "steep-blur-drop", "it relies on fine detail that blur removes"),
+        (
+            "low_resolution",
+            limits.steep_blur_drop,
+            "steep-low-resolution-drop",
+            "it relies on fine detail that low resolution removes",
+        ),
+        (
+            "gaussian_noise",
+            limits.steep_noise_drop,
+            "steep-noise-drop",
+            "the accuracy-robustness trade-off: a model specialised in low frequencies is thrown off by broadband noise",
+        ),
     ):
         middle = _middle(section.results, probe)
         if middle is None or middle.accuracy_drop < limit:
@@ -113,14 +149,22 @@ def _probe_rules(result, limits: Thresholds) -> list[Finding]:
         versus = ""
         if middle.baseline_accuracy_drop is not None:
             versus = f" (baseline loses {100 * middle.baseline_accuracy_drop:.1f})"
-        findings.append(Finding(
-            rule, "warning",
-            f"Accuracy drops {100 * middle.accuracy_drop:.1f} points under {probe} {middle.severity:g}{versus}: "
-            f"{consequence}.",
-            {"probe": probe, "severity": middle.severity, "accuracy": middle.accuracy,
-             "accuracy_drop": middle.accuracy_drop, "baseline_accuracy_drop": middle.baseline_accuracy_drop,
-             "threshold": limit},
-        ))
+        findings.append(
+            Finding(
+                rule,
+                "warning",
+                f"Accuracy drops {100 * middle.accuracy_drop:.1f} points under {probe} {middle.severity:g}{versus}: "
+                f"{consequence}.",
+                {
+                    "probe": probe,
+                    "severity": middle.severity,
+                    "accuracy": middle.accuracy,
+                    "accuracy_drop": middle.accuracy_drop,
+                    "baseline_accuracy_drop": middle.baseline_accuracy_drop,
+                    "threshold": limit,
+                },
+            )
+        )
     return findings
 
 
@@ -129,4 +173,3 @@ def evaluate_findings(result: AuditResult, limits: Thresholds = Thresholds()) ->
     findings = _layer_rules(result, limits) + _probe_rules(result, limits)
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
     return sorted(findings, key=lambda f: order[f.severity])
-

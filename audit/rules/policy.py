@@ -59,8 +59,15 @@ class Policy:
     @property
     def empty(self) -> bool:
         return all(
-            getattr(self, name) in (None, {}) for name in
-            ("min_clean_accuracy", "max_hfer", "max_layer_hfer", "min_ssr", "max_accuracy_drop", "max_accuracy_drop_vs_baseline")
+            getattr(self, name) in (None, {})
+            for name in (
+                "min_clean_accuracy",
+                "max_hfer",
+                "max_layer_hfer",
+                "min_ssr",
+                "max_accuracy_drop",
+                "max_accuracy_drop_vs_baseline",
+            )
         )
 
 
@@ -112,7 +119,9 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
             setattr(policy, key, _drop_table(data[key], key))
     if "fail_on" in data:
         if data["fail_on"] not in FAIL_ON:
-            raise AuditError(f"{source}: policy key fail_on must be one of {', '.join(FAIL_ON)}, got {data['fail_on']!r}.")
+            raise AuditError(
+                f"{source}: policy key fail_on must be one of {', '.join(FAIL_ON)}, got {data['fail_on']!r}."
+            )
         policy.fail_on = data["fail_on"]
     if "findings" in data:
         table = data["findings"]

@@ -39,5 +39,7 @@ def track_verdict(track: TrackResult) -> str:
     direction = "fell" if last.hfer < first.hfer else "rose"
     ssr = "n/a" if last.ssr is None else f"{last.ssr:.2f}"
     paper = "n/a" if last.paper_ssr is None else f"{last.paper_ssr:.3f}"
-    return (f"Network HFER {direction} from {first.hfer:.3f} to {last.hfer:.3f} over {len(track.points)} checkpoints "
-            f"(SSR of the last against the first {ssr}, paper-mode SSR {paper}).")
+    return (
+        f"Network HFER {direction} from {first.hfer:.3f} to {last.hfer:.3f} over {len(track.points)} checkpoints "
+        f"(SSR of the last against the first {ssr}, paper-mode SSR {paper})."
+    )

@@ -18,9 +18,7 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def compare_layers(
-    layers: list[LayerSpectrum], baseline_layers: list[LayerSpectrum] | None
-) -> Unmatched:
+def compare_layers(layers: list[LayerSpectrum], baseline_layers: list[LayerSpectrum] | None) -> Unmatched:
     """Fill each layer's baseline_hfer, ssr, baseline_paper_h and paper_ssr in place.
 
     With ``baseline_layers`` None the white-noise reference is used. Otherwise layers
@@ -69,11 +67,7 @@ def summarise(layers: list[LayerSpectrum]) -> SpectralSummary:
     paper = [l for l in compared if l.paper_h is not None and l.baseline_paper_h is not None]
     paper_h = weighted_mean([(l.paper_h, l.slices) for l in paper])
     base_h = weighted_mean([(l.baseline_paper_h, l.slices) for l in paper])
-    ssr = (
-        _nan_to_none(spectra.suppression_ratio(base, hfer))
-        if hfer is not None and base is not None
-        else None
-    )
+    ssr = _nan_to_none(spectra.suppression_ratio(base, hfer)) if hfer is not None and base is not None else None
     paper_ssr = (
         _nan_to_none(spectra.paper_suppression_ratio(base_h, paper_h))
         if paper_h is not None and base_h is not None

@@ -33,10 +33,14 @@ def common_bins(layers: list[LayerSpectrum], edges: list[float] = BIN_EDGES) -> 
 def track_point(path: str, epoch: int | None, sha256: str, layers: list[LayerSpectrum]) -> TrackPoint:
     """Network numbers of one checkpoint (its comparison with the first is added later)."""
     return TrackPoint(
-        path=path, epoch=epoch, sha256=sha256,
+        path=path,
+        epoch=epoch,
+        sha256=sha256,
         hfer=weighted_mean([(l.hfer, l.slices) for l in layers if l.hfer is not None]),
         paper_h=weighted_mean([(l.paper_h, l.slices) for l in layers if l.paper_h is not None]),
-        paper_ssr=None, ssr=None, radial_profile=common_bins(layers),
+        paper_ssr=None,
+        ssr=None,
+        radial_profile=common_bins(layers),
         layer_hfer={l.name: l.hfer for l in layers},
     )
 

@@ -62,8 +62,9 @@ def measure_layers(
             layers[position].finite = bool(torch.isfinite(kernel.weight).all())
 
     for size, positions in by_size.items():
-        _measure_same_size([kernels[p] for p in positions], [layers[p] for p in positions],
-                           tuple(size), settings, device)
+        _measure_same_size(
+            [kernels[p] for p in positions], [layers[p] for p in positions], tuple(size), settings, device
+        )
     return layers
 
 
@@ -87,9 +88,7 @@ def _measure_same_size(
         power = spectra.power_from_gram(gram, size, grid)
         radii = spectra.frequency_radii(grid, device)
 
-    bin_radii, energy = spectra.radial_energy(
-        power, radii, rings=settings.fft_size if settings.rings else None
-    )
+    bin_radii, energy = spectra.radial_energy(power, radii, rings=settings.fft_size if settings.rings else None)
     fractions = spectra.energy_fractions(energy).cpu()
     layer_hfer = spectra.hfer(power, radii, settings.cutoff).cpu()
     paper_radii, ring_means = spectra.paper_ring_means(native_power, native_radii)

@@ -26,9 +26,7 @@ from audit.schema import HFER_CUTOFF  # 0.25 cycles/pixel, half the Nyquist freq
 _RADIUS_DECIMALS = 9  # distinct radii are compared after rounding to this many decimals
 
 
-def frequency_radii(
-    grid: tuple[int, int], device: torch.device | str | None = None
-) -> torch.Tensor:
+def frequency_radii(grid: tuple[int, int], device: torch.device | str | None = None) -> torch.Tensor:
     """Radius in cycles/pixel of every point of a centred (fftshifted) grid, float64 (H, W)."""
     height, width = grid
     fy = torch.fft.fftshift(torch.fft.fftfreq(height, dtype=torch.float64, device=device))
