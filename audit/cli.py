@@ -150,7 +150,8 @@ FftSize = Annotated[
         min=2,
         max=512,
         metavar="N",
-        help="Zero-pad kernels to an NxN grid to sample their frequency response finely. Default: the kernel's own grid.",
+        help="Zero-pad kernels to an NxN grid to sample their frequency response finely. "
+        "Default: the kernel's own grid.",
     ),
 ]
 Rings = Annotated[
@@ -171,7 +172,8 @@ CheckpointKey = Annotated[
     typer.Option(
         "--checkpoint-key",
         metavar="KEY",
-        help="Entry of a checkpoint dict holding the weights (e.g. ema). Default: state_dict, model_state_dict, model, net... "
+        help="Entry of a checkpoint dict holding the weights (e.g. ema). "
+        "Default: state_dict, model_state_dict, model, net... "
         "whichever is there.",
     ),
 ]

@@ -62,14 +62,17 @@ def main() -> None:
 
     slices = sum(k.num_slices for k in loaded.kernels if k.has_2d_spectrum)
     print(
-        f"{args.arch}: {len(loaded.kernels)} conv layers, {slices:,} 2-D slices, {size_mb:.0f} MB checkpoint, device {device}"
+        f"{args.arch}: {len(loaded.kernels)} conv layers, {slices:,} 2-D slices, {size_mb:.0f} MB checkpoint, "
+        f"device {device}"
     )
     print(f"  load checkpoint (sha256 + torch.load + kernel extraction): {load * 1000:8.1f} ms")
     print(
-        f"  spectra, native grid:                                       {native * 1000:8.1f} ms   ratio to load {native / load:.2f}"
+        f"  spectra, native grid:                                       {native * 1000:8.1f} ms   "
+        f"ratio to load {native / load:.2f}"
     )
     print(
-        f"  spectra, 16x16 zero-padded grid:                            {padded * 1000:8.1f} ms   ratio to load {padded / load:.2f}"
+        f"  spectra, 16x16 zero-padded grid:                            {padded * 1000:8.1f} ms   "
+        f"ratio to load {padded / load:.2f}"
     )
 
 

@@ -1,4 +1,10 @@
-"""Shared fixtures: tiny real models and every checkpoint form built from them."""
+"""Shared fixtures: tiny real models, every checkpoint form built from them, a model
+whose kernels are set by hand, and the command line run in-process.
+
+The tests exercise the *installed* package (``pip install .`` or ``-e .``): ``python -m
+pytest`` puts the working directory first on sys.path, which would import ``audit/``
+from the source tree, where ``templates/`` is not the ``audit.templates`` package.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ import sys
 import warnings
 from pathlib import Path
 
-import pytest
-import torch
-import torch.nn as nn
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+SAMPLES = ROOT / "sample_models"
 
 
 class ConvZoo(nn.Module):
@@ -55,12 +66,12 @@ def make_resnet18(seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, external_data: bool = False) -> Path:
+def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     """ONNX export without graph optimisation, so BatchNorm is not folded into the convs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (example,), dynamo=True, optimize=False, verbose=False)
-    program.save(str(path), external_data=external_data)
+    program.save(str(path))
     return path
 
 
@@ -112,7 +123,18 @@ def save_all_forms(model: nn.Module, example: torch.Tensor, folder: Path) -> dic
     forms["model.onnx"] = export_onnx(model, example, folder / "model.onnx")
     external = folder / "external"
     external.mkdir()
-    forms["external.onnx"] = export_onnx(model, example, external / "model.onnx", external_data=True)
+    forms["external.onnx"] = external / "model.onnx"
+    import onnx
+
+    # The same graph with its weights in a side file, as large exports are stored.
+    onnx.save_model(
+        onnx.load(str(forms["model.onnx"])),
+        str(forms["external.onnx"]),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
     return forms
 
 
@@ -127,6 +149,83 @@ def zoo_forms(tmp_path_factory) -> dict[str, Path]:
     return save_all_forms(make_zoo(), torch.randn(1, 3, 16, 16), tmp_path_factory.mktemp("zoo"))
 
 
+class HandSetNet(nn.Module):
+    """Kernels set by hand so that every layer's HFER is known exactly (captum-style):
+
+    flat     3x3, every slice constant            HFER 0
+    delta    3x3, every slice a unit impulse       HFER 8/9 (flat power, like white noise)
+    checker  3x3, every slice a +-1 checkerboard   HFER 80/81 (DC keeps 1/81)
+    nyquist  2x2, every slice a +-1 checkerboard   HFER 1 (all at the Nyquist corner)
+    """
+
+    EXPECTED_HFER = {"flat": 0.0, "delta": 8 / 9, "checker": 80 / 81, "nyquist": 1.0}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flat = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.delta = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.checker = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.nyquist = nn.Conv2d(4, 4, 2, bias=False)
+        self.head = nn.Linear(4, 10)
+        signs3 = torch.tensor([[1.0, -1, 1], [-1, 1, -1], [1, -1, 1]])
+        signs2 = torch.tensor([[1.0, -1], [-1, 1]])
+        impulse = torch.zeros(3, 3)
+        impulse[0, 2] = 1.0
+        with torch.no_grad():
+            self.flat.weight.copy_(torch.full((4, 3, 3, 3), 0.1))
+            self.delta.weight.copy_(impulse.expand(4, 4, 3, 3) * 0.5)
+            self.checker.weight.copy_(signs3.expand(4, 4, 3, 3) * 0.2)
+            self.nyquist.weight.copy_(signs2.expand(4, 4, 2, 2) * 0.3)
+            torch.manual_seed(0)
+            self.head.weight.normal_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.flat(x))
+        x = torch.tanh(self.delta(x))
+        x = torch.tanh(self.checker(x))
+        x = self.nyquist(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.fixture(scope="session")
+def hand_set_model(tmp_path_factory) -> Path:
+    """HandSetNet as a traced TorchScript archive (runnable, names kept)."""
+    path = tmp_path_factory.mktemp("hand_set") / "hand_set.ts.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(HandSetNet().eval(), torch.zeros(1, 3, 32, 32)), path)
+    return path
+
+
+class Invocation:
+    """What a command run in-process printed, and its exit code."""
+
+    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
+        self.returncode = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def invoke(*args, cwd: Path | None = None, env: dict | None = None) -> Invocation:
+    """``spectral-audit ARGS`` in this process (typer's CliRunner): argument parsing, the
+    library and the printing, without paying for a new interpreter and torch import."""
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    previous = Path.cwd()
+    environment = {"COLUMNS": "160", "NO_COLOR": "1", "GITHUB_STEP_SUMMARY": None, **(env or {})}
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner(env=environment).invoke(app, [str(a) for a in args])
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Invocation(result.exit_code, result.stdout, result.stderr)
+
+
 def console_script() -> str:
     """The installed ``spectral-audit`` next to this Python, else the one on PATH."""
     candidate = Path(sys.executable).with_name("spectral-audit")
@@ -139,6 +238,7 @@ def console_script() -> str:
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed console script in a new process: only for the few end-to-end tests."""
     environment = dict(os.environ, COLUMNS="160", NO_COLOR="1", **(env or {}))
     return subprocess.run(
         [console_script(), *map(str, args)],

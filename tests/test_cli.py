@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 
 def test_main_command_prints_the_table_and_verdict(resnet18_forms):
-    run = run_cli(resnet18_forms["state_dict.pt"], "--device", "cpu")
+    run = invoke(resnet18_forms["state_dict.pt"], "--device", "cpu")
     assert run.returncode == 0, run.stderr
     assert "layer1.0.conv1" in run.stdout and "Verdict:" in run.stdout
     assert "1x1 kernel: no spatial frequencies" in run.stdout
@@ -17,15 +17,15 @@ def test_main_command_prints_the_table_and_verdict(resnet18_forms):
 
 
 def test_explicit_audit_verb_is_the_same_command(zoo_forms):
-    a = run_cli("audit", zoo_forms["state_dict.pt"], "-q")
-    b = run_cli(zoo_forms["state_dict.pt"], "-q")
+    a = invoke("audit", zoo_forms["state_dict.pt"], "-q")
+    b = invoke(zoo_forms["state_dict.pt"], "-q")
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout
 
 
 def test_json_output_round_trips_and_matches_the_terminal(zoo_forms, tmp_path):
     path = tmp_path / "out" / "audit.json"
-    run = run_cli(zoo_forms["torchscript.pt"], "--json", path)
+    run = invoke(zoo_forms["torchscript.pt"], "--json", path)
     assert run.returncode == 0, run.stderr
     data = json.loads(path.read_text())
     assert data["schema_version"] == 1 and data["model"]["format"] == "torchscript"
@@ -44,11 +44,11 @@ def test_json_output_round_trips_and_matches_the_terminal(zoo_forms, tmp_path):
 
 def test_profile_then_baseline(resnet18_forms, tmp_path):
     ref = tmp_path / "ref.json"
-    run = run_cli("profile", resnet18_forms["state_dict.pt"], "--json", ref)
+    run = invoke("profile", resnet18_forms["state_dict.pt"], "--json", ref)
     assert run.returncode == 0, run.stderr
     assert json.loads(ref.read_text())["kind"] == "profile"
     out = tmp_path / "vs.json"
-    run = run_cli(resnet18_forms["safetensors.safetensors"], "--baseline", ref, "--json", out, "-q")
+    run = invoke(resnet18_forms["safetensors.safetensors"], "--baseline", ref, "--json", out, "-q")
     assert run.returncode == 0, run.stderr
     summary = json.loads(out.read_text())["spectral"]["summary"]
     assert summary["ssr"] == pytest.approx(1.0, abs=1e-6)
@@ -56,7 +56,7 @@ def test_profile_then_baseline(resnet18_forms, tmp_path):
 
 def test_fft_size_option(zoo_forms, tmp_path):
     out = tmp_path / "fine.json"
-    run = run_cli(zoo_forms["state_dict.pt"], "--fft-size", "16", "--rings", "--json", out, "-q")
+    run = invoke(zoo_forms["state_dict.pt"], "--fft-size", "16", "--rings", "--json", out, "-q")
     assert run.returncode == 0, run.stderr
     data = json.loads(out.read_text())
     assert data["spectral"]["settings"]["fft_size"] == 16
@@ -75,7 +75,7 @@ def test_fft_size_option(zoo_forms, tmp_path):
 )
 def test_bad_input_is_one_line_and_exit_2(zoo_forms, args, message, tmp_path):
     args = [a.format(zoo=zoo_forms["state_dict.pt"], pickled=zoo_forms["whole_module.pt"]) for a in args]
-    run = run_cli(*args, cwd=tmp_path)
+    run = invoke(*args, cwd=tmp_path)
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
@@ -83,37 +83,49 @@ def test_bad_input_is_one_line_and_exit_2(zoo_forms, args, message, tmp_path):
 
 def test_error_is_a_single_line(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 100)
-    run = run_cli(tmp_path / "junk.pt")
+    run = invoke(tmp_path / "junk.pt")
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("error:")
 
 
 def test_allow_pickle_loads_a_whole_module(resnet18_forms):
-    run = run_cli(resnet18_forms["whole_module.pt"], "--allow-pickle", "-q")
+    run = invoke(resnet18_forms["whole_module.pt"], "--allow-pickle", "-q")
     assert run.returncode == 0, run.stderr
 
 
-def test_pickled_module_whose_class_is_not_importable(zoo_forms):
-    # ConvZoo lives in the tests' conftest, which the console script cannot import.
-    run = run_cli(zoo_forms["whole_module.pt"], "--allow-pickle", "-q")
+def test_pickled_module_whose_class_is_not_importable(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    import torch
+
+    (tmp_path / "gone_models.py").write_text(
+        "import torch\nclass Gone(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.conv = torch.nn.Conv2d(3, 4, 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.save(importlib.import_module("gone_models").Gone(), tmp_path / "whole.pt")
+    monkeypatch.delitem(sys.modules, "gone_models")
+    (tmp_path / "gone_models.py").unlink()  # the class's code is no longer importable
+    run = invoke(tmp_path / "whole.pt", "--allow-pickle", "-q")
     assert run.returncode == 2
-    assert "conftest" in run.stderr and "importable" in run.stderr
+    assert "gone_models" in run.stderr and "importable" in run.stderr
 
 
 def test_unwritable_json_path(zoo_forms, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    run = run_cli(zoo_forms["state_dict.pt"], "--json", blocker / "sub" / "out.json")
+    run = invoke(zoo_forms["state_dict.pt"], "--json", blocker / "sub" / "out.json")
     assert run.returncode == 2 and "cannot write" in run.stderr
 
 
 def test_help_and_version():
-    run = run_cli("--help")
+    run = invoke("--help")
     assert run.returncode == 0 and "Spectral Suppression Ratio" in run.stdout
-    run = run_cli("audit", "--help")
+    run = invoke("audit", "--help")
     assert run.returncode == 0 and "--baseline" in run.stdout and "--allow-pickle" in run.stdout
-    run = run_cli("--version")
+    run = invoke("--version")
     assert run.returncode == 0 and "spectral-audit" in run.stdout
 
 
@@ -122,7 +134,7 @@ SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample
 
 def test_probes_end_to_end_with_baseline_and_json(tmp_path):
     out = tmp_path / "probes.json"
-    run = run_cli(
+    run = invoke(
         SAMPLES / "cifar_resnet8_l2.ts.pt",
         "--baseline",
         SAMPLES / "cifar_resnet8_baseline.onnx",
@@ -150,7 +162,7 @@ def test_probes_end_to_end_with_baseline_and_json(tmp_path):
 def test_same_command_gives_the_same_numbers(tmp_path):
     outputs = []
     for name in ("a.json", "b.json"):
-        run = run_cli(
+        run = invoke(
             SAMPLES / "cifar_resnet8_l2.onnx",
             "--data",
             "cifar10-sample",
@@ -170,9 +182,9 @@ def test_same_command_gives_the_same_numbers(tmp_path):
 
 
 def test_weights_only_checkpoint_needs_arch_for_probes():
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.pt", "--data", "cifar10-sample", "--samples", "8")
     assert run.returncode == 2 and "--arch" in run.stderr
-    run = run_cli(
+    run = invoke(
         SAMPLES / "cifar_resnet8_l2.pt",
         "--data",
         "cifar10-sample",
@@ -193,15 +205,15 @@ def test_channel_mismatch_is_a_clear_error(tmp_path):
     import numpy as np
 
     np.savez(tmp_path / "mnist_like.npz", images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(4, np.int64))
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", tmp_path / "mnist_like.npz")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", tmp_path / "mnist_like.npz")
     assert run.returncode == 2 and "(1, 28, 28)" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_unknown_probe_lists_known_ones():
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", "cifar10-sample", "--probes", "wobble")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", "cifar10-sample", "--probes", "wobble")
     assert run.returncode == 2 and "gaussian_blur" in run.stderr
 
 
 def test_data_free_audit_says_how_to_add_probes():
-    run = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "-q")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.pt", "-q")
     assert run.returncode == 0 and "--data cifar10-sample" in run.stdout

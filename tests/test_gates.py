@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 from audit.errors import AuditError
 from audit.rules.policy import load_policy
@@ -22,7 +22,7 @@ PROBE_ARGS = ["--data", "cifar10-sample", "--samples", "64", "--probes", "blur",
 def measured(tmp_path_factory):
     """The numbers the gates will be set around, measured once."""
     out = tmp_path_factory.mktemp("measured") / "result.json"
-    run = run_cli(MODEL, "--baseline", BASELINE, *PROBE_ARGS, "--json", out, "-q")
+    run = invoke(MODEL, "--baseline", BASELINE, *PROBE_ARGS, "--json", out, "-q")
     assert run.returncode == 0, run.stderr
     data = json.loads(out.read_text())
     k5 = next(r for r in data["probes"]["results"] if r["probe"] == "gaussian_blur" and r["severity"] == 5)
@@ -39,7 +39,7 @@ def measured(tmp_path_factory):
 
 def audit(*args, tmp_path=None, probes=False):
     extra = ["--baseline", str(BASELINE), *PROBE_ARGS] if probes else ["--baseline", str(BASELINE)]
-    return run_cli(MODEL, *extra, "-q", *args, cwd=tmp_path)
+    return invoke(MODEL, *extra, "-q", *args, cwd=tmp_path)
 
 
 def write_policy(tmp_path, text: str) -> Path:
@@ -98,18 +98,18 @@ def test_max_accuracy_drop_relative_to_the_baseline(measured, tmp_path):
 
 def test_fail_on_warning(tmp_path):
     # The L2 model's layers are low-pass: no warnings against white noise with a strict ratio...
-    assert run_cli(MODEL, "--fail-on", "warning", "-q", cwd=tmp_path).returncode == 0
+    assert invoke(MODEL, "--fail-on", "warning", "-q", cwd=tmp_path).returncode == 0
     # ...but a baseline checkpoint that is more low-pass than the model gives layer warnings.
-    run = run_cli(BASELINE, "--baseline", MODEL, "--fail-on", "warning", "-q", cwd=tmp_path)
+    run = invoke(BASELINE, "--baseline", MODEL, "--fail-on", "warning", "-q", cwd=tmp_path)
     assert run.returncode == 1 and "fail_on_warning" in run.stdout.splitlines()[-1]
-    assert run_cli(BASELINE, "--baseline", MODEL, "--fail-on", "never", "-q", cwd=tmp_path).returncode == 0
+    assert invoke(BASELINE, "--baseline", MODEL, "--fail-on", "never", "-q", cwd=tmp_path).returncode == 0
 
 
 def test_pyproject_tool_table_is_found_from_the_working_directory(measured, tmp_path):
     (tmp_path / "pyproject.toml").write_text(f"[tool.spectral-audit]\nmax_hfer = {measured['hfer'] - EPS:.6f}\n")
     nested = tmp_path / "sub" / "dir"
     nested.mkdir(parents=True)
-    run = run_cli(MODEL, "-q", cwd=nested)
+    run = invoke(MODEL, "-q", cwd=nested)
     assert run.returncode == 1 and "max_hfer" in run.stdout.splitlines()[-1]
 
 
@@ -150,7 +150,7 @@ def test_junit_has_one_case_per_gate(measured, tmp_path):
 def test_gates_in_json_and_github_summary(tmp_path):
     summary = tmp_path / "summary.md"
     out = tmp_path / "r.json"
-    run = run_cli(
+    run = invoke(
         MODEL, "--max-hfer", "0.9", "--json", out, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(summary)}
     )
     assert run.returncode == 0
@@ -163,9 +163,9 @@ def test_gates_in_json_and_github_summary(tmp_path):
 def test_baseline_result_json_supplies_probe_numbers(measured, tmp_path):
     """CI keeps the last release's JSON instead of its weights."""
     release = tmp_path / "release.json"
-    assert run_cli(BASELINE, *PROBE_ARGS, "--json", release, "-q", cwd=tmp_path).returncode == 0
+    assert invoke(BASELINE, *PROBE_ARGS, "--json", release, "-q", cwd=tmp_path).returncode == 0
     out = tmp_path / "candidate.json"
-    run = run_cli(MODEL, "--baseline", release, *PROBE_ARGS, "--json", out, "-q", cwd=tmp_path)
+    run = invoke(MODEL, "--baseline", release, *PROBE_ARGS, "--json", out, "-q", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     data = json.loads(out.read_text())
     assert data["spectral"]["baseline"]["kind"] == "profile"

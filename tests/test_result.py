@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -46,6 +47,7 @@ def test_round_trip_is_lossless(result, tmp_path):
 
 
 def test_non_finite_numbers_become_null(result):
+    result = copy.deepcopy(result)  # the fixture is shared: change a copy
     result.spectral.layers[0].ssr = float("inf")
     text = to_json(result)
     assert "Infinity" not in text and "NaN" not in text

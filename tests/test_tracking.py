@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_zoo, run_cli
+from conftest import invoke, make_zoo
 
 from audit.api import run_track as track
 from audit.errors import AuditError
@@ -58,7 +58,7 @@ def test_track_verb_writes_report_and_json(tmp_path):
     run_folder.mkdir()
     for epoch in (0, 1, 2, 15, 30):
         shutil.copy(EVOLUTION / f"cifar_resnet8_baseline_epoch_{epoch:02d}.pt", run_folder)
-    run = run_cli("track", run_folder, "--out", tmp_path / "out", "--json", tmp_path / "t.json")
+    run = invoke("track", run_folder, "--out", tmp_path / "out", "--json", tmp_path / "t.json")
     assert run.returncode == 0, run.stderr
     data = json.loads((tmp_path / "t.json").read_text())
     assert [p["epoch"] for p in data["points"]] == [0, 1, 2, 15, 30]

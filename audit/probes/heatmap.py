@@ -7,8 +7,9 @@ import torch
 
 from audit.probes.datasets import ImageSet
 from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
+from audit.probes.progress import progress
 from audit.probes.runners import run_in_fixed_batches
-from audit.probes.suite import noise_generator, progress_bar
+from audit.probes.suite import noise_generator
 from audit.schema import FourierHeatmap
 
 
@@ -49,7 +50,7 @@ def run_fourier_heatmap(
     # several frequencies share one forward pass. Noise streams are per (frequency,
     # batch start) either way, so the numbers do not depend on the grouping.
     per_forward = max(1, batch_size // count) if count <= batch_size else 1
-    with progress_bar(len(frequencies), show_progress, "Fourier heat map") as advance:
+    with progress(len(frequencies), show_progress, "Fourier heat map", unit="frequencies") as advance:
         for first in range(0, len(frequencies), per_forward):
             group = list(enumerate(frequencies))[first : first + per_forward]
             rates = {name: [] for name in runners}

@@ -9,13 +9,13 @@ error halves the batch and carries on.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import torch
 
 from audit.errors import AuditError
 from audit.probes.datasets import ImageSet
+from audit.probes.progress import progress
 from audit.probes.registry import Probe
 from audit.probes.runners import run_in_fixed_batches
 from audit.schema import ProbeResult
@@ -63,35 +63,6 @@ def noise_generator(device: torch.device, seed: int, task: int, start: int) -> t
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + task * 10_007 + start)
 
 
-@contextlib.contextmanager
-def progress_bar(total: int, show: bool, label: str):
-    if not show:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
 def run_probe_suite(
     runners: dict[str, object],
     dataset: ImageSet,
@@ -117,7 +88,7 @@ def run_probe_suite(
     notes: list[str] = []
     total = len(images)
 
-    with progress_bar(total * len(tasks), show_progress, f"probes on {dataset.name}") as advance:
+    with progress(total * len(tasks), show_progress, f"probes on {dataset.name}", unit="image evaluations") as advance:
         start = 0
         while start < total:
             end = min(start + batch_size, total)
@@ -153,7 +124,7 @@ def run_probe_suite(
             name: (correct_host[index][i] / total if labels is not None else None) for i, name in enumerate(names)
         }
         agreement = {name: agree_host[index][i] / total for i, name in enumerate(names)}
-        drop = lambda n: None if accuracy[n] is None else clean[n] - accuracy[n]  # noqa: E731
+        drop = {n: None if accuracy[n] is None else clean[n] - accuracy[n] for n in names}
         has_baseline = "baseline" in runners
         results.append(
             ProbeResult(
@@ -162,10 +133,10 @@ def run_probe_suite(
                 value=float(probe.parameter_value(severity, dataset.shape[-1])),
                 accuracy=accuracy["model"],
                 agreement=agreement["model"],
-                accuracy_drop=drop("model"),
+                accuracy_drop=drop["model"],
                 baseline_accuracy=accuracy["baseline"] if has_baseline else None,
                 baseline_agreement=agreement["baseline"] if has_baseline else None,
-                baseline_accuracy_drop=drop("baseline") if has_baseline else None,
+                baseline_accuracy_drop=drop["baseline"] if has_baseline else None,
             )
         )
     return results, clean, batch_size, notes

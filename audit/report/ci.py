@@ -59,6 +59,7 @@ def markdown_summary(result: AuditResult, gates: GateResult) -> str:
     ]
     for check in gates.checks:
         lines.append(
-            f"| `{check.name}` | {short(check.value)} | {short(check.threshold)} | {'pass' if check.passed else '**FAIL**'} |"
+            f"| `{check.name}` | {short(check.value)} | {short(check.threshold)} | "
+            f"{'pass' if check.passed else '**FAIL**'} |"
         )
     return "\n".join(lines) + "\n"

@@ -131,7 +131,8 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
         console.print(line, markup=False)
     elif result.kind == "audit":
         console.print(
-            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) to run the robustness probes.[/dim]"
+            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) "
+            "to run the robustness probes.[/dim]"
         )
     styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
     for finding in result.findings:

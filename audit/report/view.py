@@ -212,7 +212,8 @@ def track_context(track: TrackResult) -> dict:
             },
             {
                 "svg": Markup(charts.track_lines(track)),
-                "caption": "Left: HFER of the network (markers) and of each layer. Right: the seed paper's SSR against the first checkpoint (0 for the first).",
+                "caption": "Left: HFER of the network (markers) and of each layer. "
+                "Right: the seed paper's SSR against the first checkpoint (0 for the first).",
             },
         ],
         "points": [

@@ -140,7 +140,8 @@ def _probe_rules(result, limits: Thresholds) -> list[Finding]:
             "gaussian_noise",
             limits.steep_noise_drop,
             "steep-noise-drop",
-            "the accuracy-robustness trade-off: a model specialised in low frequencies is thrown off by broadband noise",
+            "the accuracy-robustness trade-off: a model specialised in low frequencies is thrown off "
+            "by broadband noise",
         ),
     ):
         middle = _middle(section.results, probe)

@@ -1,0 +1,131 @@
+"""Hand-built audit results for the rules, the report and the terminal: no model, no data set,
+just the numbers a test wants (coverage.py's and captum's habit of known inputs)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from audit.loading.kernels import ConvKernel
+from audit.probes.registry import PRESETS, PROBES
+from audit.rules.findings import evaluate_findings
+from audit.rules.gates import check_gates
+from audit.rules.policy import Policy
+from audit.rules.verdict import verdict
+from audit.schema import (
+    AuditResult,
+    Baseline,
+    FourierHeatmap,
+    ModelInfo,
+    ProbeResult,
+    ProbeSection,
+    RunInfo,
+    SpectralSection,
+    SpectralSettings,
+)
+from audit.spectral.comparison import compare_layers, summarise
+from audit.spectral.profile import measure_layers
+
+LAYER_NAMES = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.shortcut.0", "layer3.0.conv2")
+
+
+def kernels(seed: int, smooth: float) -> list[ConvKernel]:
+    """A ResNet-like stack; ``smooth`` in [0, 1) moves energy towards DC (lower HFER)."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(16, 3, 3, 3), (16, 16, 3, 3), (16, 16, 3, 3), (32, 16, 3, 3), (32, 16, 1, 1), (64, 64, 3, 3)]
+    found = []
+    for name, shape in zip(LAYER_NAMES, shapes):
+        weight = torch.randn(*shape, generator=generator)
+        weight = (1 - smooth) * weight + smooth * weight.mean(dim=(-2, -1), keepdim=True)
+        found.append(ConvKernel(name, weight, groups=1, stride=(1, 1), dilation=(1, 1), transposed=False))
+    return found
+
+
+def probe_section(clean: float, baseline_clean: float | None, loss: float, baseline_loss: float) -> ProbeSection:
+    """Default probes with drops that grow with severity: ``loss`` per unit of severity index."""
+    results = []
+    for name in PRESETS["default"]:
+        probe = PROBES[name]
+        for index, severity in enumerate(probe.severities, start=1):
+            accuracy = max(0.0, clean - loss * index)
+            base = None if baseline_clean is None else max(0.0, baseline_clean - baseline_loss * index)
+            results.append(
+                ProbeResult(
+                    probe=name,
+                    severity=float(severity),
+                    value=float(severity),
+                    accuracy=accuracy,
+                    agreement=max(0.0, 1 - loss * index),
+                    accuracy_drop=clean - accuracy,
+                    baseline_accuracy=base,
+                    baseline_agreement=None if base is None else max(0.0, 1 - baseline_loss * index),
+                    baseline_accuracy_drop=None if base is None else baseline_clean - base,
+                )
+            )
+    return ProbeSection(
+        dataset="cifar10-sample",
+        source="bundled",
+        samples=846,
+        full_split=None,
+        image_shape=[3, 32, 32],
+        mean=[0.4914, 0.4822, 0.4465],
+        std=[0.247, 0.2435, 0.2616],
+        seed=0,
+        batch_size=256,
+        runner="torch on cpu (fp32)",
+        output_used="output",
+        clean_accuracy=clean,
+        baseline_clean_accuracy=baseline_clean,
+        results=results,
+        probes=[
+            {"name": n, "parameter": PROBES[n].parameter, "description": PROBES[n].description}
+            for n in PRESETS["default"]
+        ],
+        heatmap=FourierHeatmap(norm=4.0, samples=8, errors=[[0.1 * ((i + j) % 5) for j in range(8)] for i in range(8)]),
+        seconds=12.5,
+        images_per_second=3400.0,
+    )
+
+
+def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy | None = None) -> AuditResult:
+    """A ResNet-like model against a rougher baseline (or the white-noise reference),
+    with the default probes measured on both, findings and gates evaluated."""
+    settings = SpectralSettings()
+    layers = measure_layers(kernels(0, smooth=0.5), settings)
+    reference = measure_layers(kernels(1, smooth=0.2), settings) if baseline else None
+    unmatched = compare_layers(layers, reference)
+    summary = summarise(layers)
+    description = (
+        Baseline("checkpoint", "baseline.ts.pt", "b" * 64)
+        if baseline
+        else Baseline("white-noise", "expected spectrum of i.i.d. weights")
+    )
+    result = AuditResult(
+        model=ModelInfo(
+            path="models/candidate.ts.pt",
+            sha256="a" * 64,
+            format="torchscript",
+            parameters=78042,
+            notes=["hand-built for the tests"],
+        ),
+        spectral=SpectralSection(description, settings, layers, summary, unmatched),
+        verdict=verdict(summary, description, layers),
+        run=RunInfo(
+            tool_version="0.0.0",
+            torch_version="2.x",
+            device="cpu",
+            created="2026-01-01T00:00:00+00:00",
+            command=["spectral-audit", "models/candidate.ts.pt"],
+            python_version="3.11",
+        ),
+        probes=probe_section(0.66, 0.64 if baseline else None, 0.04, 0.05) if probes else None,
+    )
+    policy = policy or Policy()
+    result.findings = evaluate_findings(result, policy.findings)
+    result.gates = check_gates(result, policy)
+    return result
+
+
+def copy_of(result: AuditResult) -> AuditResult:
+    return copy.deepcopy(result)

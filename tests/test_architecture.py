@@ -1,0 +1,82 @@
+"""The folder listing is the architecture: each stage imports only from stages before it,
+and ``import audit`` (and the CLI module) imports no torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import audit
+
+PACKAGE = Path(audit.__file__).resolve().parent
+
+# The flow: foundation -> loading -> spectral -> probes -> rules -> report -> entry points.
+STAGES = [
+    {"audit", "audit.errors", "audit.schema", "audit.io"},
+    {"audit.loading"},
+    {"audit.spectral"},
+    {"audit.probes"},
+    {"audit.rules"},
+    {"audit.report"},
+    {"audit.api"},
+    {"audit.cli", "audit.__main__"},
+]
+
+
+def stage_of(module: str) -> int:
+    parts = module.split(".")
+    for length in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:length])
+        for index, stage in enumerate(STAGES):
+            if prefix in stage:
+                return index
+    raise AssertionError(f"{module} belongs to no stage; add it to STAGES")
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(relative.parts).removesuffix(".__init__")
+        found.append((name, path))
+    return found
+
+
+def audit_imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names if alias.name.startswith("audit")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("audit"):
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+@pytest.mark.parametrize("module,path", modules(), ids=[name for name, _ in modules()])
+def test_imports_point_one_way(module, path):
+    own = stage_of(module)
+    for imported in audit_imports(path):
+        if imported in ("audit.__version__",):
+            continue
+        target = stage_of(imported)
+        assert target <= own, f"{module} (stage {own}) imports {imported} (stage {target}), a later stage"
+
+
+def test_the_stage_list_covers_every_sub_package():
+    packages = {f"audit.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    listed = set().union(*STAGES)
+    assert packages <= listed | {"audit.templates"}
+
+
+def test_import_audit_and_the_cli_module_import_no_torch():
+    code = (
+        "import sys, audit, audit.errors, audit.schema, audit.io, audit.cli; "
+        "print(sorted(m for m in ('torch', 'numpy', 'weasyprint', 'matplotlib') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -1,0 +1,170 @@
+"""End to end: the installed ``spectral-audit`` command in a new process, as a user and a
+CI job run it. Everything else is tested in-process (conftest.invoke); these are the
+only tests that launch the console script (eight at most), and they are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLES, HandSetNet, console_script, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def readme_audit_command() -> list[str]:
+    """The spectral-audit part of the README's first command."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if "pip install ." in line and "spectral-audit " in line:
+            return shlex.split(line[line.index(".venv/bin/spectral-audit ") :])[1:]
+    raise AssertionError("the README's first command is not an install + spectral-audit line")
+
+
+def test_the_readme_first_command_runs_offline(tmp_path):
+    args = readme_audit_command()
+    # The command as written, on a seeded fifth of the bundled images to keep the suite fast.
+    run = run_cli(*args, "--samples", "170", "--json", tmp_path / "result.json", "-q", cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["probes"]["dataset"] == "cifar10-sample" and result["probes"]["samples"] == 170
+    assert "Verdict" in run.stdout and run.stdout.strip().splitlines()[-1].startswith("Gates:")
+
+
+def test_hand_set_kernels_through_the_command_json_and_report(hand_set_model, tmp_path):
+    run = run_cli(hand_set_model, "--json", tmp_path / "r.json", "--out", tmp_path / "report", "--no-pdf")
+    assert run.returncode == 0, run.stderr
+    layers = {l["name"]: l for l in json.loads((tmp_path / "r.json").read_text())["spectral"]["layers"]}
+    for name, expected in HandSetNet.EXPECTED_HFER.items():
+        assert layers[name]["hfer"] == pytest.approx(expected, abs=1e-9), name
+    page = (tmp_path / "report" / "report.html").read_text()
+    for name, expected in HandSetNet.EXPECTED_HFER.items():
+        row = page[page.index(f"<code>{name}</code>") :].split("</tr>", 1)[0]
+        assert f">{expected:.3f}<" in row, (name, row)
+    for name, expected in HandSetNet.EXPECTED_HFER.items():
+        line = next(l for l in run.stdout.splitlines() if re.search(rf"\b{name}\b", l))
+        assert f"{expected:.3f}" in line
+
+
+def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    run = run_cli(tmp_path / "empty.pt")
+    assert run.returncode == 2
+    assert run.stderr.startswith("error:") and run.stderr.strip().count("\n") == 0
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_version_and_help_do_not_import_torch():
+    run = run_cli("--version")
+    assert run.returncode == 0 and run.stdout.startswith("spectral-audit ")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, audit, audit.cli; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=120,
+    )
+    assert probe.stdout.strip() == "False", probe.stderr
+
+
+def _interrupt_during_the_probes(tmp_path, signum: int) -> tuple[subprocess.Popen, str, dict]:
+    """Write a report, then start a long run into the same folder and send ``signum``
+    once it reports that the probes have started (a readiness line, not a sleep)."""
+    out = tmp_path / "report"
+    first = run_cli(SAMPLES / "cifar_resnet8_l2.pt", "--out", out, "--no-pdf", "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    process = subprocess.Popen(
+        [
+            console_script(),
+            str(SAMPLES / "cifar_resnet8_l2.ts.pt"),
+            "--data",
+            "cifar10-sample",
+            "--probes",
+            "default,cifar10-c",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    seen = []
+    for line in process.stderr:  # stderr is a pipe: one plain progress line at the start
+        seen.append(line)
+        if line.startswith("probes on cifar10-sample: started"):
+            break
+    else:
+        raise AssertionError(f"the run ended before its probes started: {''.join(seen)}")
+    process.send_signal(signum)
+    stdout, rest = process.communicate(timeout=300)
+    return process, "".join(seen) + rest, before
+
+
+@pytest.mark.parametrize("signum,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_keeps_the_previous_report_and_leaves_no_temporary_file(tmp_path, signum, code, word):
+    process, stderr, before = _interrupt_during_the_probes(tmp_path, signum)
+    assert process.returncode == code, stderr
+    assert word in stderr and "Traceback" not in stderr
+    out = tmp_path / "report"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no .report.html.XXXX left either
+
+
+def test_templates_ship_inside_the_wheel(tmp_path, hand_set_model):
+    """Build the wheel, install it in a fresh venv, and render a report from there."""
+    root = ROOT
+    result_json = tmp_path / "result.json"
+    from conftest import invoke
+
+    assert invoke(hand_set_model, "--json", result_json, "-q").returncode == 0
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "dist").glob("spectral_audit-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # The dependencies (torch, weasyprint...) come from the test environment; the package itself only from the wheel.
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "test-deps.pth").write_text("\n".join(deps) + "\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    script = venv / "bin" / "spectral-audit"
+    run = subprocess.run(
+        [str(script), "report", str(result_json), "--out", str(tmp_path / "from-wheel")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert run.returncode == 0, run.stderr
+    location = subprocess.run(
+        [str(python), "-c", "import audit.report.html as r; print(r.templates_folder())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert str(venv) in location
+    assert "Spectral audit of" in (tmp_path / "from-wheel" / "report.html").read_text()
