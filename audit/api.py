@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from audit.errors import AuditError
+from audit.errors import AuditError, printable
 from audit.io import read_text, write_atomic
 from audit.loading import LoadedModel, load_checkpoint
 from audit.loading.runs import order_checkpoints
@@ -83,7 +83,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def _model_info(loaded: LoadedModel) -> ModelInfo:
     return ModelInfo(
-        path=str(loaded.path),
+        path=printable(str(loaded.path)),
         sha256=loaded.sha256,
         format=loaded.format,
         parameters=loaded.parameters,
@@ -127,12 +127,14 @@ def _resolve_baseline(
                 hint="Re-create it with the same {hfer_cutoff} / {fft_size} / {rings}.",
             )
         return _ResolvedBaseline(
-            Baseline(kind="profile", source=str(path), sha256=saved.model.sha256), saved.spectral.layers, saved=saved
+            Baseline(kind="profile", source=printable(str(path)), sha256=saved.model.sha256),
+            saved.spectral.layers,
+            saved=saved,
         )
     # The baseline checkpoint is a different file: the model's checkpoint key does not apply.
     loaded = load_checkpoint(path, allow_pickle=allow_pickle)
     return _ResolvedBaseline(
-        Baseline(kind="checkpoint", source=str(path), sha256=loaded.sha256),
+        Baseline(kind="checkpoint", source=printable(str(path)), sha256=loaded.sha256),
         measure_layers(loaded.kernels, settings, device),
         loaded=loaded,
     )
@@ -257,7 +259,7 @@ def run_track(
         loaded = load_checkpoint(path, allow_pickle=allow_pickle)
         layers = measure_layers(loaded.kernels, settings, torch_device)
         names = names or [l.name for l in layers]
-        points.append(evolution.track_point(str(path), epoch, loaded.sha256, layers))
+        points.append(evolution.track_point(printable(str(path)), epoch, loaded.sha256, layers))
     evolution.compare_with_first(points)
     return TrackResult(
         points=points,

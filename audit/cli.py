@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from audit.errors import AuditError, one_line
+from audit.errors import AuditError, one_line, printable
 from audit.io import Interrupted, raise_if_interrupted
 
 EXIT_GATE_FAILED = 1
@@ -57,7 +57,26 @@ FLAGS = {
 
 
 class _DefaultToAudit(TyperGroup):
-    """Route ``spectral-audit MODEL`` to the ``audit`` verb (click groups want a verb first)."""
+    """Route ``spectral-audit MODEL`` to the ``audit`` verb (click groups want a verb first),
+    and report usage errors (an unknown option, a value out of range) in one line."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except Exception as error:
+            # click's UsageError/BadParameter (typer vendors click in some versions, so
+            # they are recognised by what they have rather than by their class).
+            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+                raise
+            context = getattr(error, "ctx", None)
+            command = context.command_path if context is not None else "spectral-audit"
+            _print_error(f"{error.format_message()} (see {command} --help)")
+            if standalone_mode:
+                sys.exit(EXIT_BAD_INPUT)
+            raise
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
 
     def parse_args(self, ctx, args):
         group_options = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
@@ -253,7 +272,7 @@ def _command_line() -> list[str]:
 
 def _report_written(paths) -> None:
     for path in paths:
-        stdout.print(f"wrote {path}", markup=False, highlight=False)
+        stdout.print(f"wrote {printable(str(path))}", markup=False, highlight=False)
 
 
 @app.command("audit")
@@ -603,7 +622,7 @@ def profile_command(
         described = (
             f" ({summary.layers} conv layers, network HFER {summary.hfer:.3f})" if summary.hfer is not None else ""
         )
-        stdout.print(f"Profile of {model}{described} written to {path}", markup=False, highlight=False)
+        stdout.print(printable(f"Profile of {model}{described} written to {path}"), markup=False, highlight=False)
         return 0
 
     _guarded(action, debug)

@@ -22,9 +22,15 @@ class _Spelling(dict):
         return f"{key}=…"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print and encode as UTF-8: a file name with bytes that are not
+    UTF-8 (kept by Python as lone surrogates) shows them as U+FFFD."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def one_line(text: str) -> str:
-    """Whitespace collapsed: messages from libraries can hold newlines and tabs."""
-    return " ".join(str(text).split())
+    """Printable, whitespace collapsed: messages from libraries can hold newlines and tabs."""
+    return " ".join(printable(text).split())
 
 
 class AuditError(Exception):

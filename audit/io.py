@@ -185,9 +185,16 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise AuditError(f"cannot write {path}: it is {kind}.")
 
 
+SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
+
+
 def check_output_folder(folder: str | os.PathLike) -> None:
-    """An output folder must be a folder (or not exist yet, to be created)."""
+    """An output folder must be a folder (or not exist yet, to be created), and not one
+    of the kernel's (/dev, /proc, /sys), where report.html would land among devices."""
     folder = Path(folder)
+    resolved = os.path.realpath(folder)
+    if any(resolved == system or resolved.startswith(system + "/") for system in SYSTEM_FOLDERS):
+        raise AuditError(f"cannot write a report into {folder}: it is a system folder ({resolved}).")
     kind = _existing_kind(folder)
     if kind is not None and kind != "a folder":
         raise AuditError(f"cannot write into {folder}: it is {'a file' if kind == 'regular' else kind}, not a folder.")

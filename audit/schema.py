@@ -100,6 +100,7 @@ class LayerSpectrum:
     radii: list[float] | None = None
     radial_energy: list[float] | None = None
     hfer: float | None = None
+    channel_hfer: float | None = None  # HFER with every output channel scaled to equal energy
     paper_radii: list[float] | None = None
     paper_profile: list[float] | None = None
     paper_h: float | None = None

@@ -75,6 +75,16 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
+def deflate(source: Path, target: Path) -> Path:
+    """The same torch.save archive with every member deflate-compressed."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            copy.writestr(info.filename, original.read(info.filename))
+    return target
+
+
 def save_all_forms(model: nn.Module, example: torch.Tensor, folder: Path) -> dict[str, Path]:
     """The same weights as every checkpoint form spectral-audit reads."""
     from safetensors.torch import save_file
@@ -106,6 +116,8 @@ def save_all_forms(model: nn.Module, example: torch.Tensor, folder: Path) -> dic
             "optimizer_states": [],
         },
     )
+    deflate(forms["state_dict.pt"], folder / "deflated.pt")  # valid: torch.load reads it
+    forms["deflated.pt"] = folder / "deflated.pt"
     torch.save(state, folder / "legacy.pt", _use_new_zipfile_serialization=False)
     forms["legacy.pt"] = folder / "legacy.pt"
     put("whole_module.pt", model)

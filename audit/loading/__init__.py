@@ -45,11 +45,18 @@ def load_checkpoint(
         # gets one line, never a traceback (a fuzz test holds us to this).
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}.")
+    for kernel in loaded.kernels:
+        if 0 in kernel.shape:
+            raise AuditError(
+                f"{path}: conv layer {kernel.name} has a weight with a zero dimension (shape {kernel.shape}); "
+                "it holds no kernel, so the file is malformed."
+            )
     if not loaded.kernels:
+        found = "; ".join(note for note in loaded.notes if "not analysed" in note)
         raise AuditError(
-            f"{path} ({file_format}) holds no convolution weights ({loaded.parameters:,} "
-            "parameters, none of them a 3-D to 5-D conv kernel); spectral-audit analyses "
-            "the kernels of convolutional networks."
+            f"{path} ({file_format}) holds no convolution weights it can analyse ({loaded.parameters:,} "
+            f"parameters{'; ' + found if found else ', none of them a 3-D to 5-D conv kernel'}); "
+            "spectral-audit analyses the kernels of convolutional networks."
         )
     return loaded
 

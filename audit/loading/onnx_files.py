@@ -65,15 +65,64 @@ def _attributes(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _layer_name(weight_name: str, node_name: str) -> str:
-    """PyTorch exporters name initializers by parameter path; keep that when present."""
+def module_path_from_node_name(node_name: str) -> str | None:
+    """The module path hidden in a TorchScript-exporter node name.
+
+    '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the exporter writes each scope
+    as either the child's attribute name or its full dotted path, then the op type.
+    """
+    parts = [p for p in node_name.split("/") if p]
+    if len(parts) < 2:
+        return None
+    path = ""
+    for scope in parts[:-1]:  # the last part is the op (Conv, Conv_3...)
+        if path and scope.startswith(path + "."):
+            path = scope
+        elif path:
+            path = f"{path}.{scope}"
+        else:
+            path = scope
+    return path or None
+
+
+def layer_name(weight_name: str, node_name: str) -> str:
+    """A layer's name as PyTorch would call it, so an ONNX export matches its state_dict:
+    the weight initializer's parameter path ('layer1.0.conv1.weight'), else the module
+    path in the node name, else whatever name there is ('onnx::Conv_123')."""
     if weight_name.endswith(".weight") and not weight_name.startswith("onnx::"):
         return weight_name[: -len(".weight")]
-    return node_name or weight_name
+    return module_path_from_node_name(node_name) or node_name or weight_name
+
+
+def _dequantise(values: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | None, axis: int) -> torch.Tensor:
+    """ONNX DequantizeLinear: (q - zero_point) * scale, per tensor or along ``axis``."""
+    shape = [1] * values.dim()
+    if scale.numel() > 1:
+        shape[axis] = scale.numel()
+    result = values.double()
+    if zero_point is not None:
+        result = result - zero_point.double().reshape(shape)
+    return (result * scale.double().reshape(shape)).float()
+
+
+def _integer_weight(values: torch.Tensor, zero_point: torch.Tensor | None) -> torch.Tensor:
+    shape = [1] * values.dim()
+    if zero_point is not None and zero_point.numel() > 1:
+        shape[0] = zero_point.numel()
+    result = values.double()
+    if zero_point is not None:
+        result = result - zero_point.double().reshape(shape)
+    return result.float()
 
 
 def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
-    """(kernels, parameter count, notes) of an ONNX file."""
+    """(kernels, parameter count, notes) of an ONNX file.
+
+    Conv and ConvTranspose weights are read from initializers or Constant nodes, also
+    through a DequantizeLinear node; QLinearConv weights are dequantised with their
+    scale and zero point; ConvInteger weights are analysed as (q - zero point), whose
+    spectrum is the real one up to the scale applied after the convolution.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -92,37 +141,81 @@ def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
         raise AuditError(f"{path}: its external data could not be read ({error}).")
 
     constants = {t.name: t for t in model.graph.initializer}
+    producers = {}
     for node in model.graph.node:
+        for output in node.output:
+            producers[output] = node
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             constants[node.output[0]] = node.attribute[0].t
 
-    def as_tensor(proto) -> torch.Tensor:
-        return torch.from_numpy(np.array(numpy_helper.to_array(proto), copy=True))
+    def constant(name: str) -> torch.Tensor | None:
+        if name not in constants:
+            return None
+        return torch.from_numpy(np.array(numpy_helper.to_array(constants[name]), copy=True))
 
-    kernels, notes = [], []
+    def optional(node, index: int) -> torch.Tensor | None:
+        return constant(node.input[index]) if len(node.input) > index and node.input[index] else None
+
+    kernels, notes, quantised = [], [], []
     for node in model.graph.node:
-        if node.op_type not in _CONV_OPS or len(node.input) < 2:
+        label = node.name or node.op_type
+        if node.op_type in _CONV_OPS and len(node.input) >= 2:
+            weight_name = node.input[1]
+            weight = constant(weight_name)
+            producer = producers.get(weight_name)
+            if weight is None and producer is not None and producer.op_type == "DequantizeLinear":
+                values, scale = constant(producer.input[0]), optional(producer, 1)
+                if values is not None and scale is not None:
+                    axis = int(_attributes(producer).get("axis", 1))
+                    weight = _dequantise(values, scale, optional(producer, 2), axis % max(1, values.dim()))
+                    weight_name = producer.input[0]
+                    quantised.append(f"{label} (DequantizeLinear)")
+            if weight is None:
+                notes.append(f"{label}: weight {weight_name!r} is computed at run time, not analysed")
+                continue
+            if not weight.is_floating_point():
+                notes.append(f"{label}: {str(weight.dtype).replace('torch.', '')} weight without a scale, not analysed")
+                continue
+            transposed = _CONV_OPS[node.op_type]
+        elif node.op_type == "QLinearConv" and len(node.input) >= 6:
+            values, scale = optional(node, 3), optional(node, 4)
+            if values is None or scale is None:
+                notes.append(f"{label}: QLinearConv weight is computed at run time, not analysed")
+                continue
+            weight_name = node.input[3]
+            weight = _dequantise(values, scale, optional(node, 5), 0)
+            transposed = False
+            quantised.append(f"{label} (QLinearConv)")
+        elif node.op_type == "ConvInteger" and len(node.input) >= 2:
+            values = optional(node, 1)
+            if values is None:
+                notes.append(f"{label}: ConvInteger weight is computed at run time, not analysed")
+                continue
+            weight_name = node.input[1]
+            weight = _integer_weight(values, optional(node, 3))
+            transposed = False
+            quantised.append(f"{label} (ConvInteger: integer weights, scale unknown)")
+        else:
             continue
-        weight_name = node.input[1]
-        if weight_name not in constants:
-            notes.append(f"{node.name or node.op_type}: weight {weight_name!r} is computed at run time, not analysed")
-            continue
-        weight = as_tensor(constants[weight_name])
-        if not weight.is_floating_point():
-            notes.append(f"{node.name or weight_name}: {weight.dtype} weight (quantised?) not analysed")
-            continue
+        if weight.dim() < 3:
+            raise AuditError(
+                f"{path}: {node.op_type} node {label!r} has a weight of rank {weight.dim()} (shape "
+                f"{tuple(weight.shape)}); a convolution weight has rank 3 to 5. The model is malformed."
+            )
         attributes = _attributes(node)
         spatial = weight.dim() - 2
         kernels.append(
             ConvKernel(
-                name=_layer_name(weight_name, node.name),
+                name=layer_name(weight_name, node.name),
                 weight=weight,
                 groups=int(attributes.get("group", 1)),
                 stride=tuple(attributes.get("strides", [1] * spatial)),
                 dilation=tuple(attributes.get("dilations", [1] * spatial)),
-                transposed=_CONV_OPS[node.op_type],
+                transposed=transposed,
             )
         )
+    if quantised:
+        notes.append(f"dequantised {len(quantised)} quantised conv weight(s): {', '.join(quantised[:3])}")
     # Meta tensors carry the shape without copying the data a second time.
     floating = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
     parameters = count_parameters(

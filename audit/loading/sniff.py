@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import zipfile
 from pathlib import Path
 
 from audit.errors import AuditError
+from audit.io import check_input_file
+from audit.loading.archives import zip_entries
 
 EXPECTED = (
     "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), .safetensors or .onnx file"
@@ -35,18 +36,13 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 def check_readable_file(path: Path) -> int:
     """Size of ``path`` in bytes, or an AuditError saying why it is not a usable file."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise AuditError(f"{path}: no such file; {EXPECTED}.")
     if path.is_dir():
         raise AuditError(f"{path} is a directory; {EXPECTED}.")
-    size = path.stat().st_size
+    size = check_input_file(path, "checkpoint")  # a FIFO, a device, /proc... named as such
     if size == 0:
         raise AuditError(f"{path} is empty (0 bytes); {EXPECTED}.")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as error:
-        raise AuditError(f"{path}: cannot read it ({error.strerror}).")
     return size
 
 
@@ -67,28 +63,25 @@ def available_memory() -> int | None:
 
 def check_fits_in_memory(path: Path) -> None:
     """Refuse, before reading, a file that cannot fit in the memory available, rather
-    than be killed by the kernel's out-of-memory killer half-way through."""
+    than be killed by the kernel's out-of-memory killer half-way through.
+
+    For a zip archive the need is what its members declare they inflate to, not the
+    size on disk: a 2 MB file can declare gigabytes (a zip bomb)."""
     size = path.stat().st_size
+    what = f"{size / 2**30:.1f} GiB"
+    with open(path, "rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"
+    if is_zip:
+        declared = sum(entry.size for entry in zip_entries(path))
+        if declared > size:
+            size, what = declared, f"{size / 2**20:,.1f} MiB on disk but declares {declared / 2**30:.1f} GiB of content"
     available = available_memory()
     if available is None:
         return
-    # Even a memory-mapped checkpoint is copied once: the conv weights are stacked for
-    # the spectra, and for a CNN they are most of the file.
     if size > 0.9 * available:
         raise AuditError(
-            f"{path} is {size / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of memory is available; "
+            f"{path} is {what}, and only {available / 2**30:.1f} GiB of memory is available; "
             "run on a machine with more memory."
-        )
-
-
-def zip_members(path: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.namelist()
-    except Exception as error:  # BadZipFile, EOFError, UnicodeDecodeError of a mangled name...
-        raise AuditError(
-            f"{path} starts like a zip archive (PyTorch's file format) but is damaged or "
-            f"truncated ({error}); re-save or re-download it."
         )
 
 
@@ -107,7 +100,7 @@ def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
 
     if head.startswith(b"PK\x03\x04"):
-        members = zip_members(path)
+        members = [entry.name for entry in zip_entries(path)]
         if any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members):
             return TORCHSCRIPT
         if any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members):

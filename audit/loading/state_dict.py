@@ -137,24 +137,42 @@ def clean_state_dict(
 
 
 def count_parameters(named: Mapping[str, torch.Tensor]) -> int:
-    """Learned values: floating tensors, without BatchNorm running statistics."""
+    """Learned values: floating (or quantised) tensors, without BatchNorm running statistics."""
     return sum(
-        t.numel() for name, t in named.items() if t.is_floating_point() and name.rsplit(".", 1)[-1] not in _STATISTICS
+        t.numel()
+        for name, t in named.items()
+        if (t.is_floating_point() or t.is_quantized) and name.rsplit(".", 1)[-1] not in _STATISTICS
     )
 
 
-def kernels_from_state_dict(state: Mapping[str, torch.Tensor]) -> list[ConvKernel]:
-    """Conv kernels of a bare state_dict: every 3-D to 5-D floating ``*.weight``.
+def kernels_from_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[list[ConvKernel], list[str]]:
+    """Conv kernels of a bare state_dict, and notes on weights that were changed or left out.
 
+    Every 3-D to 5-D floating ``*.weight`` is a kernel; a quantised one (qint8, quint8,
+    per-tensor or per-channel affine) is dequantised first. Integer weights without a
+    quantisation scale cannot be put on a real scale and are named, not analysed.
     A state_dict does not record groups, stride, dilation or whether a layer is
-    transposed; those stay None. 3-D weights are Conv1d, 5-D Conv3d: both are listed
-    as having no 2-D spectrum.
+    transposed; those stay None. 3-D weights are Conv1d, 5-D Conv3d: both are listed as
+    having no 2-D spectrum.
     """
-    kernels = []
+    kernels, dequantised, integer = [], [], []
     for name, tensor in state.items():
-        if not (name == "weight" or name.endswith(".weight")):
+        if not (name == "weight" or name.endswith(".weight")) or not 3 <= tensor.dim() <= 5:
             continue
-        if tensor.is_floating_point() and 3 <= tensor.dim() <= 5:
-            layer = name[: -len(".weight")] if name.endswith(".weight") else name
-            kernels.append(ConvKernel(name=layer, weight=tensor.detach()))
-    return kernels
+        layer = name[: -len(".weight")] if name.endswith(".weight") else name
+        if tensor.is_quantized:
+            dequantised.append(f"{layer} ({str(tensor.dtype).replace('torch.', '')})")
+            tensor = tensor.dequantize()
+        elif not tensor.is_floating_point():
+            integer.append(f"{name} ({str(tensor.dtype).replace('torch.', '')})")
+            continue
+        kernels.append(ConvKernel(name=layer, weight=tensor.detach()))
+    notes = []
+    if dequantised:
+        notes.append(f"dequantised {len(dequantised)} quantised weight(s): {', '.join(dequantised[:3])}")
+    if integer:
+        notes.append(
+            f"{len(integer)} integer conv weight(s) without a quantisation scale, not analysed: "
+            f"{', '.join(integer[:3])}"
+        )
+    return kernels, notes

@@ -2,9 +2,11 @@
 TorchScript archives, torch.export programs (.pt2) and safetensors.
 
 Loading is safe by default: ``torch.load(weights_only=True)`` cannot run code from the
-file. A whole pickled nn.Module needs ``allow_pickle=True``, and
-the refusal says which classes the file would import, found by reading the pickle's
-opcodes without executing them.
+file, and a ``torch.export`` archive is loaded only once every member that
+``torch.export.load`` would unpickle has passed the same weights-only check
+(:func:`audit.loading.archives.unsafe_export_members`). A whole pickled nn.Module, or a
+.pt2 that cannot be proven safe, needs ``allow_pickle=True``; the refusal names what the
+file would import, read from the pickle's opcodes without executing them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pickle
-import pickletools
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch
 
 from audit.errors import AuditError
 from audit.loading import modules, sniff
+from audit.loading.archives import pickle_globals, unsafe_export_members, zip_entries, zip_pickle_globals
 from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import (
     clean_state_dict,
@@ -44,45 +45,55 @@ class TorchContents:
     input_shape: tuple[int | None, ...] | None = None
 
 
-def pickle_globals(path: Path, limit: int = 5) -> list[str]:
-    """Classes and functions a torch.save pickle would import, read without executing it."""
+def _refuse_pickles(path: Path, classes: list[str], what: str = "pickled Python objects") -> AuditError:
+    named = f" ({', '.join(classes)})" if classes else ""
+    return AuditError(
+        f"{path} holds {what}{named}, not only tensors; loading them runs code from the file.",
+        hint="If you trust the file, re-run with {allow_pickle}, or save model.state_dict() instead.",
+        code="unsafe-file",
+    )
+
+
+def _classes_in(path: Path) -> list[str]:
+    with open(path, "rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"
+    return zip_pickle_globals(path) if is_zip else pickle_globals(path.read_bytes())
+
+
+def _encodable(path: Path) -> bool:
+    """Whether torch's C++ side can take the path: a name with bytes that are not UTF-8
+    (kept by Python as surrogates) must be handed over as an open file instead."""
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
-                data = archive.read(name)
-        else:
-            data = path.read_bytes()
-        found: list[str] = []
-        strings: list[str] = []
-        for opcode, argument, _ in pickletools.genops(data):
-            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
-                strings.append(argument)
-            elif opcode.name == "GLOBAL":
-                found.append(str(argument).replace(" ", "."))
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                found.append(f"{strings[-2]}.{strings[-1]}")
-        unusual = [g for g in dict.fromkeys(found) if not g.startswith(("torch.", "collections.", "builtins."))]
-        return unusual[:limit]
-    except Exception:  # best effort: only used to word an error message
-        return []
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+@contextlib.contextmanager
+def _source(path: Path):
+    if _encodable(path):
+        yield str(path)
+    else:
+        with open(path, "rb") as stream:
+            yield stream
 
 
 def _torch_load(path: Path, allow_pickle: bool) -> Any:
-    mmap = zipfile.is_zipfile(path)  # zip-format files can be memory-mapped, legacy ones not
+    with open(path, "rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"
+    # A zip-format file can be memory-mapped (layer by layer, no copy), but only if its
+    # members are stored: torch would map a deflated member's compressed bytes as if they
+    # were the tensor (valid files re-zipped with ZIP_DEFLATED exist). Legacy files cannot.
+    mmap = is_zip and not any(entry.compressed for entry in zip_entries(path)) and _encodable(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _source(path) as source:
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=not allow_pickle, mmap=mmap)
+            return torch.load(source, map_location="cpu", weights_only=not allow_pickle, mmap=mmap)
     except pickle.UnpicklingError as error:
-        classes = pickle_globals(path) if not allow_pickle else []
+        classes = _classes_in(path) if not allow_pickle else []
         if classes:
-            raise AuditError(
-                f"{path} holds pickled Python objects ({', '.join(classes)}), not only tensors; "
-                "loading them runs code from the file.",
-                hint="If you trust the file, re-run with {allow_pickle}, or save model.state_dict() instead.",
-                code="unsafe-file",
-            )
+            raise _refuse_pickles(path, classes)
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unpickling failed"
         raise AuditError(f"{path} is not a readable PyTorch file: {detail}.")
     except (ImportError, AttributeError) as error:
@@ -132,19 +143,20 @@ def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = No
         notes.insert(0, "Lightning checkpoint")
     if found_key is not None:
         notes.insert(0, f"weights from checkpoint key '{found_key}'")
+    kernels, found = kernels_from_state_dict(state)
     return TorchContents(
-        kernels=kernels_from_state_dict(state),
+        kernels=kernels,
         parameters=count_parameters(state),
-        notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+        notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
         state_dict=state,
     )
 
 
 def read_torchscript(path: Path) -> TorchContents:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _source(path) as source:
             warnings.simplefilter("ignore")
-            scripted = torch.jit.load(str(path), map_location="cpu")
+            scripted = torch.jit.load(source, map_location="cpu")
     except Exception as error:  # TorchScript raises RuntimeError subclasses of many kinds
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AuditError(f"{path} looks like a TorchScript archive but could not be loaded: {message}.")
@@ -169,11 +181,17 @@ def _quiet_torch_logs():
         logger.setLevel(previous)
 
 
-def read_exported_program(path: Path) -> TorchContents:
+def read_exported_program(path: Path, allow_pickle: bool = False) -> TorchContents:
+    if not allow_pickle:
+        unsafe = unsafe_export_members(path)
+        if unsafe:
+            described = "; ".join(f"{member}: {', '.join(classes)}" for member, classes in unsafe[:3])
+            raise _refuse_pickles(path, [], f"torch.export members it cannot prove safe ({described})")
     try:
         with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(path))
+            with _source(path) as source:
+                program = torch.export.load(source)
     except Exception as error:  # deserialisation errors have no common base class
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AuditError(f"{path} looks like a torch.export program (.pt2) but could not be loaded: {message}.")
@@ -195,14 +213,20 @@ def read_safetensors(path: Path) -> TorchContents:
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path), device="cpu")
+        if _encodable(path):
+            state = load_file(str(path), device="cpu")
+        else:
+            from safetensors.torch import load
+
+            state = load(path.read_bytes())
     except (SafetensorError, OSError, ValueError) as error:
         raise AuditError(f"{path} has a safetensors header but could not be read: {error}.")
     state, notes = clean_state_dict(state)
+    kernels, found = kernels_from_state_dict(state)
     return TorchContents(
-        kernels=kernels_from_state_dict(state),
+        kernels=kernels,
         parameters=count_parameters(state),
-        notes=notes + ["state_dict only: groups/stride/dilation unknown"],
+        notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
         state_dict=state,
     )
 
@@ -223,7 +247,7 @@ def read(path: Path, file_format: str, allow_pickle: bool, key: str | None) -> T
     if file_format == sniff.TORCHSCRIPT:
         return read_torchscript(path)
     if file_format == sniff.TORCH_EXPORT:
-        return read_exported_program(path)
+        return read_exported_program(path, allow_pickle)
     if file_format == sniff.SAFETENSORS:
         return read_safetensors(path)
     return read_torch_save(path, allow_pickle=allow_pickle, key=key)

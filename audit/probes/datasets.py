@@ -15,6 +15,7 @@ import gzip
 import os
 import pickle
 import socket
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from audit.errors import AuditError
 
 BUNDLED_CIFAR10_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cifar10_test_846.npz"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MAX_DATA_FILE_BYTES = 1 << 30  # a torchvision test split file is at most a few hundred MB
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -82,6 +84,9 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def read_cifar_batch(path: Path, label_key: bytes) -> tuple[torch.Tensor, torch.Tensor]:
     """A CIFAR python batch file -> (uint8 (N, 3, 32, 32), int64 (N,))."""
+    from audit.io import check_input_file
+
+    check_input_file(path, "data file", MAX_DATA_FILE_BYTES)
     try:
         with open(path, "rb") as stream:
             batch = _ArrayUnpickler(stream, encoding="bytes").load()
@@ -98,15 +103,21 @@ def read_cifar_batch(path: Path, label_key: bytes) -> tuple[torch.Tensor, torch.
 
 def read_idx(path: Path) -> torch.Tensor:
     """An MNIST idx file (optionally .gz) -> uint8 tensor of its shape."""
+    from audit.io import check_input_file
+
+    check_input_file(path, "data file", MAX_DATA_FILE_BYTES)
     try:
-        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as stream:
+            raw = stream.read(MAX_DATA_FILE_BYTES + 1)  # a .gz may inflate far beyond its size
+        if len(raw) > MAX_DATA_FILE_BYTES:
+            raise ValueError(f"more than {MAX_DATA_FILE_BYTES >> 20} MiB once decompressed")
         if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
             raise ValueError("not an unsigned-byte idx file")
         dims = raw[3]
         shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
         return torch.from_numpy(data.reshape(shape).copy())
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, gzip.BadGzipFile) as error:
         raise AuditError(f"{path} is not a readable MNIST idx file ({error}); delete it and re-download.")
 
 
@@ -198,9 +209,46 @@ def _svhn_reader(root: Path, download: bool):
     return torch.from_numpy(dataset.data.copy()), torch.from_numpy(dataset.labels.astype(np.int64))
 
 
+MAX_IMAGE_PIXELS = 40_000_000  # 40 MP: any camera photo; a decompression bomb is far larger
+MAX_INPUT_SIZE = 4096  # px per side after resizing
+
+
+def _check_labels(labels: np.ndarray, where: str) -> np.ndarray:
+    """Class indices: integers >= 0. A NaN, a fraction or a negative label is refused
+    with its index, never silently cast."""
+    flat = labels.reshape(-1)
+    if flat.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))
+        if bad.size:
+            raise AuditError(
+                f"{where}: label {flat[bad[0]]!r} at index {bad[0]} is not a whole number; labels are class indices."
+            )
+    elif flat.dtype.kind not in "iub":
+        raise AuditError(f"{where}: labels are {flat.dtype}; expected integer class indices.")
+    flat = flat.astype(np.int64)
+    negative = np.flatnonzero(flat < 0)
+    if negative.size:
+        raise AuditError(
+            f"{where}: label {flat[negative[0]]} at index {negative[0]} is negative; labels are class indices from 0."
+        )
+    return flat
+
+
 def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     """An .npz with images (N,H,W,C | N,C,H,W | N,H,W; uint8 or float in [0,1]) and
     optional labels. Keys: images/x/data and labels/y/targets."""
+    from audit.io import check_input_file
+    from audit.loading.archives import zip_entries
+    from audit.loading.sniff import available_memory
+
+    check_input_file(path, "data file")
+    available = available_memory()
+    declared = sum(entry.size for entry in zip_entries(path)) if zipfile.is_zipfile(path) else path.stat().st_size
+    if available is not None and declared > 0.9 * available:
+        raise AuditError(
+            f"{path} declares {declared / 2**30:.1f} GiB of arrays; "
+            f"only {available / 2**30:.1f} GiB of memory is available."
+        )
     try:
         archive = np.load(path, allow_pickle=False)
         keys = set(archive.files)
@@ -212,9 +260,13 @@ def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     label_key = next((k for k in ("labels", "y", "targets", "Y") if k in keys), None)
     try:
         images = np.asarray(archive[image_key])
-        labels = np.asarray(archive[label_key]).astype(np.int64).reshape(-1) if label_key else None
+        labels = _check_labels(np.asarray(archive[label_key]), str(path)) if label_key else None
+    except AuditError:
+        raise
     except Exception as error:
         raise AuditError(f"{path}: could not read its arrays ({error}).")
+    if images.ndim == 0 or len(images) == 0:
+        raise AuditError(f"{path}: the '{image_key}' array holds no images (shape {images.shape}).")
     tensor = _to_uint8_nchw(torch.from_numpy(images), str(path))
     if labels is not None and len(labels) != len(tensor):
         raise AuditError(f"{path}: {len(tensor)} images but {len(labels)} labels.")
@@ -230,6 +282,8 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
         )
     if images.shape[1] not in (1, 3, 4) and images.shape[-1] in (1, 3, 4):
         images = images.permute(0, 3, 1, 2)
+    if 0 in images.shape:
+        raise AuditError(f"{where}: images have shape {tuple(images.shape)}, with an empty dimension.")
     if images.dtype != torch.uint8:
         if not images.is_floating_point():
             raise AuditError(f"{where}: images are {images.dtype}; expected uint8, or floats in [0, 1].")
@@ -239,22 +293,44 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
     return images.contiguous()
 
 
+def decode_image(file: Path) -> torch.Tensor:
+    """One image file as uint8 RGB (3, H, W), with Pillow. Its header is read first, so a
+    decompression bomb (a small file that declares a huge image) is refused before any
+    pixel is decoded, and a corrupt file gives one line, not a decoder's chatter."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise AuditError(
+                    f"{file} declares {width}x{height} pixels ({width * height / 1e6:,.0f} MP), more than the "
+                    f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; refused before decoding."
+                )
+            pixels = np.asarray(image.convert("RGB"))
+    except AuditError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its warning size
+        raise AuditError(
+            f"{file} declares more pixels than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; "
+            "refused before decoding."
+        )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise AuditError(f"{file} could not be decoded as an image ({type(error).__name__}: {error}).")
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
+
+
 def read_image_folder(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Class-per-sub-folder images, decoded as RGB; resized to ``size`` when given."""
-    from torchvision.io import ImageReadMode, decode_image
-
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise AuditError(f"{path} has no class sub-folders; expected FOLDER/CLASS_NAME/image.png.")
     images, labels = [], []
     for index, name in enumerate(classes):
         for file in sorted((path / name).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():
                 continue
-            try:
-                image = decode_image(str(file), mode=ImageReadMode.RGB)
-            except Exception as error:
-                raise AuditError(f"{file} could not be decoded as an image ({error}).")
+            image = decode_image(file)
             if size is not None and tuple(image.shape[-2:]) != (size, size):
                 image = F.interpolate(image[None].float(), size=(size, size), mode="bilinear", antialias=True)[0]
                 image = image.round().clamp(0, 255).to(torch.uint8)
@@ -336,6 +412,8 @@ def load_dataset(
     input_size: int | None = None,
 ) -> ImageSet:
     """Decode a data set once: a preset name, an .npz file, or an image folder."""
+    if input_size is not None and not 1 <= input_size <= MAX_INPUT_SIZE:
+        raise AuditError(f"an input size of {input_size} px is out of range: expected 1 to {MAX_INPUT_SIZE}.")
     root_path = Path(root) if root else default_root()
     if spec in PRESETS:
         preset = PRESETS[spec]

@@ -24,6 +24,16 @@ class Thresholds:
     near_zero_energy: float = 1e-12  # mean squared weight below this: a dead layer
 
 
+# Allowed (low, high, meaning) of each threshold, checked when a policy sets one.
+THRESHOLD_RANGES = {
+    "layer_high_frequency_ratio": (0.0, 1e6, "a positive ratio"),
+    "network_ssr_below": (0.0, 1e6, "a positive ratio"),
+    "steep_blur_drop": (0.0, 1.0, "a fraction in [0, 1]"),
+    "steep_noise_drop": (0.0, 1.0, "a fraction in [0, 1]"),
+    "near_zero_energy": (0.0, 1e6, "a non-negative mean squared weight"),
+}
+
+
 def _layer_rules(result, limits: Thresholds) -> list[Finding]:
     findings = []
     layers = result.spectral.layers

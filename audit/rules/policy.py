@@ -9,6 +9,8 @@ A policy comes from a TOML file (keys at the top level) or from
     max_layer_hfer = 0.90             # every layer
     min_ssr = 1.10                    # network SSR against the baseline
     fail_on = "error"                 # finding severities that fail: error | warning | never
+    gate_mode = "significant"         # accuracy gates: fail only when the whole 95% interval
+                                      # is past the limit; "point" compares the estimates
 
     [max_accuracy_drop]               # drop from clean accuracy, fraction
     gaussian_blur = 0.30              # every severity
@@ -20,7 +22,9 @@ A policy comes from a TOML file (keys at the top level) or from
     [findings]                        # override finding thresholds (audit.rules.findings.Thresholds)
     layer_high_frequency_ratio = 1.5
 
-The checks themselves are in :mod:`audit.rules.gates`.
+Every value is checked against its range, so a percentage written where a fraction is
+meant (``min_clean_accuracy = 60``) is refused, naming the key. The checks themselves
+are in :mod:`audit.rules.gates`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
-from audit.rules.findings import Thresholds
+from audit.io import check_input_file, read_text
+from audit.rules.findings import THRESHOLD_RANGES, Thresholds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,6 +47,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 FAIL_ON = ("error", "warning", "never")
+GATE_MODES = ("significant", "point")
+MAX_POLICY_BYTES = 1 << 20  # a policy is a few lines; a megabyte is not a policy
+
+# (low, high) inclusive ranges of each number, and what the number is, for messages.
+_FRACTION = (0.0, 1.0, "a fraction in [0, 1]")
+_DIFFERENCE = (-1.0, 1.0, "a difference of fractions in [-1, 1]")
+NUMBER_RANGES = {
+    "min_clean_accuracy": _FRACTION,
+    "max_hfer": _FRACTION,
+    "max_layer_hfer": _FRACTION,
+    "min_ssr": (0.0, math.inf, "a positive ratio"),
+}
 
 
 @dataclass
@@ -53,36 +70,34 @@ class Policy:
     max_accuracy_drop: dict[str, Any] = field(default_factory=dict)
     max_accuracy_drop_vs_baseline: dict[str, Any] = field(default_factory=dict)
     fail_on: str = "error"
+    gate_mode: str = "significant"
     findings: Thresholds = field(default_factory=Thresholds)
     source: str | None = None
 
     @property
     def empty(self) -> bool:
-        return all(
-            getattr(self, name) in (None, {})
-            for name in (
-                "min_clean_accuracy",
-                "max_hfer",
-                "max_layer_hfer",
-                "min_ssr",
-                "max_accuracy_drop",
-                "max_accuracy_drop_vs_baseline",
-            )
-        )
+        """No threshold set (fail_on alone does not count)."""
+        return all(getattr(self, name) in (None, {}) for name in (*NUMBER_RANGES, *_TABLE_KEYS))
 
 
-_NUMBER_KEYS = ("min_clean_accuracy", "max_hfer", "max_layer_hfer", "min_ssr")
 _TABLE_KEYS = ("max_accuracy_drop", "max_accuracy_drop_vs_baseline")
-KNOWN_KEYS = (*_NUMBER_KEYS, *_TABLE_KEYS, "fail_on", "findings")
+KNOWN_KEYS = (*NUMBER_RANGES, *_TABLE_KEYS, "fail_on", "gate_mode", "findings")
 
 
-def _number(value, where: str) -> float:
+def _in_range(value, where: str, limits: tuple[float, float, str]) -> float:
+    low, high, meaning = limits
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AuditError(f"policy key {where} must be a number, got {value!r}.")
+        raise AuditError(f"policy key {where} must be a number ({meaning}), got {value!r}.")
+    if not low <= value <= high or (meaning == "a positive ratio" and value <= 0):
+        percentage = (
+            " (it looks like a percentage: write fractions, 0.6 for 60%)" if 1 < value <= 100 and high == 1 else ""
+        )
+        raise AuditError(f"policy key {where} = {value!r} is out of range: expected {meaning}{percentage}.")
     return float(value)
 
 
 def _drop_table(table, key: str) -> dict[str, Any]:
+    limits = _DIFFERENCE if key == "max_accuracy_drop_vs_baseline" else _FRACTION
     from audit.probes.registry import PROBES
 
     if not isinstance(table, dict):
@@ -98,39 +113,69 @@ def _drop_table(table, key: str) -> dict[str, Any]:
                     level = float(severity)
                 except ValueError:
                     raise AuditError(f"policy key {key}.{probe}.{severity}: a severity must be a number.")
-                per_severity[level] = _number(value, f"{key}.{probe}.{severity}")
+                per_severity[level] = _in_range(value, f"{key}.{probe}.{severity}", limits)
             parsed[probe] = per_severity
         else:
-            parsed[probe] = _number(limit, f"{key}.{probe}")
+            parsed[probe] = _in_range(limit, f"{key}.{probe}", limits)
     return parsed
 
 
-def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
-    """Validate a parsed policy table: unknown keys and wrong types name the key."""
+def policy_from_mapping(data: Any, source: str) -> Policy:
+    """Validate a parsed policy table: unknown keys, wrong types and values out of range
+    name the key."""
+    if not isinstance(data, dict):
+        raise AuditError(f"{source}: the policy must be a table of keys, found {type(data).__name__}.")
     unknown = [k for k in data if k not in KNOWN_KEYS]
     if unknown:
         raise AuditError(f"{source}: unknown policy key {unknown[0]!r}; known keys: {', '.join(KNOWN_KEYS)}.")
     policy = Policy(source=source)
-    for key in _NUMBER_KEYS:
+    for key, limits in NUMBER_RANGES.items():
         if key in data:
-            setattr(policy, key, _number(data[key], key))
+            setattr(policy, key, _in_range(data[key], key, limits))
     for key in _TABLE_KEYS:
         if key in data:
             setattr(policy, key, _drop_table(data[key], key))
-    if "fail_on" in data:
-        if data["fail_on"] not in FAIL_ON:
-            raise AuditError(
-                f"{source}: policy key fail_on must be one of {', '.join(FAIL_ON)}, got {data['fail_on']!r}."
-            )
-        policy.fail_on = data["fail_on"]
+    for key, choices in (("fail_on", FAIL_ON), ("gate_mode", GATE_MODES)):
+        if key in data:
+            if data[key] not in choices:
+                raise AuditError(f"{source}: policy key {key} must be one of {', '.join(choices)}, got {data[key]!r}.")
+            setattr(policy, key, data[key])
     if "findings" in data:
         table = data["findings"]
         names = {f.name for f in dataclasses.fields(Thresholds)}
         if not isinstance(table, dict) or any(k not in names for k in table):
             bad = next((k for k in table if k not in names), "findings") if isinstance(table, dict) else "findings"
             raise AuditError(f"{source}: unknown policy key findings.{bad}; known: {', '.join(sorted(names))}.")
-        policy.findings = Thresholds(**{k: _number(v, f"findings.{k}") for k, v in table.items()})
+        policy.findings = Thresholds(
+            **{k: _in_range(v, f"findings.{k}", THRESHOLD_RANGES[k]) for k, v in table.items()}
+        )
     return policy
+
+
+def _parse_toml(path: Path, what: str) -> dict:
+    text = read_text(path, what, MAX_POLICY_BYTES)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise AuditError(f"{what} {path} is not valid TOML: {error}.")
+    except RecursionError:
+        raise AuditError(f"{what} {path} nests tables or arrays too deeply to be a policy.")
+
+
+def _tool_table(data: dict, path: Path) -> Any:
+    """``[tool.spectral-audit]`` of a parsed pyproject.toml, None if absent."""
+    tool = data.get("tool")
+    if tool is None:
+        return None
+    if not isinstance(tool, dict):
+        raise AuditError(
+            f"{path}: 'tool' is a {type(tool).__name__}, not a table; "
+            "pyproject.toml puts tools' settings in [tool.NAME]."
+        )
+    table = tool.get("spectral-audit")
+    if table is not None and not isinstance(table, dict):
+        raise AuditError(f"{path}: 'tool.spectral-audit' is a {type(table).__name__}, not a table of policy keys.")
+    return table
 
 
 def load_policy(path: str | os.PathLike | None = None, search_from: Path | None = None) -> Policy:
@@ -138,25 +183,17 @@ def load_policy(path: str | os.PathLike | None = None, search_from: Path | None 
     (from ``search_from``, default the working directory, upwards), else an empty policy."""
     if path is not None:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise AuditError(f"policy file {path}: no such file.")
-        except (OSError, UnicodeDecodeError) as error:
-            raise AuditError(f"policy file {path}: cannot read it ({error}).")
-        except tomllib.TOMLDecodeError as error:
-            raise AuditError(f"policy file {path} is not valid TOML: {error}.")
-        table = data.get("tool", {}).get("spectral-audit", data) if path.name == "pyproject.toml" else data
-        return policy_from_mapping(table, str(path))
+        data = _parse_toml(path, "policy file")
+        if path.name == "pyproject.toml":
+            table = _tool_table(data, path)
+            return policy_from_mapping(table if table is not None else {}, f"{path} [tool.spectral-audit]")
+        return policy_from_mapping(data, str(path))
     folder = (search_from or Path.cwd()).resolve()
     for candidate in (folder, *folder.parents):
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-                raise AuditError(f"{pyproject} is not valid TOML: {error}.")
-            table = data.get("tool", {}).get("spectral-audit")
+        if pyproject.exists():
+            check_input_file(pyproject, "pyproject.toml", MAX_POLICY_BYTES)
+            table = _tool_table(_parse_toml(pyproject, "pyproject.toml"), pyproject)
             if table is not None:
                 return policy_from_mapping(table, f"{pyproject} [tool.spectral-audit]")
             return Policy()

@@ -68,6 +68,41 @@ def measure_layers(
     return layers
 
 
+CHUNK_VALUES = 1 << 22  # weights converted to float64 per pass: 32 MB, whatever the layer's size
+
+
+def layer_moments(weight: torch.Tensor, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """One pass over a layer's weights, a chunk of output channels at a time:
+
+    - G = sum_s vec(w_s) vec(w_s)^T over all slices (everything spectral about the
+      layer's pooled power follows from it, see :func:`spectra.power_from_gram`);
+    - G_c, the same with each output channel's slices scaled to unit total energy, so
+      that a per-channel rescaling of the kernels (BatchNorm folded into them) leaves it
+      unchanged;
+    - whether every weight is finite.
+
+    The weight is read in place (it may be memory-mapped from the checkpoint) and only
+    a chunk is converted to float64 at a time, so peak memory stays near the layer itself.
+    """
+    channels = weight.shape[0]
+    taps = weight.shape[-1] * weight.shape[-2]
+    per_channel = weight.reshape(channels, -1, taps)
+    step = max(1, CHUNK_VALUES // max(1, per_channel.shape[1] * taps))
+    gram = torch.zeros(taps, taps, dtype=torch.float64, device=device)
+    channel_gram = torch.zeros_like(gram)
+    finite = True
+    for start in range(0, channels, step):
+        chunk = per_channel[start : start + step].to(device=device, dtype=torch.float64)
+        finite = finite and bool(torch.isfinite(chunk).all())
+        flat = chunk.reshape(-1, taps)
+        gram += flat.T @ flat
+        energy = chunk.pow(2).sum(dim=(1, 2))
+        scale = torch.where(energy > 0, energy.rsqrt(), torch.zeros_like(energy))
+        scaled = (chunk * scale[:, None, None]).reshape(-1, taps)
+        channel_gram += scaled.T @ scaled
+    return gram, channel_gram, finite
+
+
 def _measure_same_size(
     kernels: list[ConvKernel],
     layers: list[LayerSpectrum],
@@ -76,25 +111,29 @@ def _measure_same_size(
     device: torch.device | str,
 ) -> None:
     counts = [k.num_slices for k in kernels]
-    slices = torch.cat([k.weight.detach().reshape(-1, *size) for k in kernels]).to(device)
-    gram = spectra.slice_gram(slices, counts)  # the one pass over all weights
+    moments = [layer_moments(k.weight.detach(), device) for k in kernels]
+    gram = torch.stack([g for g, _, _ in moments])
+    channel_gram = torch.stack([c for _, c, _ in moments])
+    finite = [f for _, _, f in moments]
 
     native_power = spectra.power_from_gram(gram, size)
     native_radii = spectra.frequency_radii(size, device)
     if settings.fft_size is None:
         grid, power, radii = size, native_power, native_radii
+        channel_power = spectra.power_from_gram(channel_gram, size)
     else:
         grid = (settings.fft_size, settings.fft_size)
         power = spectra.power_from_gram(gram, size, grid)
         radii = spectra.frequency_radii(grid, device)
+        channel_power = spectra.power_from_gram(channel_gram, size, grid)
 
     bin_radii, energy = spectra.radial_energy(power, radii, rings=settings.fft_size if settings.rings else None)
     fractions = spectra.energy_fractions(energy).cpu()
     layer_hfer = spectra.hfer(power, radii, settings.cutoff).cpu()
+    channel_hfer = spectra.hfer(channel_power, radii, settings.cutoff).cpu()
     paper_radii, ring_means = spectra.paper_ring_means(native_power, native_radii)
     paper_h = spectra.paper_high_fraction(ring_means).cpu()
     paper_profile = spectra.normalise_to_dc(ring_means).cpu()
-    finite = torch.stack([torch.isfinite(k.weight).all() for k in kernels]).cpu()
     taps = size[0] * size[1]
     mean_square = (gram.diagonal(dim1=-2, dim2=-1).sum(-1).cpu() / (torch.tensor(counts) * taps)).tolist()
 
@@ -107,8 +146,9 @@ def _measure_same_size(
         layer.white_noise_hfer = reference_hfer
         layer.white_noise_paper_h = reference_paper_h
         layer.mean_square = finite_or_none(mean_square[i])
-        if not bool(finite[i]):
+        if not finite[i]:
             layer.finite = False
+            layer.mean_square = None
             layer.note = "non-finite weights (NaN or Inf): no spectrum"
             continue
         if not math.isfinite(float(layer_hfer[i])):
@@ -117,6 +157,7 @@ def _measure_same_size(
         layer.radii = bin_radii_list
         layer.radial_energy = fractions[i].tolist()
         layer.hfer = float(layer_hfer[i])
+        layer.channel_hfer = finite_or_none(float(channel_hfer[i]))
         layer.paper_radii = paper_radii_list
         profile = paper_profile[i]
         layer.paper_profile = profile.tolist() if bool(torch.isfinite(profile).all()) else None
