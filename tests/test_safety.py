@@ -231,3 +231,9 @@ def test_usage_errors_are_one_line(tmp_path):
     run = invoke(MODEL, "--hfer-cutoff", "2", cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "--hfer-cutoff" in run.stderr and "--help" in run.stderr
+
+
+def test_a_step_summary_that_cannot_be_written_is_one_line(tmp_path):
+    run = invoke(MODEL, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(tmp_path / "missing" / "summary.md")})
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: cannot append to GITHUB_STEP_SUMMARY") and run.stderr.count("\n") == 1
