@@ -22,12 +22,11 @@ import torch
 from audit.errors import AuditError, printable
 from audit.io import read_text, write_atomic
 from audit.loading import LoadedModel, load_checkpoint
-from audit.loading.runs import order_checkpoints
 from audit.probes.stage import ProbeOptions, run_probes
 from audit.rules.findings import evaluate_findings
 from audit.rules.gates import check_gates
 from audit.rules.policy import Policy
-from audit.rules.verdict import verdict
+from audit.rules.verdict import audit_verdict
 from audit.schema import (
     AuditResult,
     Baseline,
@@ -37,6 +36,7 @@ from audit.schema import (
     SpectralSection,
     SpectralSettings,
     TrackResult,
+    Unmatched,
     result_from_json,
     to_json,
 )
@@ -88,6 +88,7 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
         format=loaded.format,
         parameters=loaded.parameters,
         notes=list(loaded.notes),
+        recorded=dict(loaded.facts),
     )
 
 
@@ -177,27 +178,27 @@ def run_audit(
     probes: ProbeOptions | None = None,
     policy: Policy | None = None,
     command: list[str] | None = None,
+    match_mode: str = "full",
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
     plus the robustness probes when ``probes`` names a data set.
 
     baseline: None or "white-noise", a checkpoint path, or a JSON file written by
         ``spectral-audit profile`` or ``--json``.
+    match_mode: "full" refuses a baseline of another architecture; "partial" compares the
+        layers the two have in common (every number then says it is partial).
     policy: thresholds to check (``result.gates``) and finding thresholds; None: no gates.
     """
     torch_device = resolve_device(device)
     loaded = load_checkpoint(model, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
     layers = measure_layers(loaded.kernels, settings, torch_device)
     reference = _resolve_baseline(baseline, settings, torch_device, allow_pickle)
-    unmatched = comparison.compare_layers(layers, reference.layers)
-    if reference.layers is not None and not any(l.baseline_hfer is not None for l in layers):
-        model_names = ", ".join(l.name for l in layers[:3])
-        base_names = ", ".join(l.name for l in reference.layers[:3])
-        raise AuditError(
-            f"no layer of the model matches a layer of the baseline by name "
-            f"(model: {model_names}...; baseline: {base_names}...)."
-        )
-    summary = comparison.summarise(layers)
+    match = None
+    if reference.layers is not None:
+        match = comparison.match_layers(layers, reference.layers, allow_partial=match_mode == comparison.PARTIAL)
+    rescaled = comparison.compare_layers(layers, match)
+    summary = comparison.summarise(layers, match, rescaled)
+    unmatched = match.unmatched if match is not None else Unmatched()
     probe_section = None
     if probes is not None:
         probe_section = run_probes(loaded, reference.loaded, reference.saved, probes, torch_device)
@@ -206,13 +207,15 @@ def run_audit(
         spectral=SpectralSection(
             baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
-        verdict=verdict(summary, reference.description, layers),
+        verdict="",
         run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )
-    result.findings = evaluate_findings(result, policy.findings if policy else Policy().findings)
+    thresholds = policy.findings if policy else Policy().findings
+    result.findings = evaluate_findings(result, thresholds)
     if policy is not None:
         result.gates = check_gates(result, policy)
+    result.verdict = audit_verdict(result, thresholds)
     return result
 
 
@@ -245,26 +248,96 @@ def build_profile(
 def run_track(
     checkpoints: list[str | os.PathLike],
     *,
-    order: str = "epoch",
+    order: str = "auto",
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
     allow_pickle: bool = False,
     command: list[str] | None = None,
+    match_mode: str = "full",
+    paper: bool = False,
 ) -> TrackResult:
     """Spectral profile of each checkpoint of a training run, in training order, each
-    compared with the first."""
+    compared with the first.
+
+    order: "auto" (the checkpoints' epoch/step keys, else explicit epoch patterns in the
+        names, else the file order) or "given" (the order of ``checkpoints``).
+    match_mode: "full" refuses a run whose conv layers change between checkpoints;
+        "partial" computes the network numbers over the layers they all have.
+    paper: also the seed paper's own protocol (first conv layer against the epoch-1
+        checkpoint, its binning and compute_ssr).
+    """
+    from audit.loading.runs import list_checkpoints, training_order
+    from audit.spectral import paper as paper_protocol
+
     torch_device = resolve_device(device)
-    points, names = [], []
-    for path, epoch in order_checkpoints([Path(p) for p in checkpoints], order):
+    files = list_checkpoints([Path(p) for p in checkpoints])
+    measured = []
+    for path in files:
         loaded = load_checkpoint(path, allow_pickle=allow_pickle)
         layers = measure_layers(loaded.kernels, settings, torch_device)
-        names = names or [l.name for l in layers]
-        points.append(evolution.track_point(printable(str(path)), epoch, loaded.sha256, layers))
+        first = paper_protocol.first_conv(loaded.kernels) if paper else None
+        spectrum = (first[0], paper_protocol.weight_spectrum(first[1])) if first else None
+        measured.append((path, loaded, layers, spectrum))
+    placement = training_order(files, [m[1].facts for m in measured], order)
+    ranked = sorted(zip(placement.positions, measured), key=lambda item: item[0])
+
+    shapes = [{l.name: tuple(l.shape) for l in layers} for _, (_, _, layers, _) in ranked]
+    common = set(shapes[0]).intersection(*shapes[1:])
+    common = {name for name in common if all(s[name] == shapes[0][name] for s in shapes)}
+    partial = any(set(s) != common for s in shapes)
+    notes = []
+    if partial:
+        changed = next(i for i, s in enumerate(shapes) if set(s) != common)
+        described = (
+            f"the conv layers change between checkpoints ({len(shapes[0])} in the first, {len(shapes[changed])} in "
+            f"{Path(ranked[changed][1][0]).name}, {len(common)} with the same name and shape in all)"
+        )
+        if match_mode != comparison.PARTIAL:
+            raise AuditError(
+                f"{described}: these are not checkpoints of one training run.",
+                hint="Track only one run, or compare the common layers with {match} partial.",
+                code="mismatch",
+            )
+        notes.append(f"partial: {described}; network numbers over the {len(common)} common layers")
+
+    points = []
+    for position, (path, loaded, layers, _) in ranked:
+        kept = [l for l in layers if l.name in common] if partial else layers
+        points.append(evolution.track_point(printable(str(path)), position, loaded.sha256, kept))
     evolution.compare_with_first(points)
-    return TrackResult(
+    result = TrackResult(
         points=points,
-        layers=names,
-        bin_edges=evolution.BIN_EDGES,
+        layers=[l.name for l in ranked[0][1][2] if not partial or l.name in common],
+        bin_edges=evolution.pooled_radial_profile(ranked[0][1][2])[0],
         settings=settings,
         run=_run_info(torch_device, command, "fp32"),
+        order=placement.source,
+        x_label=placement.label,
+        partial=partial,
+        notes=notes,
     )
+    if paper:
+        _paper_protocol(result, ranked, placement)
+    return result
+
+
+def _paper_protocol(result: TrackResult, ranked: list, placement) -> None:
+    """The seed paper's SSR per checkpoint: first conv layer, against the epoch-1 one."""
+    from audit.spectral import paper as paper_protocol
+
+    spectra_by_point = [item[1][3] for item in ranked]
+    if any(s is None for s in spectra_by_point):
+        result.notes.append("paper protocol: a checkpoint has no 2-D conv layer; not computed")
+        return
+    positions = [position for position, _ in ranked]
+    if placement.label == "epoch" and 1 in positions:
+        reference = positions.index(1)
+        result.paper_reference = f"epoch 1 ({Path(ranked[reference][1][0]).name})"
+    else:
+        reference = 0
+        result.paper_reference = f"the first checkpoint ({Path(ranked[0][1][0]).name}): no epoch-1 checkpoint"
+        result.notes.append("paper protocol: no checkpoint is epoch 1; the first one is the reference")
+    result.paper_layer = spectra_by_point[0][0]
+    before = spectra_by_point[reference][1]
+    for point, (_, spectrum) in zip(result.points, spectra_by_point):
+        point.paper_protocol_ssr = paper_protocol.compute_ssr(before, spectrum)

@@ -53,6 +53,9 @@ FLAGS = {
     "samples": "--samples",
     "mean": "--mean",
     "std": "--std",
+    "match": "--match",
+    "baseline_arch": "--baseline-arch",
+    "baseline_arch_args": "--baseline-arch-args",
 }
 
 
@@ -131,8 +134,19 @@ class Precision(str, Enum):
 
 
 class Order(str, Enum):
-    epoch = "epoch"
+    auto = "auto"
+    epoch = "epoch"  # the name before 0.2: the same as auto
     given = "given"
+
+
+class Match(str, Enum):
+    full = "full"
+    partial = "partial"
+
+
+class GateMode(str, Enum):
+    significant = "significant"
+    point = "point"
 
 
 # --- options shared between verbs (one meaning per name) ------------------------------------
@@ -197,6 +211,14 @@ CheckpointKey = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and verdict, not the tables.")]
+MatchOption = Annotated[
+    Match,
+    typer.Option(
+        "--match",
+        help="full: refuse to compare different architectures (conv layers must match by name and shape, or by "
+        "shape in order when only the names differ); partial: compare the common layers, and say so everywhere.",
+    ),
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
 PROBES_PANEL, GATES_PANEL = "Probes", "Gates"
@@ -396,6 +418,33 @@ def audit_command(
         Optional[int],
         typer.Option("--num-classes", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
     ] = None,
+    baseline_arch: Annotated[
+        Optional[str],
+        typer.Option(
+            "--baseline-arch",
+            rich_help_panel=PROBES_PANEL,
+            help="Architecture of a weights-only baseline, when it is not --arch's.",
+        ),
+    ] = None,
+    baseline_arch_args: Annotated[
+        Optional[str],
+        typer.Option(
+            "--baseline-arch-args",
+            metavar="K=V,...",
+            rich_help_panel=PROBES_PANEL,
+            help="Constructor arguments for --baseline-arch (default: --arch-args).",
+        ),
+    ] = None,
+    stored_uint8: Annotated[
+        bool,
+        typer.Option(
+            "--cifar10c-uint8/--cifar10c-float",
+            rich_help_panel=PROBES_PANEL,
+            help="CIFAR-10-C probes: store each corrupted image as uint8 by truncation, as the published data set "
+            "does (default), or keep floats.",
+        ),
+    ] = True,
+    match: MatchOption = Match.full,
     input_size: Annotated[
         Optional[int],
         typer.Option(
@@ -462,6 +511,15 @@ def audit_command(
             "--fail-on", rich_help_panel=GATES_PANEL, help="Finding severities that fail the run (default: error)."
         ),
     ] = None,
+    gate_mode: Annotated[
+        Optional[GateMode],
+        typer.Option(
+            "--gate-mode",
+            rich_help_panel=GATES_PANEL,
+            help="Accuracy gates: significant (default) fails only when the whole 95% interval is past the limit; "
+            "point compares the measured values.",
+        ),
+    ] = None,
     junit: Annotated[
         Optional[Path],
         typer.Option(
@@ -512,6 +570,9 @@ def audit_command(
                 std=_floats(std, "--std"),
                 heatmap_samples=heatmap_samples,
                 show_progress=not quiet,
+                baseline_arch=baseline_arch,
+                baseline_arch_args=parse_arch_args(baseline_arch_args) if baseline_arch_args else None,
+                stored_uint8=stored_uint8,
             )
         policy = load_policy(policy_path)
         for key, value in (
@@ -524,6 +585,8 @@ def audit_command(
                 setattr(policy, key, value)  # flags override the policy file
         if fail_on is not None:
             policy.fail_on = fail_on.value
+        if gate_mode is not None:
+            policy.gate_mode = gate_mode.value
         result = run_audit(
             model,
             baseline=baseline,
@@ -534,6 +597,7 @@ def audit_command(
             probes=probe_options,
             policy=policy,
             command=_command_line(),
+            match_mode=match.value,
         )
         written = write_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
@@ -667,9 +731,19 @@ def track_command(
         Order,
         typer.Option(
             "--order",
-            help="epoch: sort by the epoch number in each file name; given: keep the order on the command line.",
+            help="auto: each checkpoint's epoch/global_step/step key, else an explicit pattern in its name "
+            "(epoch_07, ep12, step=3000), else the file order; given: keep the order on the command line.",
         ),
-    ] = Order.epoch,
+    ] = Order.auto,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="Also the seed paper's own SSR protocol: the first conv layer only, against the epoch-1 "
+            "checkpoint, with its radial binning and compute_ssr.",
+        ),
+    ] = False,
+    match: MatchOption = Match.full,
     out: OutDir = None,
     json_path: JsonPath = None,
     pdf: Pdf = True,
@@ -683,7 +757,7 @@ def track_command(
     debug: Debug = False,
 ) -> None:
     """How the weights' frequencies evolve over training: HFER per checkpoint and the
-    seed paper's SSR against the first checkpoint (0 for the first).
+    SSR against the first checkpoint; with --paper, the seed paper's own protocol too.
 
     spectral-audit track runs/exp1/ --out evolution/
     """
@@ -702,11 +776,13 @@ def track_command(
             check_output_folder(out)
         result = run_track(
             checkpoints,
-            order=order.value,
+            order="given" if order == Order.given else "auto",
             settings=_settings(hfer_cutoff, fft_size, rings),
             device=device.value,
             allow_pickle=allow_pickle,
             command=_command_line(),
+            match_mode=match.value,
+            paper=paper,
         )
         if not quiet:
             stdout.print(track_table(result))

@@ -43,6 +43,7 @@ class ModelInfo:
     format: str
     parameters: int
     notes: list[str] = field(default_factory=list)
+    recorded: dict[str, Any] = field(default_factory=dict)  # what the checkpoint says of itself
 
 
 @dataclass
@@ -138,6 +139,13 @@ class SpectralSummary:
     layers_compared: int
     layers_without_spectrum: int
     slices: int
+    matched_by: str | None = None  # "name", "position" (renamed), "partial"; None: white noise
+    rescaled_layers: list[str] = field(default_factory=list)  # the baseline's kernels rescaled per channel
+    match_note: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.matched_by == "partial"
 
 
 @dataclass
@@ -163,7 +171,16 @@ class SpectralSection:
 @dataclass
 class ProbeResult:
     """One probe at one severity. Accuracies are fractions in [0, 1] (None without labels);
-    agreement is the fraction of predictions equal to the clean prediction (label-free)."""
+    agreement is the fraction of predictions equal to the clean prediction (label-free).
+
+    Every ``*_ci`` is a 95% interval [lower, upper]: Wilson for an accuracy, a seeded
+    paired bootstrap for a drop (clean vs corrupted, per image) and for a comparison
+    with the baseline (the same images under the same noise). difference = model
+    accuracy - baseline accuracy; drop_difference = model drop - baseline drop (> 0: the
+    model loses more); mcnemar_p: exact McNemar test of the accuracy difference.
+    correct: the model's per-image outcomes (base64 bits), so that this result can serve
+    as a paired baseline later.
+    """
 
     probe: str
     severity: float
@@ -174,6 +191,17 @@ class ProbeResult:
     baseline_accuracy: float | None = None
     baseline_agreement: float | None = None
     baseline_accuracy_drop: float | None = None
+    accuracy_ci: list[float] | None = None
+    accuracy_drop_ci: list[float] | None = None
+    baseline_accuracy_ci: list[float] | None = None
+    baseline_accuracy_drop_ci: list[float] | None = None
+    difference: float | None = None
+    difference_ci: list[float] | None = None
+    drop_difference: float | None = None
+    drop_difference_ci: list[float] | None = None
+    mcnemar_p: float | None = None
+    kind: str = "corruption"  # or "diagnostic" (Fourier filters)
+    correct: str | None = None
 
 
 @dataclass
@@ -185,6 +213,8 @@ class FourierHeatmap:
     samples: int
     errors: list[list[float]]
     baseline_errors: list[list[float]] | None = None
+    basis: str = "cos + sin"
+    frequencies: int | None = None  # evaluated; the others are mirror images
 
 
 @dataclass
@@ -208,6 +238,15 @@ class ProbeSection:
     seconds: float = 0.0
     images_per_second: float = 0.0
     notes: list[str] = field(default_factory=list)
+    num_classes: int | None = None
+    clean_accuracy_ci: list[float] | None = None
+    baseline_clean_accuracy_ci: list[float] | None = None
+    clean_difference: float | None = None  # model - baseline, paired
+    clean_difference_ci: list[float] | None = None
+    clean_mcnemar_p: float | None = None
+    clean_correct: str | None = None  # per-image outcomes (base64 bits)
+    paired: bool = False  # model and baseline compared image by image
+    statistics: str | None = None  # how the intervals were computed
 
 
 # --- judgments -----------------------------------------------------------------------------
@@ -225,17 +264,23 @@ class Finding:
 
 @dataclass
 class GateCheck:
+    """One threshold. ``interval`` is the value's 95% interval where it is measured on a
+    sample; ``mode`` "significant" judged the interval, "point" the value."""
+
     name: str
     value: float | None
     threshold: float
     passed: bool
     detail: str = ""
+    interval: list[float] | None = None
+    mode: str = "point"
 
 
 @dataclass
 class GateResult:
     passed: bool
     checks: list[GateCheck] = field(default_factory=list)
+    mode: str = "significant"
 
     @property
     def failed(self) -> list[GateCheck]:
@@ -302,26 +347,36 @@ class AuditResult:
 
 @dataclass
 class TrackPoint:
+    """One checkpoint of a training run. ``epoch`` is its position on the x axis (an
+    epoch, a step, or its place in the file order: TrackResult.order says which)."""
+
     path: str
     epoch: int | None
     sha256: str
     hfer: float | None  # network HFER (slice-weighted)
     paper_h: float | None  # network paper-mode h (slice-weighted)
-    paper_ssr: float | None  # (h_first - h) / h_first: 0 for the first checkpoint
+    paper_ssr: float | None  # network (h_first - h) / h_first: 0 for the first checkpoint
     ssr: float | None  # HFER(first) / HFER
-    radial_profile: list[float]  # energy fractions in common radius bins, slice-weighted
+    radial_profile: list[float]  # energy fractions per radius, all layers pooled by slice count
     layer_hfer: dict[str, float | None] = field(default_factory=dict)
+    paper_protocol_ssr: float | None = None  # the seed paper's compute_ssr, first conv vs epoch 1
 
 
 @dataclass
 class TrackResult:
     points: list[TrackPoint]
     layers: list[str]
-    bin_edges: list[float]
+    bin_edges: list[float]  # the radii of radial_profile, cycles/pixel
     settings: SpectralSettings
     run: RunInfo | None = None
     kind: str = "track"
     schema_version: int = SCHEMA_VERSION
+    order: str = "epoch key"  # where the x positions come from (see audit.loading.runs)
+    x_label: str = "epoch"
+    partial: bool = False  # layers differ between checkpoints: numbers over the common ones
+    notes: list[str] = field(default_factory=list)
+    paper_layer: str | None = None  # the paper protocol's layer and reference, when asked for
+    paper_reference: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return finite_only(dataclasses.asdict(self))

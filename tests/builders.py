@@ -5,26 +5,29 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 
 from audit.loading.kernels import ConvKernel
 from audit.probes.registry import PRESETS, PROBES
+from audit.probes.stage import fill_results
+from audit.probes.summary import Outcomes
 from audit.rules.findings import evaluate_findings
 from audit.rules.gates import check_gates
 from audit.rules.policy import Policy
-from audit.rules.verdict import verdict
+from audit.rules.verdict import audit_verdict
 from audit.schema import (
     AuditResult,
     Baseline,
     FourierHeatmap,
     ModelInfo,
-    ProbeResult,
     ProbeSection,
     RunInfo,
     SpectralSection,
     SpectralSettings,
+    Unmatched,
 )
-from audit.spectral.comparison import compare_layers, summarise
+from audit.spectral.comparison import compare_layers, match_layers, summarise
 from audit.spectral.profile import measure_layers
 
 LAYER_NAMES = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.shortcut.0", "layer3.0.conv2")
@@ -42,31 +45,36 @@ def kernels(seed: int, smooth: float) -> list[ConvKernel]:
     return found
 
 
-def probe_section(clean: float, baseline_clean: float | None, loss: float, baseline_loss: float) -> ProbeSection:
-    """Default probes with drops that grow with severity: ``loss`` per unit of severity index."""
-    results = []
-    for name in PRESETS["default"]:
-        probe = PROBES[name]
-        for index, severity in enumerate(probe.severities, start=1):
-            accuracy = max(0.0, clean - loss * index)
-            base = None if baseline_clean is None else max(0.0, baseline_clean - baseline_loss * index)
-            results.append(
-                ProbeResult(
-                    probe=name,
-                    severity=float(severity),
-                    value=float(severity),
-                    accuracy=accuracy,
-                    agreement=max(0.0, 1 - loss * index),
-                    accuracy_drop=clean - accuracy,
-                    baseline_accuracy=base,
-                    baseline_agreement=None if base is None else max(0.0, 1 - baseline_loss * index),
-                    baseline_accuracy_drop=None if base is None else baseline_clean - base,
-                )
-            )
-    return ProbeSection(
+def outcomes(accuracies: list[float], count: int, seed: int, agree: float = 0.9) -> Outcomes:
+    """Per-image outcomes with the given accuracy per task (clean first), drawn with a seed."""
+    generator = np.random.default_rng(seed)
+    correct = np.stack([generator.random(count) < a for a in accuracies])
+    agrees = np.stack([generator.random(count) < agree for _ in accuracies])
+    agrees[0] = True
+    return Outcomes(correct=correct, agrees=agrees)
+
+
+def probe_section(
+    clean: float, baseline_clean: float | None, loss: float, baseline_loss: float, count: int = 846
+) -> ProbeSection:
+    """Default probes whose accuracy falls by ``loss`` per step of severity (harshest last),
+    measured per image; the baseline, when there is one, falls by ``baseline_loss``."""
+    probes = [PROBES[name] for name in PRESETS["default"]]
+    tasks = [(None, 0.0)] + [(p, s) for p in probes for s in p.severities]
+
+    def accuracies(start: float, step: float) -> list[float]:
+        values = [start]
+        for probe in probes:
+            order = probe.by_harshness()
+            values += [max(0.02, start - step * (order.index(s) + 1)) for s in probe.severities]
+        return values
+
+    model = outcomes(accuracies(clean, loss), count, seed=1)
+    baseline = outcomes(accuracies(baseline_clean, baseline_loss), count, seed=2) if baseline_clean else None
+    section = ProbeSection(
         dataset="cifar10-sample",
         source="bundled",
-        samples=846,
+        samples=count,
         full_split=None,
         image_shape=[3, 32, 32],
         mean=[0.4914, 0.4822, 0.4465],
@@ -75,17 +83,27 @@ def probe_section(clean: float, baseline_clean: float | None, loss: float, basel
         batch_size=256,
         runner="torch on cpu (fp32)",
         output_used="output",
-        clean_accuracy=clean,
-        baseline_clean_accuracy=baseline_clean,
-        results=results,
+        clean_accuracy=None,
+        baseline_clean_accuracy=None,
+        results=[],
         probes=[
-            {"name": n, "parameter": PROBES[n].parameter, "description": PROBES[n].description}
-            for n in PRESETS["default"]
+            {
+                "name": p.name,
+                "parameter": p.parameter,
+                "description": p.description,
+                "kind": p.kind,
+                "harsher": p.harsher,
+            }
+            for p in probes
         ],
         heatmap=FourierHeatmap(norm=4.0, samples=8, errors=[[0.1 * ((i + j) % 5) for j in range(8)] for i in range(8)]),
         seconds=12.5,
         images_per_second=3400.0,
+        num_classes=10,
+        statistics="test statistics",
     )
+    fill_results(section, tasks, model, baseline)
+    return section
 
 
 def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy | None = None) -> AuditResult:
@@ -94,8 +112,9 @@ def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy |
     settings = SpectralSettings()
     layers = measure_layers(kernels(0, smooth=0.5), settings)
     reference = measure_layers(kernels(1, smooth=0.2), settings) if baseline else None
-    unmatched = compare_layers(layers, reference)
-    summary = summarise(layers)
+    match = match_layers(layers, reference) if reference is not None else None
+    summary = summarise(layers, match, compare_layers(layers, match))
+    unmatched = match.unmatched if match is not None else Unmatched()
     description = (
         Baseline("checkpoint", "baseline.ts.pt", "b" * 64)
         if baseline
@@ -110,7 +129,7 @@ def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy |
             notes=["hand-built for the tests"],
         ),
         spectral=SpectralSection(description, settings, layers, summary, unmatched),
-        verdict=verdict(summary, description, layers),
+        verdict="",
         run=RunInfo(
             tool_version="0.0.0",
             torch_version="2.x",
@@ -124,6 +143,7 @@ def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy |
     policy = policy or Policy()
     result.findings = evaluate_findings(result, policy.findings)
     result.gates = check_gates(result, policy)
+    result.verdict = audit_verdict(result, policy.findings)
     return result
 
 

@@ -44,9 +44,10 @@ def test_profile_with_other_settings_is_refused(resnet18_forms, tmp_path):
         run_audit(resnet18_forms["state_dict.pt"], baseline=path, settings=SpectralSettings(fft_size=8), device="cpu")
 
 
-def test_baseline_with_no_common_layer(zoo_forms, resnet18_forms):
-    with pytest.raises(AuditError, match="no layer of the model matches"):
+def test_a_baseline_of_another_architecture_is_refused(zoo_forms, resnet18_forms):
+    with pytest.raises(AuditError, match="different architectures") as error:
         run_audit(zoo_forms["state_dict.pt"], baseline=resnet18_forms["state_dict.pt"], device="cpu")
+    assert error.value.code == "mismatch"
 
 
 def test_cuda_without_gpu_is_a_clear_error(zoo_forms):

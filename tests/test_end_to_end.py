@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLES, HandSetNet, console_script, run_cli

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from audit.probes.heatmap import run_fourier_heatmap
 from audit.probes.registry import PROBES
 from audit.probes.runners import make_runner
 from audit.probes.suite import check_compatibility, run_probe_suite
+from audit.probes.summary import Outcomes, summarise
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CPU = torch.device("cpu")
@@ -32,37 +34,57 @@ def runners():
     }
 
 
-def test_suite_is_deterministic_and_independent_of_baseline(small_set, runners):
+def test_suite_is_deterministic_and_independent_of_the_batch_size_and_the_baseline(small_set, runners):
+    """Noise belongs to images: another batch size (as after an out-of-memory halving),
+    or running without the baseline, changes no image's outcome."""
     probes = [PROBES["gaussian_noise"], PROBES["gaussian_blur"]]
-    first, clean, _, _ = run_probe_suite(runners, small_set, probes, seed=3, batch_size=20)
-    second, _, _, _ = run_probe_suite(runners, small_set, probes, seed=3, batch_size=20)
-    alone, clean_alone, _, _ = run_probe_suite({"model": runners["model"]}, small_set, probes, seed=3, batch_size=20)
-    assert first == second
-    assert [r.accuracy for r in first] == [r.accuracy for r in alone]
-    assert clean["model"] == clean_alone["model"]
-    assert len(first) == 10 and all(r.baseline_accuracy is not None for r in first)
+    first = run_probe_suite(runners, small_set, probes, seed=3, batch_size=20)
+    again = run_probe_suite(runners, small_set, probes, seed=3, batch_size=7)
+    alone = run_probe_suite({"model": runners["model"]}, small_set, probes, seed=3, batch_size=48)
+    assert np.array_equal(first.correct, again.correct) and np.array_equal(first.agrees, again.agrees)
+    assert np.array_equal(first.correct[:, :1], alone.correct)
+    other_seed = run_probe_suite(runners, small_set, probes, seed=4, batch_size=20)
+    noise_rows = slice(1, 1 + len(probes[0].severities))
+    assert not np.array_equal(first.correct[noise_rows], other_seed.correct[noise_rows])
+    assert np.array_equal(
+        first.correct[1 + len(probes[0].severities) :], other_seed.correct[1 + len(probes[0].severities) :]
+    )
+    assert first.correct.shape == (11, 2, 48)
+
+
+def test_a_shard_sees_the_noise_of_its_images(small_set, runners):
+    """Images 16..47 evaluated alone (as a second rank would) get the same outcomes."""
+    probes = [PROBES["gaussian_noise"]]
+    whole = run_probe_suite({"model": runners["model"]}, small_set, probes, seed=5, batch_size=16)
+    shard = datasets.ImageSet("s", small_set.images[16:], small_set.labels[16:], small_set.mean, small_set.std, 10, "t")
+    part = run_probe_suite({"model": runners["model"]}, shard, probes, seed=5, batch_size=9, first_index=16)
+    assert np.array_equal(whole.correct[:, :, 16:], part.correct)
 
 
 def test_accuracy_matches_a_plain_loop(small_set, runners):
-    probes = [PROBES["gaussian_blur"]]
-    results, clean, _, _ = run_probe_suite({"model": runners["model"]}, small_set, probes, batch_size=32)
+    blur = PROBES["gaussian_blur"]
+    outcome = run_probe_suite({"model": runners["model"]}, small_set, [blur], batch_size=32)
+    results, clean = summarise(outcome.tasks, Outcomes(outcome.correct[:, 0], outcome.agrees[:, 0]), None, 32, 0)
     mean = torch.tensor(small_set.mean).view(1, -1, 1, 1)
     std = torch.tensor(small_set.std).view(1, -1, 1, 1)
     x = small_set.images.float() / 255
     with torch.inference_mode():
         predictions = runners["model"].module((x - mean) / std).argmax(1)
-        blurred = runners["model"].module((PROBES["gaussian_blur"].apply(x, 5, None) - mean) / std).argmax(1)
-    assert clean["model"] == pytest.approx((predictions == small_set.labels).float().mean().item())
+        blurred = runners["model"].module((blur.apply(x, 5, None) - mean) / std).argmax(1)
+    assert clean.accuracy == pytest.approx((predictions == small_set.labels).float().mean().item())
     k5 = next(r for r in results if r.severity == 5)
     assert k5.accuracy == pytest.approx((blurred == small_set.labels).float().mean().item())
     assert k5.agreement == pytest.approx((blurred == predictions).float().mean().item())
-    assert k5.accuracy_drop == pytest.approx(clean["model"] - k5.accuracy)
+    assert k5.accuracy_drop == pytest.approx(clean.accuracy - k5.accuracy)
+    assert k5.accuracy_ci[0] <= k5.accuracy <= k5.accuracy_ci[1]
 
 
 def test_labels_are_optional(small_set, runners):
     unlabelled = datasets.ImageSet("x", small_set.images, None, small_set.mean, small_set.std, None, "test")
-    results, clean, _, _ = run_probe_suite({"model": runners["model"]}, unlabelled, [PROBES["low_pass"]])
-    assert clean["model"] is None and results[0].accuracy is None and 0 <= results[0].agreement <= 1
+    outcome = run_probe_suite({"model": runners["model"]}, unlabelled, [PROBES["low_pass"]])
+    assert outcome.correct is None
+    results, clean = summarise(outcome.tasks, Outcomes(None, outcome.agrees[:, 0]), None, 32, 0)
+    assert clean.accuracy is None and results[0].accuracy is None and 0 <= results[0].agreement <= 1
 
 
 def test_channel_and_size_mismatch_fail_before_work(runners, tmp_path):

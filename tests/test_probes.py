@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -90,13 +91,89 @@ def test_low_pass_against_numpy_reference():
     assert np.allclose(probes.low_pass(x, 6)[0, 0].numpy(), expected, atol=1e-5)
 
 
-def test_cifar10c_contrast_and_pixelate():
+def uint8_images(n=3, size=32, seed=0) -> tuple[np.ndarray, torch.Tensor]:
+    """The same images as uint8 HWC arrays (what the references take) and as our tensors."""
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    return pixels, torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+
+
+def as_reference(tensor: torch.Tensor) -> np.ndarray:
+    return (tensor.permute(0, 2, 3, 1).numpy() * 255).round().astype(int)
+
+
+def test_cifar10c_contrast():
     x = images()
     means = x.mean(dim=(-2, -1), keepdim=True)
     assert torch.allclose(probes.c10c_contrast(x, 2), ((x - means) * 0.5 + means).clamp(0, 1))
-    pixelated = probes.c10c_pixelate(x, 5)  # factor 0.65 -> 20 px blocks
-    assert pixelated.shape == x.shape
-    assert torch.unique(pixelated[0, 0]).numel() <= 20 * 20
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_cifar10c_pixelate_equals_pillow(severity):
+    """make_cifar_c.py: x.resize((int(32c),)*2, BOX).resize((32, 32), BOX), on PIL images."""
+    from PIL import Image
+
+    factor = probes.CIFAR10C_PARAMETERS["pixelate"][severity - 1]
+    pixels, x = uint8_images(seed=severity)
+    ours = as_reference(probes.c10c_pixelate(x, severity))
+    for index, image in enumerate(pixels):
+        small = Image.fromarray(image).resize((int(32 * factor), int(32 * factor)), Image.BOX)
+        reference = np.asarray(small.resize((32, 32), Image.BOX)).astype(int)
+        assert np.abs(ours[index] - reference).max() <= 1  # within 1/255 (here: exactly equal)
+        assert np.array_equal(ours[index], reference)
+
+
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_cifar10c_blur_equals_scikit_image_as_stored(severity):
+    """make_cifar_c.py: np.uint8(np.clip(gaussian(x / 255, sigma=c, multichannel), 0, 1) * 255)."""
+    from skimage.filters import gaussian
+
+    sigma = probes.CIFAR10C_PARAMETERS["gaussian_blur"][severity - 1]
+    pixels, x = uint8_images(seed=10 + severity)
+    probe = registry.PROBES["c10c_gaussian_blur"]
+    ours = (probe.apply(x, severity, None).permute(0, 2, 3, 1).numpy() * 255).round().astype(int)
+    for index, image in enumerate(pixels):
+        reference = gaussian(image / 255.0, sigma=sigma, channel_axis=-1)
+        stored = np.uint8(np.clip(reference, 0, 1) * 255).astype(int)
+        # float32 here, float64 there: a value on a grey-level boundary may truncate one level apart
+        assert np.abs(ours[index] - stored).max() <= 1
+        assert (ours[index] == stored).mean() > 0.99
+
+
+def test_cifar10c_images_are_stored_as_truncated_uint8_unless_asked_for_floats():
+    x = images()
+    probe = registry.PROBES["c10c_contrast"]
+    stored, floats = probe.apply(x, 3, None), probe.apply(x, 3, None, as_uint8=False)
+    assert torch.equal(stored, torch.floor(floats * 255) / 255)
+    assert 0 < (floats - stored).mean() * 255 < 1  # about half a grey level darker, as published
+
+
+def test_paper_blur_equals_torchvision_gaussian_blur_with_its_sigma():
+    """The seed paper's exp_d_blur_robustness: GaussianBlur(kernel_size=k, sigma=k * 0.3 + 0.8)."""
+    from torchvision.transforms import GaussianBlur
+
+    x = images()
+    for k in (3, 5, 7, 9, 11):
+        expected = GaussianBlur(kernel_size=k, sigma=k * 0.3 + 0.8)(x)
+        assert torch.allclose(probes.paper_gaussian_blur(x, k), expected, atol=1e-5), k
+
+
+def test_paper_low_resolution_equals_plain_bilinear_without_antialiasing():
+    """The seed paper's exp_d_resolution_robustness: interpolate down and up, bilinear, align_corners=False."""
+    x = images()
+    probe = registry.PROBES["paper_low_resolution"]
+    assert probe.severities == (28, 24, 20, 16, 12, 10, 8)
+    for r in probe.severities:
+        down = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False)
+        expected = F.interpolate(down, size=(32, 32), mode="bilinear", align_corners=False)
+        assert torch.allclose(probe.apply(x, r, None), expected, atol=1e-6)
+    assert torch.equal(probes.paper_low_resolution(x, 32), x)
+
+
+def test_paper_preset_is_the_papers_sweeps():
+    chosen, _ = registry.resolve_probes("paper")
+    assert [p.name for p in chosen] == ["paper_gaussian_noise", "paper_gaussian_blur", "paper_low_resolution"]
+    assert chosen[0].severities == (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+    assert chosen[1].severities == (3, 5, 7, 9, 11)
 
 
 def test_cifar10c_blur_sigma_one_matches_a_direct_gaussian():
@@ -142,6 +219,13 @@ def test_every_registered_probe_changes_the_image_reproducibly(name):
         assert not torch.allclose(out, x, atol=1e-3), f"{name} {severity} left the images unchanged"
         if name not in ("low_pass", "high_pass"):  # Fourier filters are not clipped, by design
             assert 0 <= out.min() and out.max() <= 1
+
+
+def test_heat_map_frequencies_skip_the_mirror_images():
+    frequencies = fourier.heatmap_frequencies(32, 32)
+    assert len(frequencies) == 32 * 17 - 30
+    cells = {(u % 32, v % 32) for u, v in frequencies} | {(-u % 32, -v % 32) for u, v in frequencies}
+    assert len(cells) == 32 * 32  # every frequency is reached, through itself or its mirror
 
 
 def test_fourier_basis_has_unit_norm_and_its_frequency():

@@ -76,4 +76,5 @@ def _read(path: Path, file_format: str, digest: str, allow_pickle: bool, checkpo
         notes=contents.notes,
         state_dict=contents.state_dict,
         input_shape=contents.input_shape,
+        facts=contents.facts,
     )

@@ -94,6 +94,7 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
+    facts: dict = field(default_factory=dict)  # what the checkpoint records: epoch, step, accuracy
 
     @property
     def runnable(self) -> bool:

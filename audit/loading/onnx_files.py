@@ -68,21 +68,21 @@ def _attributes(node) -> dict:
 def module_path_from_node_name(node_name: str) -> str | None:
     """The module path hidden in a TorchScript-exporter node name.
 
-    '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the exporter writes each scope
-    as either the child's attribute name or its full dotted path, then the op type.
+    '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1' and
+    '/layer2/layer2.0/shortcut/shortcut.0/Conv' -> 'layer2.0.shortcut.0': each scope is a
+    child's attribute name, or, for a numbered child of a container, the container's
+    attribute name with the number appended, which then replaces it.
     """
     parts = [p for p in node_name.split("/") if p]
     if len(parts) < 2:
         return None
-    path = ""
+    path: list[str] = []
     for scope in parts[:-1]:  # the last part is the op (Conv, Conv_3...)
-        if path and scope.startswith(path + "."):
-            path = scope
-        elif path:
-            path = f"{path}.{scope}"
+        if path and scope.startswith(path[-1] + "."):
+            path[-1] = scope
         else:
-            path = scope
-    return path or None
+            path.append(scope)
+    return ".".join(path) or None
 
 
 def layer_name(weight_name: str, node_name: str) -> str:

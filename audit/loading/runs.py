@@ -1,28 +1,45 @@
-"""The checkpoints of one training run, in training order (for the track verb)."""
+"""The checkpoints of one training run, and where each one is in training (the track verb).
+
+A checkpoint's place in training is taken, in this order of trust, from:
+
+1. the checkpoint's own ``epoch``, ``global_step`` or ``step`` key (every file must
+   have it, and no two the same);
+2. an explicit pattern in the file name: ``epoch_07``, ``ep12``, ``epoch=3``,
+   ``step=3000``, ``iter_500`` (digits alone are never an epoch: ``resnet20``,
+   ``wd0``, ``seed1`` and ``5e-4`` say nothing about training time);
+3. otherwise the files keep their order (sorted names in a folder, the command line's
+   order for files) and their position is their x, which the report says.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from audit.errors import AuditError
 from audit.loading.sniff import EXPECTED
+from audit.loading.state_dict import POSITION_KEYS
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pt2", ".safetensors", ".onnx"}
-_EPOCH = re.compile(r"(?:epoch|ep|step|iter|e)[_\-=]?(\d+)", re.IGNORECASE)
-_NUMBER = re.compile(r"(\d+)")
+# A word boundary (or _ - . =) before the keyword, digits after it, and no more digits or
+# a decimal point after those: "model_epoch_07" and "ckpt-ep12", not "deep12" or "ep1.5".
+_NAMED_POSITION = re.compile(r"(?:^|(?<=[^a-z]))(epoch|ep|step|iter|it)[_\-=]?(\d+)(?![\d])", re.IGNORECASE)
 
 
-def epoch_of(path: Path) -> int | None:
-    """The epoch number in a file name: after 'epoch'/'ep'/'step'..., else its last number."""
-    stem = path.name.split(".")[0]
-    match = _EPOCH.findall(stem) or _NUMBER.findall(stem)
-    return int(match[-1]) if match else None
+def position_in_name(path: Path) -> int | None:
+    """The epoch or step an explicit pattern in the file name gives, else None."""
+    stem = path.name
+    for suffix in sorted(CHECKPOINT_SUFFIXES, key=len, reverse=True):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    matches = _NAMED_POSITION.findall(stem)
+    return int(matches[-1][1]) if matches else None
 
 
-def order_checkpoints(paths: list[Path], order: str = "epoch") -> list[tuple[Path, int | None]]:
-    """Expand folders, then sort by the epoch number in the name ('epoch') or keep the
-    order given ('given')."""
+def list_checkpoints(paths: list[Path]) -> list[Path]:
+    """The files of a run: folders expanded (sorted by name), files as given."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -36,16 +53,30 @@ def order_checkpoints(paths: list[Path], order: str = "epoch") -> list[tuple[Pat
             raise AuditError(f"{path}: no such file; {EXPECTED}.")
     if len(files) < 2:
         raise AuditError("track needs at least two checkpoints of one training run.")
-    numbered = [(f, epoch_of(f)) for f in files]
+    return files
+
+
+@dataclass(frozen=True)
+class TrainingOrder:
+    """Where each checkpoint is in training: positions[i] is the x of files[i]."""
+
+    positions: list[int]
+    source: str  # "epoch key", "global_step key", "step key", "file name", "file order", "order given"
+    label: str  # the x axis: "epoch", "step", "checkpoint (file order)"...
+
+
+def training_order(files: list[Path], facts: list[dict], order: str = "auto") -> TrainingOrder:
+    """Positions in training of ``files`` (whose checkpoint facts are ``facts``), from the
+    most trustworthy source that gives every file a distinct number; ``order="given"``
+    keeps the files' order."""
     if order == "given":
-        return numbered
-    missing = [f.name for f, epoch in numbered if epoch is None]
-    if missing:
-        raise AuditError(
-            f"no epoch number in {missing[0]}.",
-            hint="Name files like model_epoch_07.pt, or keep your order with {order}.",
-        )
-    epochs = [epoch for _, epoch in numbered]
-    if len(set(epochs)) != len(epochs):
-        raise AuditError("two checkpoints have the same epoch number.", hint="Keep your order with {order}.")
-    return sorted(numbered, key=lambda item: item[1])
+        return TrainingOrder(list(range(len(files))), "order given", "checkpoint (order given)")
+    for key in POSITION_KEYS:
+        values = [f.get(key) for f in facts]
+        if all(v is not None for v in values) and len(set(values)) == len(values):
+            return TrainingOrder([int(v) for v in values], f"{key} key", "epoch" if key == "epoch" else "step")
+    named = [position_in_name(f) for f in files]
+    if all(v is not None for v in named) and len(set(named)) == len(named):
+        words = {m[0].lower() for f in files for m in _NAMED_POSITION.findall(f.name)}
+        return TrainingOrder(named, "file name", "step" if words & {"step", "iter", "it"} else "epoch")
+    return TrainingOrder(list(range(len(files))), "file order", "checkpoint (file order)")

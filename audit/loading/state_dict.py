@@ -8,6 +8,7 @@ torch.compile. This module reduces all of them to ``{name: tensor}`` with clean 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -176,3 +177,54 @@ def kernels_from_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[list[Con
             f"{', '.join(integer[:3])}"
         )
     return kernels, notes
+
+
+# Keys under which training scripts record where a checkpoint is in training and how
+# accurate it was, in the order they are trusted.
+POSITION_KEYS = ("epoch", "global_step", "step")
+ACCURACY_KEYS = (
+    "best_prec1",
+    "best_acc1",
+    "best_acc",
+    "best_top1",
+    "prec1",
+    "acc1",
+    "top1",
+    "test_acc",
+    "test_accuracy",
+    "val_acc",
+    "val_accuracy",
+    "acc",
+    "accuracy",
+)
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and (value.is_floating_point() or not value.is_complex()):
+        number = float(value.detach().reshape(()).item())
+        return number if math.isfinite(number) else None
+    return None
+
+
+def checkpoint_facts(checkpoint: Any) -> dict[str, float]:
+    """Scalar facts a checkpoint dict records about itself: its epoch or step and its
+    accuracy (as a fraction: values above 1 are read as percentages)."""
+    if not isinstance(checkpoint, Mapping):
+        return {}
+    facts: dict[str, float] = {}
+    for key in POSITION_KEYS:
+        number = _number(checkpoint.get(key))
+        if number is not None and number >= 0 and number == int(number):
+            facts[key] = number
+    for key in ACCURACY_KEYS:
+        number = _number(checkpoint.get(key))
+        if number is None or number < 0 or number > 100:
+            continue
+        facts["accuracy"] = number / 100 if number > 1 else number
+        facts["accuracy_key"] = key  # type: ignore[assignment]
+        break
+    return facts

@@ -26,6 +26,7 @@ from audit.loading import modules, sniff
 from audit.loading.archives import pickle_globals, unsafe_export_members, zip_entries, zip_pickle_globals
 from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import (
+    checkpoint_facts,
     clean_state_dict,
     count_parameters,
     find_state_dict,
@@ -43,6 +44,7 @@ class TorchContents:
     notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
+    facts: dict = field(default_factory=dict)  # epoch, step, recorded accuracy (checkpoint_facts)
 
 
 def _refuse_pickles(path: Path, classes: list[str], what: str = "pickled Python objects") -> AuditError:
@@ -136,6 +138,7 @@ def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = No
             parameters=count_parameters(dict(module.state_dict())),
             module=module,
             notes=notes,
+            facts=checkpoint_facts(checkpoint),
         )
     state, found_key = find_state_dict(checkpoint, key)
     state, notes = clean_state_dict(state, lightning=_is_lightning(checkpoint))
@@ -149,6 +152,7 @@ def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = No
         parameters=count_parameters(state),
         notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
         state_dict=state,
+        facts=checkpoint_facts(checkpoint),
     )
 
 

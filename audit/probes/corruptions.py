@@ -3,8 +3,9 @@
     corruption(images, parameter, generator) -> images
 
 ``images`` is a float (N, C, H, W) batch in [0, 1] (before normalisation) on any
-device; ``generator`` is a ``torch.Generator`` on that device (used by random
-corruptions only). :mod:`audit.probes.registry` names them and gives their sweeps.
+device; ``generator`` is a ``torch.Generator`` on that device or an
+:class:`~audit.probes.noise.ImageNoise` (noise fixed per image, which the probe suite
+uses), read by random corruptions only. :mod:`audit.probes.registry` names them and gives their sweeps.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from audit.probes.noise import standard_normal
 
 ProbeFunction = Callable[[torch.Tensor, float, "torch.Generator | None"], torch.Tensor]
 
@@ -24,8 +27,7 @@ def gaussian_noise(images: torch.Tensor, sigma: float, generator: torch.Generato
     """x + sigma * N(0, 1), clipped to [0, 1]. sigma 0 is the identity."""
     if sigma == 0:
         return images
-    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-    return (images + sigma * noise).clamp_(0.0, 1.0)
+    return (images + sigma * standard_normal(images, generator)).clamp_(0.0, 1.0)
 
 
 def gaussian_kernel1d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -50,8 +52,9 @@ def separable_gaussian(images: torch.Tensor, kernel_size: int, sigma: float, pad
 
 
 def gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> torch.Tensor:
-    """Gaussian blur with an odd kernel size k and sigma = 0.15 k + 0.35 (torchvision's and
-    OpenCV's default for a given k), reflect padding: the seed paper's blur sweep."""
+    """Gaussian blur with an odd kernel size k and sigma = 0.15 k + 0.35 (the sigma
+    torchvision's ``gaussian_blur`` and OpenCV choose for a given k), reflect padding.
+    (The seed paper's own sweep uses sigma = 0.3k + 0.8: :func:`paper_gaussian_blur`.)"""
     k = int(kernel_size)
     if k % 2 == 0 or k < 1:
         raise ValueError(f"gaussian_blur needs an odd kernel size, got {kernel_size}")
@@ -94,7 +97,12 @@ def high_pass(images: torch.Tensor, radius: float, generator=None) -> torch.Tens
     return _keep_frequencies(images, radius, inside=False)
 
 
-# CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019; make_cifar_c.py), severities 1-5.
+# --- CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019), as make_cifar_c.py makes it -----------
+#
+# The reference corrupts each image (a PIL image of uint8) and stores np.uint8(result * 255),
+# which truncates: the corruptions that compute in floats come out up to one grey level
+# darker. `as_stored_uint8` reproduces that; pixelate and JPEG are uint8 by construction.
+
 CIFAR10C_PARAMETERS = {
     "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),  # noise sigma
     "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),  # blur sigma
@@ -111,7 +119,13 @@ def _c10c(name: str, severity: float) -> float:
     return CIFAR10C_PARAMETERS[name][level - 1]
 
 
+def as_stored_uint8(images: torch.Tensor) -> torch.Tensor:
+    """np.uint8(x * 255) / 255 for x in [0, 1]: truncation, as CIFAR-10-C stores its images."""
+    return torch.floor(images * 255.0).div_(255.0)
+
+
 def c10c_gaussian_noise(images, severity, generator):
+    """x + N(0, c), clipped (make_cifar_c.py's gaussian_noise)."""
     return gaussian_noise(images, _c10c("gaussian_noise", severity), generator)
 
 
@@ -122,12 +136,59 @@ def c10c_gaussian_blur(images, severity, generator=None):
     return separable_gaussian(images, 2 * radius + 1, sigma, "replicate")
 
 
+_PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point coefficients for 8-bit images
+
+
+def pillow_box_weights(in_size: int, out_size: int) -> torch.Tensor:
+    """Pillow's BOX resampling as an (out_size, in_size) matrix of its fixed-point weights.
+
+    Output pixel i covers the input interval centred on (i + 0.5) * in/out, of width
+    max(in/out, 1); an input pixel counts, with weight 1 before normalising, when its
+    centre falls in that interval (Pillow's ``box_filter``: -0.5 < x <= 0.5). Up-sampling
+    with BOX therefore picks one pixel, floor((i + 0.5) * in/out): 'nearest-exact'.
+    """
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    weights = torch.zeros(out_size, in_size, dtype=torch.int64)
+    for out in range(out_size):
+        centre = (out + 0.5) * scale
+        first = max(int(centre - support + 0.5), 0)
+        last = min(int(centre + support + 0.5), in_size)
+        taps = [1.0 if -0.5 < (x - centre + 0.5) / filterscale <= 0.5 else 0.0 for x in range(first, last)]
+        total = sum(taps)
+        for offset, tap in enumerate(taps):
+            weights[out, first + offset] = int(0.5 + tap / total * (1 << _PRECISION_BITS)) if total else 0
+    return weights
+
+
+def _pillow_pass(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """One 8-bit resampling pass along ``dim`` (-1: width, -2: height), rounded as Pillow does."""
+    moved = values.movedim(dim, -1)
+    summed = moved @ weights.T + (1 << (_PRECISION_BITS - 1))
+    return (summed >> _PRECISION_BITS).clamp_(0, 255).movedim(-1, dim)
+
+
+def pillow_box_resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``PIL.Image.resize((width, height), BOX)`` of 8-bit images, exactly: the horizontal
+    pass first, then the vertical one, each in Pillow's fixed-point arithmetic.
+    images: values on the 1/255 grid in [0, 1]; returns the same."""
+    values = torch.round(images * 255.0).to(torch.int64)
+    in_height, in_width = values.shape[-2:]
+    if width != in_width:
+        values = _pillow_pass(values, pillow_box_weights(in_width, width).to(values.device), -1)
+    if height != in_height:
+        values = _pillow_pass(values, pillow_box_weights(in_height, height).to(values.device), -2)
+    return values.to(images.dtype) / 255.0
+
+
 def c10c_pixelate(images, severity, generator=None):
-    """Box down-sampling to factor c of the size, then nearest-neighbour back (PIL BOX both ways)."""
+    """make_cifar_c.py's pixelate: PIL BOX down to int(size * c), then BOX back up
+    (which is 'nearest-exact'), on 8-bit images, reproduced exactly."""
     factor = _c10c("pixelate", severity)
     height, width = images.shape[-2:]
-    small = F.interpolate(images, size=(int(height * factor), int(width * factor)), mode="area")
-    return F.interpolate(small, size=(height, width), mode="nearest")
+    small = pillow_box_resize(images, int(height * factor), int(width * factor))
+    return pillow_box_resize(small, height, width)
 
 
 def c10c_contrast(images, severity, generator=None):
@@ -138,7 +199,8 @@ def c10c_contrast(images, severity, generator=None):
 
 
 def c10c_jpeg(images, severity, generator=None):
-    """JPEG round trip at the CIFAR-10-C quality (torchvision.io, on the GPU when there)."""
+    """JPEG round trip at the CIFAR-10-C quality (libjpeg through torchvision.io, on the
+    GPU when there; the reference uses Pillow's libjpeg, 4:2:0 chroma subsampling both)."""
     from torchvision.io import decode_jpeg, encode_jpeg
 
     quality = int(_c10c("jpeg", severity))
@@ -150,3 +212,26 @@ def c10c_jpeg(images, severity, generator=None):
     encoded = encode_jpeg(source, quality=quality)
     decoded = decode_jpeg(encoded, device=device if device.type == "cuda" else "cpu")
     return torch.stack(list(decoded)).to(device=device, dtype=images.dtype) / 255.0
+
+
+# --- the seed paper's own sweeps (its experiments/exp_c, exp_d scripts) ---------------------
+
+
+def paper_gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> torch.Tensor:
+    """torchvision GaussianBlur(k, sigma=0.3k + 0.8), reflect padding, as the seed paper's
+    blur experiment calls it (not torchvision's default sigma, 0.15k + 0.35)."""
+    k = int(kernel_size)
+    if k % 2 == 0 or k < 1:
+        raise ValueError(f"blur needs an odd kernel size, got {kernel_size}")
+    return separable_gaussian(images, k, 0.3 * k + 0.8, "reflect")
+
+
+def paper_low_resolution(images: torch.Tensor, resolution: float, generator=None) -> torch.Tensor:
+    """Bilinear down to r x r and back up, align_corners=False and *no* antialiasing, as the
+    seed paper's resolution experiment does (identity at r >= the image size)."""
+    height, width = images.shape[-2:]
+    r = int(resolution)
+    if r >= min(height, width):
+        return images
+    small = F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False)
+    return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)

@@ -7,10 +7,17 @@ import torch
 
 from audit.probes.datasets import ImageSet
 from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
+from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
 from audit.probes.runners import run_in_fixed_batches
-from audit.probes.suite import noise_generator
 from audit.schema import FourierHeatmap
+
+BASIS = "cos + sin (gatheluck's implementation: cos), unit L2 norm, random sign per image and channel"
+
+
+def _signs(seed: int, u: int, v: int, start: int, device) -> ImageNoise:
+    # Per (frequency, image): the grouping of frequencies or images never changes a number.
+    return ImageNoise(seed, f"fourier@{u},{v}", start, device)
 
 
 def run_fourier_heatmap(
@@ -47,8 +54,8 @@ def run_fourier_heatmap(
     grids = {name: torch.zeros(height, width, device=device) for name in runners}
     frequencies = heatmap_frequencies(height, width)
     # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
-    # several frequencies share one forward pass. Noise streams are per (frequency,
-    # batch start) either way, so the numbers do not depend on the grouping.
+    # several frequencies share one forward pass. Signs are per (frequency, image)
+    # either way, so the numbers do not depend on the grouping.
     per_forward = max(1, batch_size // count) if count <= batch_size else 1
     with progress(len(frequencies), show_progress, "Fourier heat map", unit="frequencies") as advance:
         for first in range(0, len(frequencies), per_forward):
@@ -58,12 +65,9 @@ def run_fourier_heatmap(
                 perturbed = torch.cat(
                     [
                         fourier_perturbation(
-                            images,
-                            fourier_basis(height, width, u, v, device),
-                            norm,
-                            noise_generator(device, seed, 100_000 + index, 0),
+                            images, fourier_basis(height, width, u, v, device), norm, _signs(seed, u, v, 0, device)
                         )
-                        for index, (u, v) in group
+                        for _, (u, v) in group
                     ]
                 )
                 for name, runner in runners.items():
@@ -72,12 +76,12 @@ def run_fourier_heatmap(
                     )
                     rates[name] = list((predictions != references[name][None]).float().mean(dim=1))
             else:
-                ((index, (u, v)),) = group
+                ((_, (u, v)),) = group
                 basis = fourier_basis(height, width, u, v, device)
                 wrong = {name: torch.zeros((), device=device) for name in runners}
                 for s in range(0, count, batch_size):
                     perturbed = fourier_perturbation(
-                        images[s : s + batch_size], basis, norm, noise_generator(device, seed, 100_000 + index, s)
+                        images[s : s + batch_size], basis, norm, _signs(seed, u, v, s, device)
                     )
                     for name, runner in runners.items():
                         prediction = run_in_fixed_batches(runner, (perturbed - mean) / std).argmax(1)
@@ -92,6 +96,8 @@ def run_fourier_heatmap(
     return FourierHeatmap(
         norm=norm,
         samples=count,
+        basis=BASIS,
+        frequencies=len(frequencies),
         errors=grids["model"].cpu().tolist(),
         baseline_errors=grids["baseline"].cpu().tolist() if "baseline" in grids else None,
     )

@@ -13,6 +13,7 @@ import torch
 from audit.errors import AuditError
 from audit.probes.corruptions import (
     ProbeFunction,
+    as_stored_uint8,
     c10c_contrast,
     c10c_gaussian_blur,
     c10c_gaussian_noise,
@@ -23,6 +24,8 @@ from audit.probes.corruptions import (
     high_pass,
     low_pass,
     low_resolution,
+    paper_gaussian_blur,
+    paper_low_resolution,
 )
 
 
@@ -31,7 +34,14 @@ class Probe:
     """A named corruption with its default severity sweep.
 
     parameter: what the severity number means, with units, for the report.
+    kind: "corruption" (what deployed images suffer: noise, blur, low resolution,
+        compression) or "diagnostic" (Fourier filters that locate where the model's
+        information is; they are not expected of real images and never headline a report).
+    harsher: "higher" when a larger severity is harsher, "lower" when a smaller one is
+        (a lower resolution).
     scale_with_size: severities are given for 32-px inputs and scaled to the image size.
+    stored_uint8: the reference stores its corrupted images as uint8 by truncation
+        (CIFAR-10-C); ``apply`` does the same unless asked for floats.
     """
 
     name: str
@@ -41,6 +51,10 @@ class Probe:
     description: str
     random: bool = False
     scale_with_size: bool = False
+    kind: str = "corruption"
+    harsher: str = "higher"
+    stored_uint8: bool = False
+    label: str = "{value:g}"  # how a reviewer names one condition: "blur k={value:g}"
 
     def parameter_value(self, severity: float, image_size: int) -> float:
         """The parameter actually applied for ``severity`` on ``image_size``-px images."""
@@ -48,8 +62,26 @@ class Probe:
             return max(1, round(severity * image_size / 32))
         return severity
 
-    def apply(self, images: torch.Tensor, severity: float, generator: torch.Generator | None) -> torch.Tensor:
-        return self.function(images, self.parameter_value(severity, images.shape[-1]), generator)
+    def apply(self, images: torch.Tensor, severity: float, generator, as_uint8: bool = True) -> torch.Tensor:
+        out = self.function(images, self.parameter_value(severity, images.shape[-1]), generator)
+        return as_stored_uint8(out) if self.stored_uint8 and as_uint8 else out
+
+    def by_harshness(self) -> tuple[float, ...]:
+        """The severities from the mildest to the harshest."""
+        return tuple(sorted(self.severities, reverse=self.harsher == "lower"))
+
+    def describe(self, value: float) -> str:
+        """One condition in words, from the parameter actually applied: 'blur k=5'."""
+        return self.label.format(value=value)
+
+    def middle_severity(self) -> float:
+        ordered = self.by_harshness()
+        return ordered[len(ordered) // 2]
+
+
+def _c10c(name: str, function, parameter: str, description: str, random: bool = False) -> Probe:
+    label = f"{description} severity {{value:g}}"
+    return Probe(name, function, (1, 2, 3, 4, 5), parameter, description, random=random, stored_uint8=True, label=label)
 
 
 PROBES: dict[str, Probe] = {
@@ -62,57 +94,82 @@ PROBES: dict[str, Probe] = {
             "noise sigma (image in [0,1])",
             "additive Gaussian noise, clipped",
             random=True,
+            label="noise σ={value:.2f}",
         ),
         Probe(
-            "gaussian_blur", gaussian_blur, (3, 5, 7, 9, 11), "kernel size k (sigma = 0.15k + 0.35)", "Gaussian blur"
+            "gaussian_blur",
+            gaussian_blur,
+            (3, 5, 7, 9, 11),
+            "kernel size k (sigma = 0.15k + 0.35)",
+            "Gaussian blur",
+            label="blur k={value:g}",
         ),
         Probe(
             "low_resolution",
             low_resolution,
             (28, 24, 20, 16, 12, 8),
             "resolution r px (for 32-px inputs)",
-            "bilinear down to r x r and back up",
+            "bilinear (antialiased) down to r x r and back up",
             scale_with_size=True,
+            harsher="lower",
+            label="low resolution {value:g} px",
         ),
         Probe(
-            "low_pass", low_pass, (4, 8, 12, 16), "disc radius r (cycles/image)", "only frequencies within r of DC kept"
+            "low_pass",
+            low_pass,
+            (16, 12, 8, 4),
+            "disc radius r (cycles/image)",
+            "only frequencies within r of DC kept",
+            kind="diagnostic",
+            harsher="lower",
+            label="low-pass r={value:g}",
         ),
-        Probe("high_pass", high_pass, (4, 8, 12, 16), "disc radius r (cycles/image)", "only frequencies beyond r kept"),
         Probe(
+            "high_pass",
+            high_pass,
+            (4, 8, 12, 16),
+            "disc radius r (cycles/image)",
+            "only frequencies beyond r kept",
+            kind="diagnostic",
+            label="high-pass r={value:g}",
+        ),
+        _c10c(
             "c10c_gaussian_noise",
             c10c_gaussian_noise,
-            (1, 2, 3, 4, 5),
             "CIFAR-10-C severity (sigma .04-.10)",
             "CIFAR-10-C Gaussian noise",
             random=True,
         ),
+        _c10c("c10c_gaussian_blur", c10c_gaussian_blur, "CIFAR-10-C severity (sigma .4-1)", "CIFAR-10-C Gaussian blur"),
+        _c10c("c10c_pixelate", c10c_pixelate, "CIFAR-10-C severity (factor .95-.65)", "CIFAR-10-C pixelate"),
+        _c10c("c10c_contrast", c10c_contrast, "CIFAR-10-C severity (factor .75-.15)", "CIFAR-10-C contrast"),
+        _c10c("c10c_jpeg", c10c_jpeg, "CIFAR-10-C severity (quality 80-40)", "CIFAR-10-C JPEG"),
         Probe(
-            "c10c_gaussian_blur",
-            c10c_gaussian_blur,
-            (1, 2, 3, 4, 5),
-            "CIFAR-10-C severity (sigma .4-1)",
-            "CIFAR-10-C Gaussian blur",
+            "paper_gaussian_noise",
+            gaussian_noise,
+            (0.05, 0.10, 0.15, 0.20, 0.25, 0.30),
+            "noise sigma (image in [0,1])",
+            "the seed paper's noise sweep, clipped",
+            random=True,
+            label="noise σ={value:.2f} (paper sweep)",
         ),
         Probe(
-            "c10c_pixelate",
-            c10c_pixelate,
-            (1, 2, 3, 4, 5),
-            "CIFAR-10-C severity (factor .95-.65)",
-            "CIFAR-10-C pixelate",
+            "paper_gaussian_blur",
+            paper_gaussian_blur,
+            (3, 5, 7, 9, 11),
+            "kernel size k (sigma = 0.3k + 0.8)",
+            "the seed paper's blur sweep (torchvision GaussianBlur)",
+            label="blur k={value:g} (paper sweep)",
         ),
         Probe(
-            "c10c_contrast",
-            c10c_contrast,
-            (1, 2, 3, 4, 5),
-            "CIFAR-10-C severity (factor .75-.15)",
-            "CIFAR-10-C contrast",
-        ),
-        Probe(
-            "c10c_jpeg",
-            c10c_jpeg,
-            (1, 2, 3, 4, 5),
-            "CIFAR-10-C severity (quality 80-40)",
-            "CIFAR-10-C JPEG compression",
+            "paper_low_resolution",
+            paper_low_resolution,
+            (28, 24, 20, 16, 12, 10, 8),
+            "resolution r px (for 32-px inputs)",
+            "the seed paper's bilinear down/up sweep, no antialiasing",
+            scale_with_size=True,
+            harsher="lower",
+            label="low resolution {value:g} px (paper sweep)",
         ),
     )
 }
@@ -120,6 +177,7 @@ PROBES: dict[str, Probe] = {
 PRESETS: dict[str, tuple[str, ...]] = {
     "default": ("gaussian_noise", "gaussian_blur", "low_resolution", "low_pass", "high_pass"),
     "cifar10-c": ("c10c_gaussian_noise", "c10c_gaussian_blur", "c10c_pixelate", "c10c_contrast", "c10c_jpeg"),
+    "paper": ("paper_gaussian_noise", "paper_gaussian_blur", "paper_low_resolution"),
 }
 ALIASES = {
     "noise": "gaussian_noise",

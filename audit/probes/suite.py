@@ -4,21 +4,24 @@ a baseline model on the same corrupted images.
 Speed is the point here: the data set is moved to the device once as uint8, each batch
 is converted to float once, corruptions run on the device in large batches, counts
 stay on the device until the end (no per-batch host sync), and a CUDA out-of-memory
-error halves the batch and carries on.
+error halves the batch and carries on. Noise belongs to images, not batches
+(:mod:`audit.probes.noise`), so neither the batch size nor a halving changes a number.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from audit.errors import AuditError
 from audit.probes.datasets import ImageSet
+from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
 from audit.probes.registry import Probe
 from audit.probes.runners import run_in_fixed_batches
-from audit.schema import ProbeResult
 
 
 def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
@@ -57,10 +60,26 @@ def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
     return classes
 
 
-def noise_generator(device: torch.device, seed: int, task: int, start: int) -> torch.Generator:
-    # One stream per (probe severity, batch start): the same command gives the same noise,
-    # and the model and the baseline see the same corrupted images.
-    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + task * 10_007 + start)
+@dataclass
+class SuiteOutcome:
+    """Per-image outcomes of a probe suite, on the host.
+
+    tasks: (probe, severity) pairs; the first is (None, 0): the clean images.
+    correct: bool (tasks, runners, images), None without labels.
+    agrees: bool (tasks, runners, images): the prediction equals the clean one.
+    """
+
+    runners: list[str]
+    tasks: list[tuple[Probe | None, float]]
+    correct: np.ndarray | None
+    agrees: np.ndarray
+    batch_size: int
+    notes: list[str] = field(default_factory=list)
+
+
+def task_stream(probe: Probe, severity: float) -> str:
+    """The name of a task's noise stream: the same for a probe and severity in every run."""
+    return f"{probe.name}@{severity:g}"
 
 
 def run_probe_suite(
@@ -71,10 +90,15 @@ def run_probe_suite(
     seed: int = 0,
     batch_size: int = 512,
     show_progress: bool = False,
-) -> tuple[list[ProbeResult], dict[str, float | None], int, list[str]]:
-    """Evaluate ``runners`` ({'model': r, 'baseline': r?}) under every probe and severity.
+    first_index: int = 0,
+    stored_uint8: bool = True,
+) -> SuiteOutcome:
+    """Evaluate ``runners`` ({'model': r, 'baseline': r?}) under every probe and severity,
+    keeping every image's outcome so that model and baseline can be compared per image.
 
-    Returns (results, clean accuracy per runner, final batch size, notes).
+    first_index: the data-set index of ``dataset``'s first image (a shard's offset), which
+        fixes its noise. stored_uint8: store CIFAR-10-C probes' images as uint8, as the
+        reference does.
     """
     device = runners["model"].device
     images = dataset.images.to(device)  # decoded once, kept as uint8
@@ -83,17 +107,17 @@ def run_probe_suite(
     std = torch.tensor(dataset.std, device=device).view(1, -1, 1, 1)
     tasks: list[tuple[Probe | None, float]] = [(None, 0.0)] + [(p, s) for p in probes for s in p.severities]
     names = list(runners)
-    correct = torch.zeros(len(tasks), len(names), dtype=torch.long, device=device)
-    agree = torch.zeros_like(correct)
-    notes: list[str] = []
     total = len(images)
+    correct = torch.zeros(len(tasks), len(names), total, dtype=torch.bool, device=device)
+    agrees = torch.zeros_like(correct)
+    notes: list[str] = []
 
     with progress(total * len(tasks), show_progress, f"probes on {dataset.name}", unit="image evaluations") as advance:
         start = 0
         while start < total:
             end = min(start + batch_size, total)
             try:
-                batch_correct, batch_agree = _evaluate_batch(
+                _evaluate_batch(
                     runners,
                     names,
                     tasks,
@@ -102,7 +126,10 @@ def run_probe_suite(
                     mean,
                     std,
                     seed,
-                    start,
+                    first_index + start,
+                    stored_uint8,
+                    correct[:, :, start:end],
+                    agrees[:, :, start:end],
                     advance,
                 )
             except torch.cuda.OutOfMemoryError:
@@ -110,58 +137,52 @@ def run_probe_suite(
                     raise AuditError("CUDA ran out of memory even with a batch of one image.")
                 batch_size //= 2
                 torch.cuda.empty_cache()
-                notes.append(f"CUDA out of memory: batch size halved to {batch_size}")
+                notes.append(f"CUDA out of memory: batch size halved to {batch_size} (the numbers do not change)")
                 continue
-            correct += batch_correct
-            agree += batch_agree
             start = end
-
-    correct_host, agree_host = correct.cpu().tolist(), agree.cpu().tolist()  # the one sync
-    clean = {name: (correct_host[0][i] / total if labels is not None else None) for i, name in enumerate(names)}
-    results = []
-    for index, (probe, severity) in enumerate(tasks[1:], start=1):
-        accuracy = {
-            name: (correct_host[index][i] / total if labels is not None else None) for i, name in enumerate(names)
-        }
-        agreement = {name: agree_host[index][i] / total for i, name in enumerate(names)}
-        drop = {n: None if accuracy[n] is None else clean[n] - accuracy[n] for n in names}
-        has_baseline = "baseline" in runners
-        results.append(
-            ProbeResult(
-                probe=probe.name,
-                severity=severity,
-                value=float(probe.parameter_value(severity, dataset.shape[-1])),
-                accuracy=accuracy["model"],
-                agreement=agreement["model"],
-                accuracy_drop=drop["model"],
-                baseline_accuracy=accuracy["baseline"] if has_baseline else None,
-                baseline_agreement=agreement["baseline"] if has_baseline else None,
-                baseline_accuracy_drop=drop["baseline"] if has_baseline else None,
-            )
-        )
-    return results, clean, batch_size, notes
+    return SuiteOutcome(
+        runners=names,
+        tasks=tasks,
+        correct=correct.cpu().numpy() if labels is not None else None,  # the one sync
+        agrees=agrees.cpu().numpy(),
+        batch_size=batch_size,
+        notes=notes,
+    )
 
 
-def _evaluate_batch(runners, names, tasks, batch_images, batch_labels, mean, std, seed, start, advance):
+def _evaluate_batch(
+    runners,
+    names,
+    tasks,
+    batch_images,
+    batch_labels,
+    mean,
+    std,
+    seed,
+    first_index,
+    stored_uint8,
+    correct,
+    agrees,
+    advance,
+) -> None:
     device = mean.device
-    correct = torch.zeros(len(tasks), len(names), dtype=torch.long, device=device)
-    agree = torch.zeros_like(correct)
     clean = batch_images.float().div_(255.0)
     clean_predictions: dict[str, torch.Tensor] = {}
     for index, (probe, severity) in enumerate(tasks):
-        corrupted = (
-            clean if probe is None else probe.apply(clean, severity, noise_generator(device, seed, index, start))
-        )
+        if probe is None:
+            corrupted = clean
+        else:
+            noise = ImageNoise(seed, task_stream(probe, severity), first_index, device)
+            corrupted = probe.apply(clean, severity, noise, as_uint8=stored_uint8)
         normalised = (corrupted - mean) / std
         for column, name in enumerate(names):
             prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
             if probe is None:
                 clean_predictions[name] = prediction
             if batch_labels is not None:
-                correct[index, column] = (prediction == batch_labels).sum()
-            agree[index, column] = (prediction == clean_predictions[name]).sum()
+                correct[index, column] = prediction == batch_labels
+            agrees[index, column] = prediction == clean_predictions[name]
         advance(len(batch_images))
-    return correct, agree
 
 
 def timed(function, *args, **kwargs):

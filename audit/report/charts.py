@@ -17,8 +17,6 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from audit.spectral.evolution import BIN_EDGES, common_bins
-
 # Applied around each chart with rc_context: matplotlib's global settings stay untouched,
 # and Figure objects (not pyplot) keep no global registry of open figures.
 STYLE = {
@@ -81,32 +79,39 @@ def radial_energy_chart(result) -> str | None:
 
 @_styled
 def depth_heatmap(result) -> str | None:
-    """Layer x radius heat map of energy fractions, rebinned to common radius bins so that
-    kernels of different sizes share one axis."""
+    """Layer x radius heat map of energy fractions, one panel per kernel size, each on its
+    own true radii (a 3x3 kernel has exactly 0, 1/3 and sqrt(2)/3: no column stands for a
+    radius the kernel cannot have)."""
     layers = _spectral_layers(result)
     if not layers:
         return None
-    edges = BIN_EDGES
-    rows = [common_bins([layer]) for layer in layers]
-    height = min(9.0, 1.2 + 0.18 * len(layers))
-    figure = Figure(figsize=(6.4, height))
-    axes = figure.subplots()
-    image = axes.imshow(
-        rows,
-        aspect="auto",
-        cmap="magma",
-        vmin=0,
-        vmax=max(max(r) for r in rows) or 1,
-        extent=(0, edges[-1], len(layers) - 0.5, -0.5),
-        interpolation="nearest",
-    )
-    if len(layers) <= 40:
-        axes.set_yticks(range(len(layers)), [l.name for l in layers], fontsize=7)
-    axes.set_ylabel("layer (input to output)")
-    axes.set_xlabel("radial frequency (cycles/pixel)")
-    axes.set_title("Energy fraction by depth and frequency")
-    figure.colorbar(image, ax=axes, label="energy fraction")
-    return _svg(figure, "heat map of radial energy by layer depth")
+    groups: dict[tuple, list] = {}
+    for layer in layers:
+        groups.setdefault(tuple(layer.kernel_size), []).append(layer)
+    largest = max(max(l.radial_energy) for l in layers) or 1
+    tallest = max(len(g) for g in groups.values())
+    figure = Figure(figsize=(min(7.2, 1.4 + 2.2 * len(groups)), min(9.0, 1.4 + 0.2 * tallest)))
+    panels = figure.subplots(1, len(groups), squeeze=False)[0]
+    for axes, (size, group) in zip(panels, groups.items()):
+        radii = group[0].radii
+        image = axes.imshow(
+            [l.radial_energy for l in group], aspect="auto", cmap="magma", vmin=0, vmax=largest, interpolation="nearest"
+        )
+        axes.set_xticks(
+            range(len(radii)), [_radius_label(r) for r in radii], fontsize=7, rotation=90 if len(radii) > 6 else 0
+        )
+        if len(group) <= 40:
+            axes.set_yticks(range(len(group)), [l.name for l in group], fontsize=7)
+        axes.set_title(f"{'x'.join(map(str, size))} kernels", fontsize=8)
+        axes.set_xlabel("radius (cycles/pixel)", fontsize=8)
+    panels[0].set_ylabel("layer (input to output)")
+    figure.colorbar(image, ax=list(panels), label="energy fraction")
+    return _svg(figure, "heat map of radial energy by layer depth, per kernel size")
+
+
+def _radius_label(radius: float) -> str:
+    """Short exact-looking labels: 0, 1/3 -> '0.333', sqrt(2)/3 -> '0.471'."""
+    return "0" if radius == 0 else f"{radius:.3f}".rstrip("0")
 
 
 @_styled
@@ -189,25 +194,21 @@ def fourier_heatmap_chart(result) -> str | None:
 
 @_styled
 def track_heatmap(track) -> str:
-    """Epoch x radial bin heat map of the network's energy fractions."""
+    """Checkpoint x radius heat map of the network's energy fractions, on the true radii."""
     labels = [str(p.epoch) if p.epoch is not None else str(i) for i, p in enumerate(track.points)]
     figure = Figure(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
     axes = figure.subplots()
     rows = [p.radial_profile for p in track.points]
-    image = axes.imshow(
-        rows,
-        aspect="auto",
-        cmap="magma",
-        interpolation="nearest",
-        extent=(0, track.bin_edges[-1], len(rows) - 0.5, -0.5),
-    )
+    image = axes.imshow(rows, aspect="auto", cmap="magma", interpolation="nearest")
+    radii = track.bin_edges
+    axes.set_xticks(range(len(radii)), [_radius_label(r) for r in radii], fontsize=7)
     step = max(1, len(labels) // 20)
     axes.set_yticks(range(0, len(labels), step), labels[::step], fontsize=7)
-    axes.set_ylabel("epoch")
-    axes.set_xlabel("radial frequency (cycles/pixel)")
-    axes.set_title("Energy fraction by epoch and frequency (all layers)")
+    axes.set_ylabel(track.x_label)
+    axes.set_xlabel("radius (cycles/pixel)")
+    axes.set_title("Energy fraction by checkpoint and radius (all layers)")
     figure.colorbar(image, ax=axes, label="energy fraction")
-    return _svg(figure, "heat map of radial energy by epoch")
+    return _svg(figure, "heat map of radial energy by checkpoint")
 
 
 @_styled
@@ -229,13 +230,13 @@ def track_lines(track) -> str:
             color=shades(index / max(1, len(track.layers) - 1)),
         )
     left.plot(x, [p.hfer for p in track.points], label="network", **MODEL_STYLE)
-    left.set_xlabel("epoch")
+    left.set_xlabel(track.x_label)
     left.set_ylabel("HFER")
     left.set_title("HFER over training (thin: layers)")
     left.legend(frameon=False)
     right.plot(x, [math.nan if p.paper_ssr is None else p.paper_ssr for p in track.points], **BASELINE_STYLE)
     right.axhline(0, color="black", linewidth=0.8, linestyle=":")
-    right.set_xlabel("epoch")
+    right.set_xlabel(track.x_label)
     right.set_ylabel("paper-mode SSR vs first")
     right.set_title("(h_first - h) / h_first")
     figure.tight_layout()

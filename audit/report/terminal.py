@@ -121,7 +121,11 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
             console.print(probe_table(result))
         for note in section.notes:
             console.print(f"  [dim]{escape(note)}[/dim]")
-        worst = min((r for r in section.results if r.accuracy is not None), key=lambda r: r.accuracy, default=None)
+        worst = min(
+            (r for r in section.results if r.accuracy is not None and r.kind != "diagnostic"),
+            key=lambda r: r.accuracy,
+            default=None,
+        )
         line = f"Probes: clean accuracy {percent(section.clean_accuracy)}%"
         if worst is not None:
             line += f", worst {worst.probe} {worst.severity:g} at {percent(worst.accuracy)}%"

@@ -26,7 +26,7 @@ def _key_numbers(result: AuditResult) -> list[dict]:
     ]
     if result.probes is not None:
         numbers.append({"label": "clean accuracy", "value": f"{percent(result.probes.clean_accuracy)}%"})
-        measured = [r for r in result.probes.results if r.accuracy is not None]
+        measured = [r for r in result.probes.results if r.accuracy is not None and r.kind != "diagnostic"]
         if measured:
             worst = min(measured, key=lambda r: r.accuracy)
             numbers.append(

@@ -1,16 +1,28 @@
 """Findings: rules over an audit's numbers, each a sentence a reviewer understands.
 
-A rule reads the spectral and probe sections and returns zero or more
-:class:`Finding` s with an id, a severity (info, warning, error), one sentence and the
-numbers behind it. Thresholds are the named fields of :class:`Thresholds`, which a
-policy file can override.
+A finding says what is unusual *against something* (the baseline, chance, what the
+checkpoint itself records, a policy), with the numbers behind it:
+
+- sanity first: a clean accuracy that cannot be told from chance is an error (nothing
+  measured after it means anything); one far below the accuracy the checkpoint records
+  is a warning;
+- broken weights: NaN/Inf (error), layers that pass no signal (warning);
+- spectra: a tolerance band around SSR 1 (the same spectrum within 5% is "the same");
+  kernels that equal the baseline's up to a per-channel scale (BatchNorm folded) are
+  named, not flagged;
+- robustness: against a baseline, only differences whose 95% interval excludes zero
+  ("loses 4.1 ± 1.3 points more than the baseline under blur k=5"); without one, drops
+  are information, unless a policy sets limits for them.
+
+Thresholds are the named fields of :class:`Thresholds`, which a policy can override.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.schema import SEVERITIES, AuditResult, Finding
+from audit.probes.registry import PROBES
+from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult
 
 
 @dataclass(frozen=True)
@@ -18,25 +30,135 @@ class Thresholds:
     """Where a rule fires. Accuracy drops are fractions (0.15 = 15 points)."""
 
     layer_high_frequency_ratio: float = 1.25  # layer HFER / baseline HFER at or above this
-    network_ssr_below: float = 1.0  # network SSR below this: less low-pass than the baseline
-    steep_blur_drop: float = 0.15  # drop at the middle severity of blur / low resolution
-    steep_noise_drop: float = 0.15  # drop at the middle severity of Gaussian noise
+    ssr_tolerance: float = 0.05  # |SSR - 1| below this: the same spectrum as the baseline
+    network_ssr_below: float | None = None  # a policy may ask for a warning below this SSR
+    chance_multiple: float = 2.0  # clean accuracy not shown to exceed this x chance: an error
+    recorded_accuracy_margin: float = 0.05  # interval's top this far below the recorded accuracy: warning
+    steep_blur_drop: float | None = None  # policy: warn when a blur/low-resolution drop surely exceeds this
+    steep_noise_drop: float | None = None  # policy: warn when a noise drop surely exceeds this
     near_zero_energy: float = 1e-12  # mean squared weight below this: a dead layer
 
 
 # Allowed (low, high, meaning) of each threshold, checked when a policy sets one.
 THRESHOLD_RANGES = {
     "layer_high_frequency_ratio": (0.0, 1e6, "a positive ratio"),
+    "ssr_tolerance": (0.0, 1.0, "a fraction in [0, 1]"),
     "network_ssr_below": (0.0, 1e6, "a positive ratio"),
+    "chance_multiple": (1.0, 1e6, "a multiple of chance, at least 1"),
+    "recorded_accuracy_margin": (0.0, 1.0, "a fraction in [0, 1]"),
     "steep_blur_drop": (0.0, 1.0, "a fraction in [0, 1]"),
     "steep_noise_drop": (0.0, 1.0, "a fraction in [0, 1]"),
     "near_zero_energy": (0.0, 1e6, "a non-negative mean squared weight"),
 }
 
+# What the spectral-bias account predicts for a model more low-pass than another:
+# it keeps more accuracy when high frequencies are removed, and loses more to broadband noise.
+REMOVES_HIGH_FREQUENCIES = ("blur", "low_resolution", "pixelate")
+ADDS_HIGH_FREQUENCIES = ("noise",)
 
-def _layer_rules(result, limits: Thresholds) -> list[Finding]:
+
+def points(estimate: float, interval: list[float] | None) -> str:
+    """A difference of fractions in points with its 95% half-width: '4.1 ± 1.3'."""
+    if not interval:
+        return f"{100 * estimate:.1f}"
+    half = max(abs(estimate - interval[0]), abs(interval[1] - estimate))
+    return f"{100 * estimate:.1f} ± {100 * half:.1f}"
+
+
+def bracket(interval: list[float]) -> str:
+    """A 95% interval of a fraction in percent: '[61.2, 67.6]'."""
+    return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def negated(interval: list[float]) -> list[float]:
+    """The interval of -x from the interval of x."""
+    return [-interval[1], -interval[0]]
+
+
+def condition(result: ProbeResult) -> str:
+    probe = PROBES.get(result.probe)
+    return probe.describe(result.value) if probe else f"{result.probe} {result.severity:g}"
+
+
+def probe_family(name: str) -> str | None:
+    """'removes' (blur, low resolution...), 'adds' (noise) or None (the rest)."""
+    if any(word in name for word in REMOVES_HIGH_FREQUENCIES):
+        return "removes"
+    if any(word in name for word in ADDS_HIGH_FREQUENCIES):
+        return "adds"
+    return None
+
+
+def _against(result: AuditResult) -> str:
+    return "the white-noise reference" if result.spectral.baseline.kind == "white-noise" else "the baseline"
+
+
+# --- sanity ------------------------------------------------------------------------------
+
+
+def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
+    section = result.probes
+    if section is None or section.clean_accuracy is None or not section.num_classes:
+        return []
+    findings = []
+    chance = 1 / section.num_classes
+    for who, accuracy, interval in (
+        ("model", section.clean_accuracy, section.clean_accuracy_ci),
+        ("baseline", section.baseline_clean_accuracy, section.baseline_clean_accuracy_ci),
+    ):
+        if accuracy is None or interval is None:
+            continue
+        if interval[1] <= limits.chance_multiple * chance:
+            subject = "The model's" if who == "model" else "The baseline's"
+            findings.append(
+                Finding(
+                    "chance-level-accuracy" if who == "model" else "baseline-chance-level-accuracy",
+                    "error",
+                    f"{subject} clean accuracy is {100 * accuracy:.1f}% {bracket(interval)} on {section.samples} "
+                    f"images, not above {limits.chance_multiple:g}x chance ({100 * chance:.1f}% for "
+                    f"{section.num_classes} classes): it is not classifying these images. Likely causes: untrained "
+                    "weights, the wrong normalisation (--mean/--std), another class order, or the wrong model output "
+                    "(--logits). Nothing measured on it below means anything until this is fixed.",
+                    {
+                        "who": who,
+                        "accuracy": accuracy,
+                        "interval": interval,
+                        "chance": chance,
+                        "threshold": limits.chance_multiple,
+                    },
+                )
+            )
+    recorded = result.model.recorded.get("accuracy")
+    interval = section.clean_accuracy_ci
+    if recorded is not None and interval and interval[1] < recorded - limits.recorded_accuracy_margin:
+        if not any(f.id == "chance-level-accuracy" for f in findings):
+            key = result.model.recorded.get("accuracy_key", "accuracy")
+            findings.append(
+                Finding(
+                    "below-recorded-accuracy",
+                    "warning",
+                    f"Clean accuracy {100 * section.clean_accuracy:.1f}% {bracket(interval)} "
+                    f"is far below the {100 * recorded:.1f}% the checkpoint records ('{key}'): check the normalisation "
+                    "(--mean/--std), the input size and the class order before trusting the robustness numbers.",
+                    {
+                        "accuracy": section.clean_accuracy,
+                        "interval": interval,
+                        "recorded": recorded,
+                        "key": key,
+                        "threshold": limits.recorded_accuracy_margin,
+                    },
+                )
+            )
+    return findings
+
+
+# --- weights and spectra -----------------------------------------------------------------
+
+
+def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     findings = []
     layers = result.spectral.layers
+    summary = result.spectral.summary
     broken = [l.name for l in layers if not l.finite]
     if broken:
         findings.append(
@@ -61,22 +183,45 @@ def _layer_rules(result, limits: Thresholds) -> list[Finding]:
                 {"layers": dead, "threshold": limits.near_zero_energy},
             )
         )
-    against = "the reference" if result.spectral.baseline.kind == "white-noise" else "the baseline"
+    if summary.partial:
+        findings.append(
+            Finding(
+                "partial-comparison",
+                "warning",
+                f"Partial comparison: the baseline is another architecture; {summary.layers_compared} of "
+                f"{summary.layers} conv layers were compared, and every network number covers those only.",
+                {"layers_compared": summary.layers_compared, "layers": summary.layers},
+            )
+        )
+    if summary.rescaled_layers:
+        names = summary.rescaled_layers
+        findings.append(
+            Finding(
+                "batchnorm-folded",
+                "info",
+                f"{len(names)} layer(s) hold the baseline's kernels rescaled per output channel "
+                f"({', '.join(names[:3])}{'...' if len(names) > 3 else ''}): BatchNorm folded into the convolutions, "
+                "as optimised ONNX exports do. Their filters are the same; the small SSR differences come from the "
+                "rescaling.",
+                {"layers": names},
+            )
+        )
+    against = _against(result)
+    rescaled = set(summary.rescaled_layers)
     heavy = []
     for layer in layers:
-        if layer.hfer is None or not layer.baseline_hfer:
+        if layer.hfer is None or not layer.baseline_hfer or layer.name in rescaled:
             continue
         ratio = layer.hfer / layer.baseline_hfer
         if ratio >= limits.layer_high_frequency_ratio:
             heavy.append((layer.name, ratio, layer.hfer, layer.baseline_hfer))
     heavy.sort(key=lambda item: -item[1])
-    for name, ratio, hfer, base in heavy[:10]:
+    for name, ratio, hfer, base in heavy[:5]:
         findings.append(
             Finding(
                 "layer-high-frequency",
                 "warning",
-                f"{name} keeps {ratio:.1f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs "
-                f"{base:.3f}): expect sensitivity to blur and low resolution.",
+                f"{name} keeps {ratio:.2f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs {base:.3f}).",
                 {
                     "layer": name,
                     "hfer": hfer,
@@ -86,101 +231,174 @@ def _layer_rules(result, limits: Thresholds) -> list[Finding]:
                 },
             )
         )
-    if len(heavy) > 10:
+    if len(heavy) > 5:
         findings.append(
             Finding(
                 "layer-high-frequency",
                 "warning",
-                f"{len(heavy) - 10} more layers keep at least {limits.layer_high_frequency_ratio}x the "
-                f"high-frequency energy of {against}.",
-                {"layers": [h[0] for h in heavy[10:]]},
+                f"{len(heavy) - 5} more layers keep at least {limits.layer_high_frequency_ratio}x the high-frequency "
+                f"energy of {against}.",
+                {"layers": [h[0] for h in heavy[5:]], "threshold": limits.layer_high_frequency_ratio},
             )
         )
+    findings += _network_rules(result, limits)
+    return findings
+
+
+def _network_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     summary = result.spectral.summary
-    if summary.ssr is not None and summary.ssr < limits.network_ssr_below:
-        findings.append(
+    if summary.ssr is None:
+        return []
+    against = _against(result)
+    white = result.spectral.baseline.kind == "white-noise"
+    evidence = {
+        "ssr": summary.ssr,
+        "hfer": summary.hfer,
+        "baseline_hfer": summary.baseline_hfer,
+        "paper_ssr": summary.paper_ssr,
+        "tolerance": limits.ssr_tolerance,
+    }
+    numbers = f"SSR {summary.ssr:.2f}: HFER {summary.hfer:.3f} vs {summary.baseline_hfer:.3f}"
+    measured = result.probes is not None and result.probes.paired
+    if abs(summary.ssr - 1) < limits.ssr_tolerance:
+        if not white:
+            return []  # the same spectrum as the baseline: nothing unusual to report
+        return [
             Finding(
-                "network-ssr-below-one",
+                "network-ssr",
                 "warning",
-                f"The network is less low-pass than {against}: SSR {summary.ssr:.2f} "
-                f"(HFER {summary.hfer:.3f} vs {summary.baseline_hfer:.3f}).",
-                {
-                    "ssr": summary.ssr,
-                    "hfer": summary.hfer,
-                    "baseline_hfer": summary.baseline_hfer,
-                    "threshold": limits.network_ssr_below,
-                },
+                f"The kernels' high-frequency share is that of white noise within "
+                f"{100 * limits.ssr_tolerance:.0f}% ({numbers}): the weights look untrained.",
+                evidence,
             )
-        )
-    elif summary.ssr is not None:
-        findings.append(
+        ]
+    if summary.ssr > 1:
+        return [Finding("network-ssr", "info", f"The kernels are more low-pass than {against} ({numbers}).", evidence)]
+    if limits.network_ssr_below is not None and summary.ssr < limits.network_ssr_below:
+        return [
+            Finding(
+                "network-ssr-below-policy",
+                "warning",
+                f"Network SSR {summary.ssr:.2f} is below the policy's {limits.network_ssr_below:g} ({numbers}).",
+                evidence,
+            )
+        ]
+    if white:
+        return [
+            Finding(
+                "network-ssr",
+                "warning",
+                f"The kernels hold more high-frequency energy than white noise "
+                f"({numbers}): that is unusual for a trained CNN; check that the weights are trained and "
+                "intact.",
+                evidence,
+            )
+        ]
+    if measured:  # the probes measured what the spectrum would only predict
+        return [
             Finding(
                 "network-ssr",
                 "info",
-                f"Network SSR {summary.ssr:.2f} against {against} (HFER {summary.hfer:.3f} vs "
-                f"{summary.baseline_hfer:.3f}; paper-mode SSR "
-                f"{'n/a' if summary.paper_ssr is None else f'{summary.paper_ssr:.3f}'}).",
-                {"ssr": summary.ssr, "paper_ssr": summary.paper_ssr},
+                f"The kernels keep more high-frequency energy than the baseline "
+                f"({numbers}); the probes below show what that costs.",
+                evidence,
             )
+        ]
+    return [
+        Finding(
+            "network-ssr",
+            "warning",
+            f"The kernels keep more high-frequency energy than the baseline "
+            f"({numbers}). Run the probes (--data) to measure whether it costs robustness.",
+            evidence,
         )
-    return findings
+    ]
 
 
-def _middle(results: list, probe: str):
-    sweep = sorted((r for r in results if r.probe == probe and r.accuracy_drop is not None), key=lambda r: r.value)
-    if probe in ("low_resolution",):  # lower resolution is the harsher end
-        sweep.reverse()
-    return sweep[len(sweep) // 2] if sweep else None
+# --- robustness ----------------------------------------------------------------------------
 
 
-def _probe_rules(result, limits: Thresholds) -> list[Finding]:
+def _worst(rows: list[ProbeResult], key) -> ProbeResult | None:
+    return max(rows, key=key, default=None)
+
+
+def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     section = result.probes
-    if section is None:
+    if section is None or section.clean_accuracy is None:
         return []
+    if any(f.severity == "error" for f in _sanity_rules(result, limits)):
+        return []  # robustness of a model that does not classify says nothing
     findings = []
-    for probe, limit, rule, consequence in (
-        ("gaussian_blur", limits.steep_blur_drop, "steep-blur-drop", "it relies on fine detail that blur removes"),
-        (
-            "low_resolution",
-            limits.steep_blur_drop,
-            "steep-low-resolution-drop",
-            "it relies on fine detail that low resolution removes",
-        ),
-        (
-            "gaussian_noise",
-            limits.steep_noise_drop,
-            "steep-noise-drop",
-            "the accuracy-robustness trade-off: a model specialised in low frequencies is thrown off "
-            "by broadband noise",
-        ),
-    ):
-        middle = _middle(section.results, probe)
-        if middle is None or middle.accuracy_drop < limit:
+    by_probe: dict[str, list[ProbeResult]] = {}
+    for row in section.results:
+        by_probe.setdefault(row.probe, []).append(row)
+    for name, rows in by_probe.items():
+        diagnostic = rows[0].kind == "diagnostic"
+        if section.paired:
+            worse = [r for r in rows if r.drop_difference_ci and r.drop_difference_ci[0] > 0]
+            better = [r for r in rows if r.drop_difference_ci and r.drop_difference_ci[1] < 0]
+            if worse:
+                row = _worst(worse, lambda r: r.drop_difference)
+                findings.append(
+                    Finding(
+                        "robustness-regression",
+                        "info" if diagnostic else "warning",
+                        f"Loses {points(row.drop_difference, row.drop_difference_ci)} points more than the baseline "
+                        f"under {condition(row)} ({100 * row.accuracy:.1f}% vs {100 * row.baseline_accuracy:.1f}%).",
+                        _evidence(row),
+                    )
+                )
+            if better:
+                row = _worst(better, lambda r: -r.drop_difference)
+                low, high = row.drop_difference_ci
+                findings.append(
+                    Finding(
+                        "robustness-improvement",
+                        "info",
+                        f"Loses {points(-row.drop_difference, [-high, -low])} points less than the baseline under "
+                        f"{condition(row)} ({100 * row.accuracy:.1f}% vs {100 * row.baseline_accuracy:.1f}%).",
+                        _evidence(row),
+                    )
+                )
             continue
-        versus = ""
-        if middle.baseline_accuracy_drop is not None:
-            versus = f" (baseline loses {100 * middle.baseline_accuracy_drop:.1f})"
+        probe = PROBES.get(name)
+        middle = probe.middle_severity() if probe else rows[len(rows) // 2].severity
+        row = next((r for r in rows if float(r.severity) == float(middle)), rows[len(rows) // 2])
+        if row.accuracy_drop is None:
+            continue
+        limit = limits.steep_noise_drop if probe_family(name) == "adds" else limits.steep_blur_drop
+        steep = limit is not None and row.accuracy_drop_ci and row.accuracy_drop_ci[0] > limit and not diagnostic
         findings.append(
             Finding(
-                rule,
-                "warning",
-                f"Accuracy drops {100 * middle.accuracy_drop:.1f} points under {probe} {middle.severity:g}{versus}: "
-                f"{consequence}.",
-                {
-                    "probe": probe,
-                    "severity": middle.severity,
-                    "accuracy": middle.accuracy,
-                    "accuracy_drop": middle.accuracy_drop,
-                    "baseline_accuracy_drop": middle.baseline_accuracy_drop,
-                    "threshold": limit,
-                },
+                "probe-drop-above-policy" if steep else "probe-drop",
+                "warning" if steep else "info",
+                f"Accuracy drops {points(row.accuracy_drop, row.accuracy_drop_ci)} points under {condition(row)}"
+                + (f", more than the policy's {100 * limit:.0f}." if steep else " (no baseline to compare with)."),
+                {**_evidence(row), "threshold": limit},
             )
         )
     return findings
+
+
+def _evidence(row: ProbeResult) -> dict:
+    return {
+        "probe": row.probe,
+        "severity": row.severity,
+        "value": row.value,
+        "accuracy": row.accuracy,
+        "accuracy_drop": row.accuracy_drop,
+        "accuracy_drop_ci": row.accuracy_drop_ci,
+        "baseline_accuracy": row.baseline_accuracy,
+        "baseline_accuracy_drop": row.baseline_accuracy_drop,
+        "drop_difference": row.drop_difference,
+        "drop_difference_ci": row.drop_difference_ci,
+        "mcnemar_p": row.mcnemar_p,
+    }
 
 
 def evaluate_findings(result: AuditResult, limits: Thresholds = Thresholds()) -> list[Finding]:
-    """All findings for an audit result, most severe first."""
-    findings = _layer_rules(result, limits) + _probe_rules(result, limits)
+    """All findings for an audit result: sanity first, then by severity."""
+    findings = _sanity_rules(result, limits) + _layer_rules(result, limits) + _probe_rules(result, limits)
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
-    return sorted(findings, key=lambda f: order[f.severity])
+    sanity = {"chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
+    return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))

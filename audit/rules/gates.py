@@ -1,4 +1,12 @@
-"""CI gates: every threshold of a policy that applies to a result, as pass/fail checks."""
+"""CI gates: every threshold of a policy that applies to a result, as pass/fail checks.
+
+Spectral numbers (HFER, SSR) are exact functions of the weights and are compared as
+they are. Accuracies are measured on a sample of images, so in the default
+``significant`` mode an accuracy gate fails only when the whole 95% interval is past
+its threshold (a 0.02 limit on a difference measured as 0.025 ± 0.018 passes: the data
+do not show the model is worse by more than 0.02); ``point`` mode compares the
+estimates, as before 0.2.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,34 @@ def _limit_for(table_value, severity: float) -> float | None:
     return table_value
 
 
+def _at_most(name: str, value, interval, limit: float, mode: str, detail: str = "") -> GateCheck:
+    """Passes unless the value (significant mode: the whole interval) is above ``limit``."""
+    if value is None:
+        return GateCheck(name, None, limit, False, detail or "not measured", interval, mode)
+    if mode == "significant" and interval:
+        passed = interval[0] <= limit + 1e-12
+    else:
+        passed = value <= limit + 1e-12
+    return GateCheck(name, value, limit, passed, detail, interval, mode if interval else "point")
+
+
+def _at_least(name: str, value, interval, limit: float, mode: str, detail: str = "") -> GateCheck:
+    """Passes unless the value (significant mode: the whole interval) is below ``limit``."""
+    if value is None:
+        return GateCheck(name, None, limit, False, detail or "not measured", interval, mode)
+    if mode == "significant" and interval:
+        passed = interval[1] >= limit - 1e-12
+    else:
+        passed = value >= limit - 1e-12
+    return GateCheck(name, value, limit, passed, detail, interval, mode if interval else "point")
+
+
 def check_gates(result: AuditResult, policy: Policy) -> GateResult:
     """Every threshold of ``policy`` that applies to ``result``, as pass/fail checks."""
     checks: list[GateCheck] = []
     summary = result.spectral.summary
     probes = result.probes
+    mode = policy.gate_mode
 
     def need_probes(key: str):
         if probes is None:
@@ -29,37 +60,31 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
 
     if policy.min_clean_accuracy is not None:
         need_probes("min_clean_accuracy")
-        value = probes.clean_accuracy
         checks.append(
-            GateCheck(
-                "min_clean_accuracy",
-                value,
-                policy.min_clean_accuracy,
-                value is not None and value >= policy.min_clean_accuracy,
+            _at_least(
+                "min_clean_accuracy", probes.clean_accuracy, probes.clean_accuracy_ci, policy.min_clean_accuracy, mode
             )
         )
     if policy.max_hfer is not None:
-        checks.append(
-            GateCheck(
-                "max_hfer", summary.hfer, policy.max_hfer, summary.hfer is not None and summary.hfer <= policy.max_hfer
-            )
-        )
+        checks.append(_at_most("max_hfer", summary.hfer, None, policy.max_hfer, "point"))
     if policy.max_layer_hfer is not None:
         measured = [l for l in result.spectral.layers if l.hfer is not None]
         worst = max(measured, key=lambda l: l.hfer, default=None)
-        value = worst.hfer if worst else None
         checks.append(
-            GateCheck(
+            _at_most(
                 "max_layer_hfer",
-                value,
+                worst.hfer if worst else None,
+                None,
                 policy.max_layer_hfer,
-                value is not None and value <= policy.max_layer_hfer,
+                "point",
                 f"worst layer {worst.name}" if worst else "",
             )
         )
     if policy.min_ssr is not None:
         checks.append(
-            GateCheck("min_ssr", summary.ssr, policy.min_ssr, summary.ssr is not None and summary.ssr >= policy.min_ssr)
+            _at_least(
+                "min_ssr", summary.ssr, None, policy.min_ssr, "point", "partial comparison" if summary.partial else ""
+            )
         )
     for key, relative in (("max_accuracy_drop", False), ("max_accuracy_drop_vs_baseline", True)):
         table = getattr(policy, key)
@@ -78,6 +103,7 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                 limit = _limit_for(limits, row.severity)
                 if limit is None:
                     continue
+                name = f"{key}[{probe}@{row.severity:g}]"
                 if relative:
                     if row.baseline_accuracy is None:
                         raise AuditError(
@@ -85,14 +111,12 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                             hint="Name one with {baseline}.",
                             code="usage",
                         )
-                    value = row.baseline_accuracy - row.accuracy  # points lost against the baseline
+                    # Points lost against the baseline at this condition: -(model - baseline).
+                    lost = row.baseline_accuracy - row.accuracy
+                    interval = [-row.difference_ci[1], -row.difference_ci[0]] if row.difference_ci else None
+                    checks.append(_at_most(name, lost, interval, limit, mode))
                 else:
-                    value = row.accuracy_drop
-                checks.append(
-                    GateCheck(
-                        f"{key}[{probe}@{row.severity:g}]", value, limit, value is not None and value <= limit + 1e-12
-                    )
-                )
+                    checks.append(_at_most(name, row.accuracy_drop, row.accuracy_drop_ci, limit, mode))
             if isinstance(limits, dict):
                 missing = [s for s in limits if s not in {float(r.severity) for r in rows}]
                 if missing:
@@ -109,4 +133,4 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                 f"{count} finding(s) at severity {' or '.join(failing)}",
             )
         )
-    return GateResult(passed=all(c.passed for c in checks), checks=checks)
+    return GateResult(passed=all(c.passed for c in checks), checks=checks, mode=mode)

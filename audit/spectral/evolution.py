@@ -1,46 +1,45 @@
 """How a training run's spectra evolve: one point per checkpoint, compared with the first.
 
-Pure functions over measured layers; loading the checkpoints in order is the caller's.
+Pure functions over measured layers; loading the checkpoints and ordering them is the
+caller's (:mod:`audit.loading.runs`).
 """
 
 from __future__ import annotations
-
-import math
 
 from audit.schema import LayerSpectrum, TrackPoint, finite_or_none
 from audit.spectral import spectra
 from audit.spectral.comparison import weighted_mean
 
-RADIAL_BINS = 8  # common radius bins (0 to sqrt(2)/2 cycles/pixel) for the epoch heat map
-BIN_EDGES = [i * (math.sqrt(0.5) + 1e-9) / RADIAL_BINS for i in range(RADIAL_BINS + 1)]
 
-
-def common_bins(layers: list[LayerSpectrum], edges: list[float] = BIN_EDGES) -> list[float]:
-    """Energy fractions of all layers pooled (slice-weighted) into common radius bins."""
-    bins = len(edges) - 1
-    profile = [0.0] * bins
+def pooled_radial_profile(layers: list[LayerSpectrum]) -> tuple[list[float], list[float]]:
+    """(radii, energy fractions) of all layers pooled by slice count, each layer on its
+    own true radii: the radii are the union of the layers' distinct radii (three for a
+    network of 3x3 kernels: 0, 1/3, sqrt(2)/3), never common bins a kernel cannot have."""
+    energy: dict[float, float] = {}
     total = 0
     for layer in layers:
         if layer.radial_energy is None:
             continue
         for radius, fraction in zip(layer.radii, layer.radial_energy):
-            index = min(bins - 1, int(radius / edges[-1] * bins))
-            profile[index] += fraction * layer.slices
+            key = round(radius, 9)
+            energy[key] = energy.get(key, 0.0) + fraction * layer.slices
         total += layer.slices
-    return [v / total for v in profile] if total else profile
+    radii = sorted(energy)
+    return radii, [energy[r] / total for r in radii] if total else []
 
 
-def track_point(path: str, epoch: int | None, sha256: str, layers: list[LayerSpectrum]) -> TrackPoint:
+def track_point(path: str, position: int | None, sha256: str, layers: list[LayerSpectrum]) -> TrackPoint:
     """Network numbers of one checkpoint (its comparison with the first is added later)."""
+    _, profile = pooled_radial_profile(layers)
     return TrackPoint(
         path=path,
-        epoch=epoch,
+        epoch=position,
         sha256=sha256,
         hfer=weighted_mean([(l.hfer, l.slices) for l in layers if l.hfer is not None]),
         paper_h=weighted_mean([(l.paper_h, l.slices) for l in layers if l.paper_h is not None]),
         paper_ssr=None,
         ssr=None,
-        radial_profile=common_bins(layers),
+        radial_profile=profile,
         layer_hfer={l.name: l.hfer for l in layers},
     )
 

@@ -1,0 +1,65 @@
+"""Random numbers that belong to images, not to batches.
+
+The noise an image receives under a random probe depends only on (seed, stream, image
+index): images are grouped in fixed blocks of :data:`BLOCK`, each block's numbers come
+from its own generator, and a batch takes the rows of the blocks it overlaps. So the
+numbers are the same for any batch size (an out-of-memory halving included), any order
+of batches and any sharding of the images across processes, and the model and the
+baseline see the same corrupted images.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+BLOCK = 64  # images per generator
+
+
+def _block_seed(seed: int, stream: str, block: int) -> int:
+    return (seed * 1_000_003 + zlib.crc32(stream.encode()) * 10_007 + block) % (2**63)
+
+
+class ImageNoise:
+    """Noise source for the images ``start .. start + count - 1`` of a data set."""
+
+    def __init__(self, seed: int, stream: str, start: int, device: torch.device | str) -> None:
+        self.seed, self.stream, self.start, self.device = seed, stream, start, torch.device(device)
+
+    def _rows(self, count: int, draw) -> torch.Tensor:
+        first, last = self.start // BLOCK, (self.start + count - 1) // BLOCK
+        blocks = []
+        for block in range(first, last + 1):
+            generator = torch.Generator(device=self.device).manual_seed(_block_seed(self.seed, self.stream, block))
+            blocks.append(draw(generator))
+        rows = torch.cat(blocks)
+        offset = self.start - first * BLOCK
+        return rows[offset : offset + count]
+
+    def normal(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Standard normal numbers of ``shape`` (first dimension: the images)."""
+        per_image = tuple(shape[1:])
+        return self._rows(shape[0], lambda g: torch.randn((BLOCK, *per_image), generator=g, device=self.device)).to(
+            dtype
+        )
+
+    def signs(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """+1 or -1 with equal probability, of ``shape`` (first dimension: the images)."""
+        per_image = tuple(shape[1:])
+        bits = self._rows(shape[0], lambda g: torch.randint(0, 2, (BLOCK, *per_image), generator=g, device=self.device))
+        return (2 * bits - 1).to(dtype)
+
+
+def standard_normal(images: torch.Tensor, source) -> torch.Tensor:
+    """N(0, 1) noise shaped like ``images`` from an :class:`ImageNoise` or a torch.Generator."""
+    if isinstance(source, ImageNoise):
+        return source.normal(tuple(images.shape), images.dtype)
+    return torch.randn(images.shape, generator=source, device=images.device, dtype=images.dtype)
+
+
+def random_signs(shape: tuple[int, ...], source, device, dtype) -> torch.Tensor:
+    """+-1 of ``shape`` from an :class:`ImageNoise` or a torch.Generator."""
+    if isinstance(source, ImageNoise):
+        return source.signs(shape, dtype)
+    return (2 * torch.randint(0, 2, shape, generator=source, device=device) - 1).to(dtype)

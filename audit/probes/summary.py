@@ -1,0 +1,109 @@
+"""Per-image outcomes of the probe suite -> the numbers of the report, with intervals.
+
+The same arithmetic serves a baseline run beside the model and a baseline loaded from a
+saved result (its per-image bits), so both are compared image by image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audit.probes import statistics as stats
+from audit.probes.registry import Probe
+from audit.schema import ProbeResult
+
+METHOD = (
+    "95% intervals: Wilson for accuracies; seeded paired bootstrap over images ({resamples:,} resamples, "
+    "exact through multinomial counts) for drops and model-baseline differences; exact McNemar p-values"
+)
+
+
+@dataclass
+class Outcomes:
+    """One runner's per-image results over the tasks (clean first)."""
+
+    correct: np.ndarray | None  # bool (tasks, images), None without labels
+    agrees: np.ndarray  # bool (tasks, images)
+
+
+@dataclass
+class CleanNumbers:
+    accuracy: float | None
+    accuracy_ci: list[float] | None
+    baseline_accuracy: float | None = None
+    baseline_accuracy_ci: list[float] | None = None
+    difference: float | None = None
+    difference_ci: list[float] | None = None
+    mcnemar_p: float | None = None
+    correct_bits: str | None = None
+
+
+def _accuracy(correct: np.ndarray) -> tuple[float, list[float]]:
+    hits, count = int(correct.sum()), int(correct.size)
+    return hits / count, list(stats.wilson_interval(hits, count))
+
+
+def _paired(difference: np.ndarray, seed: int, *stream: str) -> stats.PairedDifference:
+    return stats.paired_bootstrap(difference.astype(np.int8), stats.stream_seed(seed, *stream))
+
+
+def summarise(
+    tasks: list[tuple[Probe | None, float]],
+    model: Outcomes,
+    baseline: Outcomes | None,
+    image_size: int,
+    seed: int,
+) -> tuple[list[ProbeResult], CleanNumbers]:
+    """ProbeResults for every task but the clean one, and the clean numbers."""
+    labelled = model.correct is not None
+    paired = labelled and baseline is not None and baseline.correct is not None
+    clean = CleanNumbers(None, None)
+    if labelled:
+        clean.accuracy, clean.accuracy_ci = _accuracy(model.correct[0])
+        clean.correct_bits = stats.pack_bits(model.correct[0])
+    if paired:
+        clean.baseline_accuracy, clean.baseline_accuracy_ci = _accuracy(baseline.correct[0])
+        compared = _paired(model.correct[0].astype(np.int8) - baseline.correct[0], seed, "clean", "difference")
+        clean.difference, clean.difference_ci = compared.estimate, compared.interval
+        clean.mcnemar_p = stats.mcnemar_exact_p(*_discordant(model.correct[0], baseline.correct[0]))
+
+    results = []
+    for index, (probe, severity) in enumerate(tasks[1:], start=1):
+        name = f"{severity:g}"
+        result = ProbeResult(
+            probe=probe.name,
+            severity=severity,
+            value=float(probe.parameter_value(severity, image_size)),
+            accuracy=None,
+            agreement=float(model.agrees[index].mean()),
+            kind=probe.kind,
+        )
+        if baseline is not None:
+            result.baseline_agreement = float(baseline.agrees[index].mean())
+        if labelled:
+            correct, clean_correct = model.correct[index], model.correct[0]
+            result.accuracy, result.accuracy_ci = _accuracy(correct)
+            drop = _paired(clean_correct.astype(np.int8) - correct, seed, probe.name, name, "drop")
+            result.accuracy_drop, result.accuracy_drop_ci = drop.estimate, drop.interval
+            result.correct = stats.pack_bits(correct)
+        if paired:
+            base, base_clean = baseline.correct[index], baseline.correct[0]
+            result.baseline_accuracy, result.baseline_accuracy_ci = _accuracy(base)
+            drop = _paired(base_clean.astype(np.int8) - base, seed, probe.name, name, "baseline drop")
+            result.baseline_accuracy_drop, result.baseline_accuracy_drop_ci = drop.estimate, drop.interval
+            difference = _paired(correct.astype(np.int8) - base, seed, probe.name, name, "difference")
+            result.difference, result.difference_ci = difference.estimate, difference.interval
+            model_drop = clean_correct.astype(np.int8) - correct
+            baseline_drop = base_clean.astype(np.int8) - base
+            drops = _paired(model_drop - baseline_drop, seed, probe.name, name, "drop difference")
+            result.drop_difference, result.drop_difference_ci = drops.estimate, drops.interval
+            result.mcnemar_p = stats.mcnemar_exact_p(*_discordant(correct, base))
+        results.append(result)
+    return results, clean
+
+
+def _discordant(model: np.ndarray, baseline: np.ndarray) -> tuple[int, int]:
+    """(images only the model gets right, images only the baseline gets right)."""
+    return int((model & ~baseline).sum()), int((~model & baseline).sum())

@@ -1,0 +1,121 @@
+"""Judgments with known answers, through the command line (in-process): a model against
+itself, a chance-level model, a checkpoint that records a higher accuracy, unrelated
+architectures, an ONNX export with BatchNorm folded, and the verdict's wording."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from builders import audit_result
+from conftest import SAMPLES, invoke
+
+sys.path.insert(0, str(SAMPLES))
+from cifar_resnet import CifarResNet  # noqa: E402
+
+ARCH = f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"
+FEW = ["--data", "cifar10-sample", "--samples", "200"]
+
+
+def audit_json(*args, tmp_path: Path):
+    out = tmp_path / "r.json"
+    run = invoke(*args, "--json", out, "-q", cwd=tmp_path)
+    return run, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def test_a_model_against_itself_has_every_difference_zero_and_no_finding(tmp_path):
+    run, data = audit_json(
+        SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_l2.onnx", *FEW, tmp_path=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    probes = data["probes"]
+    assert probes["paired"] and probes["clean_difference"] == 0 and probes["clean_difference_ci"] == [0.0, 0.0]
+    for row in probes["results"]:
+        assert row["difference"] == 0 and row["difference_ci"] == [0.0, 0.0] and row["drop_difference_ci"] == [0.0, 0.0]
+    assert data["findings"] == []
+    assert "every difference is 0 ± 0" in data["verdict"] and "spectrally the same" in data["verdict"]
+
+
+def test_a_chance_level_model_fails_the_default_gate(tmp_path):
+    torch.manual_seed(0)
+    untrained = CifarResNet(width=16).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(untrained, torch.zeros(1, 3, 32, 32)), tmp_path / "untrained.ts.pt")
+    run, data = audit_json(tmp_path / "untrained.ts.pt", *FEW, tmp_path=tmp_path)
+    assert run.returncode == 1
+    first = data["findings"][0]
+    assert first["id"] == "chance-level-accuracy" and first["severity"] == "error"
+    assert "untrained" in first["message"] and "--mean/--std" in first["message"]
+    assert data["verdict"].startswith("The model is not classifying these images")
+    assert not any(f["id"].startswith("robustness") or f["id"].startswith("probe-drop") for f in data["findings"])
+    assert "fail_on_error" in run.stdout.splitlines()[-1]
+
+
+def test_a_clean_accuracy_far_below_the_recorded_one_is_a_warning(tmp_path):
+    state = torch.load(SAMPLES / "cifar_resnet8_l2.pt", weights_only=True)
+    torch.save({"state_dict": state, "best_prec1": 91.7, "epoch": 30}, tmp_path / "checkpoint.pth")
+    run, data = audit_json(
+        tmp_path / "checkpoint.pth", "--arch", ARCH, "--arch-args", "width=16", *FEW, tmp_path=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert data["model"]["recorded"]["accuracy"] == pytest.approx(0.917)
+    warning = data["findings"][0]
+    assert warning["id"] == "below-recorded-accuracy" and "91.7%" in warning["message"]
+
+
+def test_unrelated_architectures_exit_2_unless_partial(tmp_path):
+    torch.save(CifarResNet(width=16, blocks=3).state_dict(), tmp_path / "resnet20.pt")
+    torch.save(CifarResNet(width=16, blocks=9).state_dict(), tmp_path / "resnet56.pt")
+    run = invoke(tmp_path / "resnet56.pt", "--baseline", tmp_path / "resnet20.pt", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "different architectures" in run.stderr and "--match partial" in run.stderr
+    run, data = audit_json(
+        tmp_path / "resnet56.pt", "--baseline", tmp_path / "resnet20.pt", "--match", "partial", tmp_path=tmp_path
+    )
+    assert run.returncode == 0
+    summary = data["spectral"]["summary"]
+    assert summary["matched_by"] == "partial" and summary["layers_compared"] < summary["layers"]
+    assert data["findings"][0]["id"] == "partial-comparison" or any(
+        f["id"] == "partial-comparison" for f in data["findings"]
+    )
+    assert data["verdict"].startswith(f"On the {summary['layers_compared']} of {summary['layers']} layers")
+
+
+def test_an_onnx_export_with_batchnorm_folded_matches_its_state_dict_layer_for_layer(tmp_path):
+    """The TorchScript-based exporter names nodes '/layer1/layer1.0/conv1/Conv', weights
+    'onnx::Conv_92', and folds BatchNorm into the kernels."""
+    model = CifarResNet(width=8).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 2.0)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), tmp_path / "legacy.onnx", dynamo=False)
+        except Exception as error:  # a torch without the TorchScript-based exporter
+            pytest.skip(f"legacy ONNX exporter unavailable: {error}")
+    run, data = audit_json(tmp_path / "legacy.onnx", "--baseline", tmp_path / "model.pt", tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert sorted(l["name"] for l in data["spectral"]["layers"]) == sorted(convs)
+    summary = data["spectral"]["summary"]
+    with_spectrum = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert summary["matched_by"] == "name" and sorted(summary["rescaled_layers"]) == sorted(with_spectrum)
+    assert [f["id"] for f in data["findings"]] == ["batchnorm-folded"]
+    assert "BatchNorm folded in" in data["verdict"]
+
+
+def test_the_verdict_joins_spectra_probes_gates_and_action():
+    verdict = audit_result().verdict
+    assert verdict.startswith("It is more low-pass than the baseline (SSR")
+    assert "spectral-bias account predicts" in verdict and "No gate failed." in verdict
+    assert verdict.count(". ") + 1 <= 4
+    alone = audit_result(baseline=False).verdict
+    assert "white noise" in alone and "no baseline to compare with" in alone
