@@ -12,6 +12,7 @@ stay fast and an interrupt at any moment ends with one line.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -21,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from audit.errors import AuditError, one_line, printable
 from audit.io import Interrupted, raise_if_interrupted
@@ -88,15 +89,27 @@ class _DefaultToAudit(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _Command(TyperCommand):
+    """Typer's plain help, without its internal type names (<list[Path]>) and with the
+    usage line's placeholders as people write them (MODEL, CHECKPOINT...)."""
+
+    def get_help(self, ctx) -> str:
+        text = super().get_help(ctx)
+        text = re.sub(r" <list\[\w+\]>", lambda match: " " * len(match.group(0)), text)
+        return re.sub(
+            r"\{([A-Z_]+)(\.\.\.)?\}(\.\.\.)?", lambda m: m.group(1) + ("..." if m.group(2) or m.group(3) else ""), text
+        )
+
+
 app = typer.Typer(
     cls=_DefaultToAudit,
     add_completion=False,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help=(
         "Frequency-domain audit of trained CNN checkpoints.\n\n"
-        "[bold]spectral-audit MODEL[/bold] loads a checkpoint (state_dict .pt/.pth/.bin, "
+        "spectral-audit MODEL loads a checkpoint (state_dict .pt/.pth/.bin, "
         "Lightning .ckpt, TorchScript, torch.export .pt2, .safetensors, .onnx), measures the "
         "radial spectrum of every conv kernel and its high-frequency energy ratio (HFER), "
         "and compares it with a baseline as the Spectral Suppression Ratio "
@@ -105,11 +118,14 @@ app = typer.Typer(
         "filtering; --out writes an HTML and PDF report; gates (--policy, --max-hfer...) set "
         "the exit code: 0 pass, 1 a gate failed, 2 bad input.\n\n"
         "Examples:\n\n"
-        "  spectral-audit model.pt\n\n"
-        "  spectral-audit model.ts.pt --baseline last_release.pt --data cifar10 --out audit/\n\n"
-        "  spectral-audit weights.pt --arch torchvision:resnet18 --num-classes 10 --data cifar10-sample\n\n"
-        "  spectral-audit profile last_release.pt --json ref.json; spectral-audit model.pt -b ref.json\n\n"
-        "  spectral-audit track runs/exp1/ --out evolution/\n\n"
+        "\b\n"
+        "  spectral-audit model.pt\n"
+        "  spectral-audit model.ts.pt --baseline last.ts.pt --data cifar10 --out audit/\n"
+        "  spectral-audit weights.pt --arch torchvision:resnet18 --num-classes 10 \\\n"
+        "      --data cifar10-sample\n"
+        "  spectral-audit profile last_release.pt --json ref.json\n"
+        "  spectral-audit candidate.pt --baseline ref.json\n"
+        "  spectral-audit track runs/exp1/ --out evolution/\n"
         "  spectral-audit report audit/result.json --out again/"
     ),
 )
@@ -154,6 +170,7 @@ class GateMode(str, Enum):
 ModelPath = Annotated[
     Path,
     typer.Argument(
+        metavar="MODEL",
         help="Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx.",
         show_default=False,
     ),
@@ -171,6 +188,7 @@ Cutoff = Annotated[
     float,
     typer.Option(
         "--hfer-cutoff",
+        metavar="CYCLES",
         min=0.0,
         max=0.7071,
         help="HFER counts energy at radius > this, in cycles/pixel (0.25 = half Nyquist).",
@@ -191,12 +209,15 @@ Rings = Annotated[
     bool,
     typer.Option("--rings", help="With --fft-size N, bin radii into rings of width 1/N instead of distinct radii."),
 ]
-DeviceOption = Annotated[Device, typer.Option("--device", help="Where to compute: auto uses CUDA when there is a GPU.")]
+DeviceOption = Annotated[
+    Device,
+    typer.Option("--device", metavar="[auto|cpu|cuda]", help="Where to compute: auto uses CUDA when there is a GPU."),
+]
 AllowPickle = Annotated[
     bool,
     typer.Option(
         "--allow-pickle",
-        help="Allow unpickling Python objects (whole nn.Module files). [bold]This runs code from the file[/bold]: "
+        help="Allow unpickling Python objects (whole nn.Module files). This runs code from the file: "
         "only for files you trust. Off: torch.load(weights_only=True).",
     ),
 ]
@@ -215,6 +236,7 @@ MatchOption = Annotated[
     Match,
     typer.Option(
         "--match",
+        metavar="[full|partial]",
         help="full: refuse to compare different architectures (conv layers must match by name and shape, or by "
         "shape in order when only the names differ); partial: compare the common layers, and say so everywhere.",
     ),
@@ -297,7 +319,7 @@ def _report_written(paths) -> None:
         stdout.print(f"wrote {printable(str(path))}", markup=False, highlight=False)
 
 
-@app.command("audit")
+@app.command("audit", cls=_Command, short_help="Audit a checkpoint (the default command).")
 def audit_command(
     model: ModelPath,
     baseline: Annotated[
@@ -350,6 +372,7 @@ def audit_command(
         Optional[int],
         typer.Option(
             "--samples",
+            metavar="N",
             min=1,
             rich_help_panel=PROBES_PANEL,
             help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.",
@@ -359,6 +382,7 @@ def audit_command(
         str,
         typer.Option(
             "--probes",
+            metavar="NAMES",
             rich_help_panel=PROBES_PANEL,
             help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
             "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
@@ -369,6 +393,7 @@ def audit_command(
         int,
         typer.Option(
             "--seed",
+            metavar="N",
             rich_help_panel=PROBES_PANEL,
             help="Seed for the subset and the noise: the same command gives the same numbers.",
         ),
@@ -377,6 +402,7 @@ def audit_command(
         int,
         typer.Option(
             "--batch-size",
+            metavar="N",
             min=1,
             rich_help_panel=PROBES_PANEL,
             help="Images per batch (halved automatically on CUDA out-of-memory).",
@@ -384,7 +410,12 @@ def audit_command(
     ] = 512,
     precision: Annotated[
         Precision,
-        typer.Option("--precision", rich_help_panel=PROBES_PANEL, help="Inference precision; bf16/fp16 need CUDA."),
+        typer.Option(
+            "--precision",
+            metavar="[fp32|bf16|fp16]",
+            rich_help_panel=PROBES_PANEL,
+            help="Inference precision; bf16/fp16 need CUDA.",
+        ),
     ] = Precision.fp32,
     logits: Annotated[
         Optional[str],
@@ -400,6 +431,7 @@ def audit_command(
         Optional[str],
         typer.Option(
             "--arch",
+            metavar="SPEC",
             rich_help_panel=PROBES_PANEL,
             help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
             "models/net.py:Net.",
@@ -416,12 +448,13 @@ def audit_command(
     ] = None,
     num_classes: Annotated[
         Optional[int],
-        typer.Option("--num-classes", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
+        typer.Option("--num-classes", metavar="N", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
     ] = None,
     baseline_arch: Annotated[
         Optional[str],
         typer.Option(
             "--baseline-arch",
+            metavar="SPEC",
             rich_help_panel=PROBES_PANEL,
             help="Architecture of a weights-only baseline, when it is not --arch's.",
         ),
@@ -448,7 +481,11 @@ def audit_command(
     input_size: Annotated[
         Optional[int],
         typer.Option(
-            "--input-size", min=1, rich_help_panel=PROBES_PANEL, help="Resize images to N x N once, before probing."
+            "--input-size",
+            metavar="N",
+            min=1,
+            rich_help_panel=PROBES_PANEL,
+            help="Resize images to N x N once, before probing.",
         ),
     ] = None,
     mean: Annotated[
@@ -472,7 +509,11 @@ def audit_command(
     heatmap_samples: Annotated[
         int,
         typer.Option(
-            "--heatmap-samples", min=1, rich_help_panel=PROBES_PANEL, help="Images used by the Fourier heat map."
+            "--heatmap-samples",
+            metavar="N",
+            min=1,
+            rich_help_panel=PROBES_PANEL,
+            help="Images used by the Fourier heat map.",
         ),
     ] = 256,
     policy_path: Annotated[
@@ -481,40 +522,54 @@ def audit_command(
             "--policy",
             metavar="FILE",
             rich_help_panel=GATES_PANEL,
-            help="TOML policy of thresholds. Default: the tool.spectral-audit table of the nearest pyproject.toml.",
+            help="TOML policy of thresholds. Default: [tool.spectral-audit] in the nearest pyproject.toml.",
         ),
     ] = None,
     min_clean_accuracy: Annotated[
         Optional[float],
         typer.Option(
             "--min-clean-accuracy",
+            metavar="FRACTION",
             rich_help_panel=GATES_PANEL,
             help="Fail below this clean accuracy (fraction, e.g. 0.6).",
         ),
     ] = None,
     max_hfer: Annotated[
-        Optional[float], typer.Option("--max-hfer", rich_help_panel=GATES_PANEL, help="Fail above this network HFER.")
+        Optional[float],
+        typer.Option("--max-hfer", metavar="HFER", rich_help_panel=GATES_PANEL, help="Fail above this network HFER."),
     ] = None,
     max_layer_hfer: Annotated[
         Optional[float],
-        typer.Option("--max-layer-hfer", rich_help_panel=GATES_PANEL, help="Fail if any layer's HFER is above this."),
+        typer.Option(
+            "--max-layer-hfer",
+            metavar="HFER",
+            rich_help_panel=GATES_PANEL,
+            help="Fail if any layer's HFER is above this.",
+        ),
     ] = None,
     min_ssr: Annotated[
         Optional[float],
         typer.Option(
-            "--min-ssr", rich_help_panel=GATES_PANEL, help="Fail below this network SSR against the baseline."
+            "--min-ssr",
+            metavar="SSR",
+            rich_help_panel=GATES_PANEL,
+            help="Fail below this network SSR against the baseline.",
         ),
     ] = None,
     fail_on: Annotated[
         Optional[FailOn],
         typer.Option(
-            "--fail-on", rich_help_panel=GATES_PANEL, help="Finding severities that fail the run (default: error)."
+            "--fail-on",
+            metavar="[error|warning|never]",
+            rich_help_panel=GATES_PANEL,
+            help="Finding severities that fail the run (default: error).",
         ),
     ] = None,
     gate_mode: Annotated[
         Optional[GateMode],
         typer.Option(
             "--gate-mode",
+            metavar="[significant|point]",
             rich_help_panel=GATES_PANEL,
             help="Accuracy gates: significant (default) fails only when the whole 95% interval is past the limit; "
             "point compares the measured values.",
@@ -637,7 +692,7 @@ def _renamed_logits_option(logits: Optional[str], old_output: Optional[str]) -> 
     return logits or old_output
 
 
-@app.command("profile")
+@app.command("profile", cls=_Command, short_help="Save a spectral profile to use as a baseline.")
 def profile_command(
     model: ModelPath,
     json_path: Annotated[
@@ -692,7 +747,7 @@ def profile_command(
     _guarded(action, debug)
 
 
-@app.command("report")
+@app.command("report", cls=_Command, short_help="Re-render a report from a saved result.")
 def report_command(
     result_json: Annotated[
         Path, typer.Argument(metavar="RESULT_JSON", help="A result written by --json or --out.", show_default=False)
@@ -717,12 +772,12 @@ def report_command(
     _guarded(action, debug)
 
 
-@app.command("track")
+@app.command("track", cls=_Command, short_help="Spectra over the checkpoints of a run.")
 def track_command(
     checkpoints: Annotated[
         list[Path],
         typer.Argument(
-            metavar="CHECKPOINTS...",
+            metavar="CHECKPOINTS",
             help="Checkpoint files of one training run, or a folder of them.",
             show_default=False,
         ),
@@ -731,6 +786,7 @@ def track_command(
         Order,
         typer.Option(
             "--order",
+            metavar="[auto|given]",
             help="auto: each checkpoint's epoch/global_step/step key, else an explicit pattern in its name "
             "(epoch_07, ep12, step=3000), else the file order; given: keep the order on the command line.",
         ),
