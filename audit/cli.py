@@ -231,7 +231,10 @@ CheckpointKey = Annotated[
         "whichever is there.",
     ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and verdict, not the tables.")]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress on stderr (on a terminal a bar, in CI logs a line per probe)."),
+]
 MatchOption = Annotated[
     Match,
     typer.Option(
@@ -665,7 +668,7 @@ def audit_command(
             append_text(
                 os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
             )
-        print_result(result, stdout, show_layers=not quiet)
+        print_result(result, stdout)
         _report_written(written)
         stdout.print(
             summary_line(result.gates),
@@ -822,7 +825,7 @@ def track_command(
         from audit.api import run_track
         from audit.io import check_output_folder, check_output_path, write_atomic
         from audit.report.html import write_track_report
-        from audit.report.terminal import track_table
+        from audit.report.terminal import track_caption, track_table
         from audit.rules.verdict import track_verdict
         from audit.schema import to_json
 
@@ -840,8 +843,9 @@ def track_command(
             match_mode=match.value,
             paper=paper,
         )
-        if not quiet:
-            stdout.print(track_table(result))
+        stdout.print(track_table(result))
+        for line in track_caption(result):
+            stdout.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
         written = write_track_report(result, out, html=html, pdf=pdf) if out is not None else []
         if json_path is not None:
             write_atomic(json_path, to_json(result))

@@ -92,7 +92,7 @@ def run_fourier_heatmap(
                     # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
                     grids[name][(u + height // 2) % height, (v + width // 2) % width] = rates[name][position]
                     grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rates[name][position]
-            advance(len(group))
+            advance.advance(len(group))
     return FourierHeatmap(
         norm=norm,
         samples=count,

@@ -110,36 +110,48 @@ def run_probe_suite(
     total = len(images)
     correct = torch.zeros(len(tasks), len(names), total, dtype=torch.bool, device=device)
     agrees = torch.zeros_like(correct)
+    clean_predictions = torch.zeros(len(names), total, dtype=torch.long, device=device)
     notes: list[str] = []
+    last_of_probe = {
+        index
+        for index, (probe, _) in enumerate(tasks)
+        if probe is not None and (index + 1 == len(tasks) or tasks[index + 1][0] is not probe)
+    }
 
-    with progress(total * len(tasks), show_progress, f"probes on {dataset.name}", unit="image evaluations") as advance:
-        start = 0
-        while start < total:
-            end = min(start + batch_size, total)
-            try:
-                _evaluate_batch(
-                    runners,
-                    names,
-                    tasks,
-                    images[start:end],
-                    None if labels is None else labels[start:end],
-                    mean,
-                    std,
-                    seed,
-                    first_index + start,
-                    stored_uint8,
-                    correct[:, :, start:end],
-                    agrees[:, :, start:end],
-                    advance,
-                )
-            except torch.cuda.OutOfMemoryError:
-                if batch_size == 1:
-                    raise AuditError("CUDA ran out of memory even with a batch of one image.")
-                batch_size //= 2
-                torch.cuda.empty_cache()
-                notes.append(f"CUDA out of memory: batch size halved to {batch_size} (the numbers do not change)")
-                continue
-            start = end
+    # One task (the clean images, then each probe at each severity) at a time over all
+    # images, so that progress can be reported per probe; the clean predictions are kept
+    # for the agreement of every later task.
+    with progress(
+        total * len(tasks), show_progress, f"probes on {dataset.name}", "image evaluations", parts=len(probes)
+    ) as shown:
+        for index, (probe, severity) in enumerate(tasks):
+            start = 0
+            while start < total:
+                end = min(start + batch_size, total)
+                try:
+                    batch = images[start:end].float().div_(255.0)
+                    if probe is not None:
+                        noise = ImageNoise(seed, task_stream(probe, severity), first_index + start, device)
+                        batch = probe.apply(batch, severity, noise, as_uint8=stored_uint8)
+                    normalised = (batch - mean) / std
+                    for column, name in enumerate(names):
+                        prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
+                        if probe is None:
+                            clean_predictions[column, start:end] = prediction
+                        if labels is not None:
+                            correct[index, column, start:end] = prediction == labels[start:end]
+                        agrees[index, column, start:end] = prediction == clean_predictions[column, start:end]
+                except torch.cuda.OutOfMemoryError:
+                    if batch_size == 1:
+                        raise AuditError("CUDA ran out of memory even with a batch of one image.")
+                    batch_size //= 2
+                    torch.cuda.empty_cache()
+                    notes.append(f"CUDA out of memory: batch size halved to {batch_size} (the numbers do not change)")
+                    continue
+                shown.advance(end - start)
+                start = end
+            if index in last_of_probe:
+                shown.finished(probe.name)
     return SuiteOutcome(
         runners=names,
         tasks=tasks,
@@ -148,41 +160,6 @@ def run_probe_suite(
         batch_size=batch_size,
         notes=notes,
     )
-
-
-def _evaluate_batch(
-    runners,
-    names,
-    tasks,
-    batch_images,
-    batch_labels,
-    mean,
-    std,
-    seed,
-    first_index,
-    stored_uint8,
-    correct,
-    agrees,
-    advance,
-) -> None:
-    device = mean.device
-    clean = batch_images.float().div_(255.0)
-    clean_predictions: dict[str, torch.Tensor] = {}
-    for index, (probe, severity) in enumerate(tasks):
-        if probe is None:
-            corrupted = clean
-        else:
-            noise = ImageNoise(seed, task_stream(probe, severity), first_index, device)
-            corrupted = probe.apply(clean, severity, noise, as_uint8=stored_uint8)
-        normalised = (corrupted - mean) / std
-        for column, name in enumerate(names):
-            prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
-            if probe is None:
-                clean_predictions[name] = prediction
-            if batch_labels is not None:
-                correct[index, column] = prediction == batch_labels
-            agrees[index, column] = prediction == clean_predictions[name]
-        advance(len(batch_images))
 
 
 def timed(function, *args, **kwargs):

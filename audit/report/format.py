@@ -18,3 +18,42 @@ def percent(value: float | None, digits: int = 1) -> str:
 def short(value: float | None) -> str:
     """A threshold or gate value with 4 significant digits: 0.0200 -> '0.02'."""
     return DASH if value is None else f"{value:.4g}"
+
+
+def with_interval(estimate: float | None, interval: list[float] | None, signed: bool = False) -> str:
+    """A fraction in percent with its 95% half-width: '54.1 ± 3.4' ('+7.6 ± 3.1' signed).
+    The half-width is the larger distance to the interval's ends (they may be uneven)."""
+    if estimate is None:
+        return DASH
+    value = f"{100 * estimate:+.1f}" if signed else f"{100 * estimate:.1f}"
+    if not interval:
+        return value
+    half = max(abs(estimate - interval[0]), abs(interval[1] - estimate))
+    return f"{value} ± {100 * half:.1f}"
+
+
+def middle_truncate(text: str, width: int) -> str:
+    """'layer4.1.downsample.0' -> 'layer4…sample.0' within ``width`` characters."""
+    if width < 3 or len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[-(width - 1 - head) :]
+
+
+def kind_abbreviation(kind: str) -> str:
+    """Short forms for a narrow table: 'depthwise' -> 'dw', 'grouped (g=4)' -> 'g4'..."""
+    parts = []
+    for tag in (t.strip() for t in kind.split(",")):
+        if tag in ("standard", "groups unknown"):
+            continue
+        if tag == "depthwise":
+            parts.append("dw")
+        elif tag.startswith("grouped (g="):
+            parts.append("g" + tag[len("grouped (g=") : -1])
+        elif tag.startswith("dilated"):
+            parts.append("d" + tag.split()[1])
+        elif tag == "transposed":
+            parts.append("T")
+        else:
+            parts.append(tag)
+    return " ".join(parts)

@@ -1,159 +1,263 @@
-"""Render an AuditResult for the terminal with rich (presentation only, no computation)."""
+"""Render a result for the terminal with rich (presentation only, no computation).
+
+Written for 80 columns, which is also what CI logs and pipes get: no table row wraps.
+Notes that would repeat on every row are said once under the table, long parameter
+descriptions once as a caption, and layer names that do not fit are shortened in the
+middle.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
-from audit.report.format import number, percent
+from audit.report.format import kind_abbreviation, middle_truncate, number, percent, with_interval
 from audit.schema import AuditResult, TrackResult
+
+STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _table(title: str | None = None) -> Table:
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        header_style="bold",
+        show_edge=False,
+        pad_edge=False,
+    )
+
+
+def _note(console: Console, text: str) -> None:
+    """A dim note indented by two, its continuation lines too."""
+    console.print(Padding(f"[dim]{text}[/dim]", (0, 0, 0, 2), expand=False), highlight=False)
 
 
 def _baseline_label(result: AuditResult) -> str:
     baseline = result.spectral.baseline
-    return "white-noise reference" if baseline.kind == "white-noise" else escape(f"{baseline.kind} {baseline.source}")
+    if baseline.kind == "white-noise":
+        return "the white-noise reference (expected spectrum of i.i.d. weights)"
+    return f"{baseline.kind} {baseline.source}"
 
 
-def layer_table(result: AuditResult) -> Table:
+def layer_table(result: AuditResult, width: int) -> tuple[Table, list[str]]:
+    """The per-layer table and the notes said once under it."""
     spectral = result.spectral
-    settings = spectral.settings
-    grid = "native grid" if settings.fft_size is None else f"{settings.fft_size}x{settings.fft_size} grid"
-    table = Table(
-        title=f"Conv kernel spectra — HFER above {settings.cutoff:g} cycles/pixel, {grid}",
-        caption=f"baseline: {_baseline_label(result)}. SSR = baseline HFER / HFER (>1: more low-pass).",
-        header_style="bold",
-    )
+    layers = spectral.layers
+    kinds = [kind_abbreviation(l.kind) for l in layers]
+    show_kind = any(kinds)
+    shapes = ["x".join(str(s) for s in l.shape) for l in layers]
+    numbers_width = 6 + 6 + 5 + 6 + (6 if show_kind else 0) + 2 * (5 + show_kind)
+    name_width = max(12, width - numbers_width - max(len(s) for s in shapes) - 4)
+    table = _table()
     table.add_column("layer", no_wrap=True)
     table.add_column("shape", no_wrap=True)
-    table.add_column("HFER", justify="right")
-    table.add_column("baseline", justify="right")
-    table.add_column("SSR", justify="right")
-    table.add_column("paper SSR", justify="right")
-    table.add_column("kind / note")
-    for layer in spectral.layers:
-        shape = "x".join(str(s) for s in layer.shape)
+    for column in ("HFER", "base", "SSR", "paper"):
+        table.add_column(column, justify="right", no_wrap=True)
+    if show_kind:
+        table.add_column("kind", no_wrap=True)
+    missing = {}
+    for layer, shape, kind in zip(layers, shapes, kinds):
+        name = escape(middle_truncate(layer.name, name_width))
         if layer.hfer is None:
-            table.add_row(escape(layer.name), shape, "—", "", "", "", f"[dim]{escape(layer.note)}[/dim]")
-            continue
-        table.add_row(
-            escape(layer.name),
-            shape,
-            number(layer.hfer),
-            number(layer.baseline_hfer),
-            number(layer.ssr, 2),
-            number(layer.paper_ssr, 3),
-            layer.kind,
-        )
-    return table
+            mark = "1x1" if layer.note and layer.note.startswith("1x1") else ("NaN" if not layer.finite else "—")
+            missing[mark] = layer.note
+            row = [name, shape, mark, "", "", ""]
+        else:
+            row = [
+                name,
+                shape,
+                number(layer.hfer),
+                number(layer.baseline_hfer),
+                number(layer.ssr, 2),
+                number(layer.paper_ssr, 3),
+            ]
+        table.add_row(*row, *([kind] if show_kind else []))
+    notes = [
+        f"{mark}: {escape(note.split(': ', 1)[-1] if mark == '1x1' else note)}"
+        for mark, note in missing.items()
+        if note
+    ]
+    unknown = sum("groups unknown" in l.kind for l in layers)
+    if unknown:
+        every = "every layer" if unknown == len(layers) else f"{unknown} layers"
+        notes.append(f"groups unknown for {every}: a state_dict does not record groups, stride or dilation")
+    if show_kind:
+        notes.append("kind: dw depthwise, gN grouped, dN dilated, T transposed")
+    notes.append(
+        f"HFER: energy above {spectral.settings.cutoff:g} cycles/pixel; base: {escape(_baseline_label(result))}; "
+        "SSR = base / HFER (>1: more low-pass); paper: the seed paper's (h_ref - h) / h_ref"
+    )
+    return table, notes
 
 
-def probe_table(result: AuditResult) -> Table:
+def _probe_names(result: AuditResult) -> dict[str, dict]:
+    return {p["name"]: p for p in result.probes.probes}
+
+
+def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
+    """The probe table (one row per condition, the probe named once) and its caption."""
     section = result.probes
-    has_baseline = section.baseline_clean_accuracy is not None or any(
-        r.baseline_accuracy is not None for r in section.results
-    )
-    parameters = {p["name"]: p["parameter"] for p in section.probes}
-    subset = f" (seeded subset of {section.full_split})" if section.full_split else ""
-    table = Table(
-        title=f"Robustness probes — {section.dataset}, {section.samples} images{subset}, seed {section.seed}",
-        caption=f"accuracy and drop in %, agreement = same prediction as on the clean image. {section.runner}.",
-        header_style="bold",
-    )
-    for column in ("probe", "parameter", "severity"):
-        table.add_column(column, no_wrap=column != "parameter")
-    for column in ("accuracy", "drop", "agreement"):
-        table.add_column(column, justify="right")
-    if has_baseline:
-        table.add_column("baseline acc.", justify="right")
-        table.add_column("baseline drop", justify="right")
-    clean = ["clean", "", "", percent(section.clean_accuracy), "", "100.0"]
-    if has_baseline:
-        clean += [percent(section.baseline_clean_accuracy), ""]
-    table.add_row(*clean)
+    baseline = section.baseline_clean_accuracy is not None
+    table = _table()
+    for column in ("probe", "value"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    table.add_column("drop", justify="right", no_wrap=True)
+    if baseline:
+        table.add_column("baseline", justify="right", no_wrap=True)
+        table.add_column("vs base", justify="right", no_wrap=True)
+    else:
+        table.add_column("agree", justify="right", no_wrap=True)
+    clean = ["clean", "", with_interval(section.clean_accuracy, section.clean_accuracy_ci), ""]
+    if baseline:
+        clean += [
+            with_interval(section.baseline_clean_accuracy, section.baseline_clean_accuracy_ci),
+            with_interval(section.clean_difference, section.clean_difference_ci, signed=True)
+            if section.clean_difference is not None
+            else "",
+        ]
+    else:
+        clean += ["100.0"]
+    table.add_row(*clean, end_section=True)
     previous = None
     for r in section.results:
-        first = r.probe != previous  # name and parameter once per probe
+        first = r.probe != previous
         previous = r.probe
+        last = r is section.results[-1] or section.results[section.results.index(r) + 1].probe != r.probe
         row = [
-            r.probe if first else "",
-            parameters.get(r.probe, "") if first else "",
-            f"{r.severity:g}",
-            percent(r.accuracy),
-            percent(r.accuracy_drop),
-            percent(r.agreement),
+            escape(r.probe) if first else "",
+            f"{r.value:g}",
+            with_interval(r.accuracy, r.accuracy_ci),
+            with_interval(r.accuracy_drop, r.accuracy_drop_ci),
         ]
-        if has_baseline:
-            row += [percent(r.baseline_accuracy), percent(r.baseline_accuracy_drop)]
+        if baseline:
+            row += [
+                with_interval(r.baseline_accuracy, r.baseline_accuracy_ci),
+                with_interval(r.drop_difference, r.drop_difference_ci, signed=True),
+            ]
+        else:
+            row += [percent(r.agreement)]
+        table.add_row(*row, end_section=last)
+    caption = [
+        "accuracy and drop in %, ± the 95% interval's half-width"
+        + (
+            "; vs base = points the model loses beyond the baseline's drop (paired: same images, same noise)"
+            if baseline and section.paired
+            else ""
+        )
+        + ("" if baseline else "; agree = same prediction as on the clean image")
+    ]
+    caption.append("value: " + "; ".join(f"{name} = {p['parameter']}" for name, p in _probe_names(result).items()))
+    if baseline and not section.paired:
+        caption.append("the baseline's numbers are not paired with the model's: no intervals on differences")
+    return table, caption
+
+
+def _headline(result: AuditResult) -> str:
+    model = result.model
+    return (
+        f"[bold]{escape(model.path)}[/bold]\n  {model.format} · {model.parameters:,} parameters · sha256 "
+        f"{model.sha256[:12]}…"
+    )
+
+
+def print_result(result: AuditResult, console: Console, show_layers: bool = True) -> None:
+    width = console.width
+    console.print(_headline(result), highlight=False)
+    for note in result.model.notes:
+        _note(console, escape(note))
+    summary = result.spectral.summary
+    grid = "native grid" if result.spectral.settings.fft_size is None else f"{result.spectral.settings.fft_size}² grid"
+    if show_layers:
+        console.print()
+        console.print(f"[bold]Conv kernel spectra[/bold] ({grid})", highlight=False)
+        table, notes = layer_table(result, width)
+        console.print(table)
+        for note in notes:
+            _note(console, note)
+    unmatched = result.spectral.unmatched
+    for label, names in (
+        ("only in the model", unmatched.model_only),
+        ("only in the baseline", unmatched.baseline_only),
+    ):
+        if names:
+            console.print(f"[yellow]{label}, not compared:[/yellow] {escape(', '.join(names))}", highlight=False)
+    if summary.match_note:
+        console.print(f"[dim]{escape(summary.match_note)}[/dim]", highlight=False)
+    console.print(
+        f"Network: HFER {number(summary.hfer)} vs {number(summary.baseline_hfer)}, SSR {number(summary.ssr, 2)}, "
+        f"paper-mode SSR {number(summary.paper_ssr, 3)}; {summary.layers_compared} of {summary.layers} layers "
+        f"compared{' (partial)' if summary.partial else ''}, {summary.layers_without_spectrum} without a 2-D spectrum.",
+        highlight=False,
+    )
+    if result.probes is not None:
+        section = result.probes
+        subset = f" (seeded subset of {section.full_split:,})" if section.full_split else ""
+        console.print()
+        console.print(
+            f"[bold]Robustness probes[/bold] on {escape(section.dataset)}, {section.samples:,} images{subset}, "
+            f"seed {section.seed}; {escape(section.runner)}, {section.images_per_second:,.0f} images/s",
+            highlight=False,
+        )
+        if show_layers:
+            table, caption = probe_table(result)
+            console.print(table)
+            for line in caption:
+                _note(console, escape(line))
+        for note in section.notes:
+            _note(console, escape(note))
+        if section.output_used not in (None, "output"):
+            console.print(f"  [dim]logits taken from model output {escape(section.output_used)}[/dim]", highlight=False)
+    elif result.kind == "audit":
+        console.print(
+            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) "
+            "to run the robustness probes.[/dim]",
+            highlight=False,
+        )
+    if result.findings:
+        console.print()
+        for finding in result.findings:
+            console.print(
+                f"[{STYLES[finding.severity]}]{finding.severity.upper()}[/] {escape(finding.message)}", highlight=False
+            )
+    console.print()
+    console.print(f"[bold]Verdict:[/bold] {escape(result.verdict)}", highlight=False)
+
+
+def track_table(track: TrackResult) -> Table:
+    table = _table("Weight-frequency evolution")
+    table.add_column(track.x_label.split(" (")[0], justify="right", no_wrap=True)
+    table.add_column("checkpoint", no_wrap=True)
+    for column in ("HFER", "SSR", "paper"):
+        table.add_column(column, justify="right", no_wrap=True)
+    if track.paper_layer:
+        table.add_column("protocol", justify="right", no_wrap=True)
+    for point in track.points:
+        row = [
+            "—" if point.epoch is None else str(point.epoch),
+            escape(middle_truncate(Path(point.path).name, 40)),
+            number(point.hfer),
+            number(point.ssr, 2),
+            number(point.paper_ssr),
+        ]
+        if track.paper_layer:
+            row.append(number(point.paper_protocol_ssr))
         table.add_row(*row)
     return table
 
 
-def print_result(result: AuditResult, console: Console, show_layers: bool = True) -> None:
-    model = result.model
-    summary = result.spectral.summary
-    console.print(
-        f"[bold]{escape(model.path)}[/bold]  {model.format}, {model.parameters:,} parameters, "
-        f"sha256 {model.sha256[:12]}…"
-    )
-    for note in model.notes:
-        console.print(f"  [dim]{escape(note)}[/dim]")
-    if show_layers:
-        console.print(layer_table(result))
-    unmatched = result.spectral.unmatched
-    if unmatched.model_only:
-        console.print(f"[yellow]only in the model, not compared:[/yellow] {escape(', '.join(unmatched.model_only))}")
-    if unmatched.baseline_only:
-        console.print(
-            f"[yellow]only in the baseline, not compared:[/yellow] {escape(', '.join(unmatched.baseline_only))}"
+def track_caption(track: TrackResult) -> list[str]:
+    lines = ["SSR and paper: network numbers against the first checkpoint (all layers, slice-weighted)"]
+    if track.paper_layer:
+        lines.append(
+            f"protocol: the seed paper's compute_ssr, {track.paper_layer} only, against {track.paper_reference}"
         )
-    console.print(
-        f"Network: HFER {number(summary.hfer)}, baseline {number(summary.baseline_hfer)}, "
-        f"SSR {number(summary.ssr, 2)}, paper-mode SSR {number(summary.paper_ssr, 3)} "
-        f"over {summary.layers_compared} of {summary.layers} layers "
-        f"({summary.layers_without_spectrum} without a 2-D spectrum)."
-    )
-    if result.probes is not None:
-        section = result.probes
-        if show_layers:
-            console.print(probe_table(result))
-        for note in section.notes:
-            console.print(f"  [dim]{escape(note)}[/dim]")
-        worst = min(
-            (r for r in section.results if r.accuracy is not None and r.kind != "diagnostic"),
-            key=lambda r: r.accuracy,
-            default=None,
-        )
-        line = f"Probes: clean accuracy {percent(section.clean_accuracy)}%"
-        if worst is not None:
-            line += f", worst {worst.probe} {worst.severity:g} at {percent(worst.accuracy)}%"
-        line += f"; {section.images_per_second:,.0f} images/s ({section.seconds:.1f} s, {section.runner})."
-        if section.output_used not in (None, "output"):
-            line += f" Logits taken from model output {section.output_used}."
-        console.print(line, markup=False)
-    elif result.kind == "audit":
-        console.print(
-            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) "
-            "to run the robustness probes.[/dim]"
-        )
-    styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
-    for finding in result.findings:
-        console.print(f"[{styles[finding.severity]}]{finding.severity.upper()}[/] {escape(finding.message)}")
-    console.print(f"[bold]Verdict:[/bold] {escape(result.verdict)}")
-
-
-def track_table(track: TrackResult) -> Table:
-    table = Table(title="Weight-frequency evolution", header_style="bold")
-    for column in ("epoch", "checkpoint", "HFER", "SSR vs first", "paper SSR vs first"):
-        table.add_column(column, justify="left" if column == "checkpoint" else "right")
-    for point in track.points:
-        table.add_row(
-            "—" if point.epoch is None else str(point.epoch),
-            escape(Path(point.path).name),
-            number(point.hfer),
-            number(point.ssr, 2),
-            number(point.paper_ssr),
-        )
-    return table
+    return lines + list(track.notes)
