@@ -247,6 +247,7 @@ class ProbeSection:
     clean_correct: str | None = None  # per-image outcomes (base64 bits)
     paired: bool = False  # model and baseline compared image by image
     statistics: str | None = None  # how the intervals were computed
+    examples: list[dict] = field(default_factory=list)  # probe, label, png (base64): one image under each probe
 
 
 # --- judgments -----------------------------------------------------------------------------

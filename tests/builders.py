@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from audit.loading.kernels import ConvKernel
+from audit.probes.datasets import ImageSet
+from audit.probes.examples import example_strip
 from audit.probes.registry import PRESETS, PROBES
 from audit.probes.stage import fill_results
 from audit.probes.summary import Outcomes
@@ -103,6 +105,9 @@ def probe_section(
         statistics="test statistics",
     )
     fill_results(section, tasks, model, baseline)
+    picture = torch.arange(3 * 32 * 32, dtype=torch.float32).reshape(1, 3, 32, 32) % 256
+    images = ImageSet("one", picture.to(torch.uint8), None, (0.5,) * 3, (0.5,) * 3, None, "test")
+    section.examples = example_strip(images, probes, seed=0)
     return section
 
 

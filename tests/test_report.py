@@ -41,10 +41,10 @@ def test_html_shows_verdict_findings_layers_and_charts(result):
         assert finding.message.replace("'", "&#39;") in page or finding.message in page
     for layer in result.spectral.layers:
         assert f"<code>{layer.name}</code>" in page
-    # radial energy, depth heat map, HFER by depth, one curve per probe, the Fourier heat map
+    # the summary chart, radial energy, depth heat map, HFER by depth, one curve per probe, the Fourier heat map
     probes = len({r.probe for r in result.probes.results})
-    assert page.count('<figure class="chart">') == 3 + probes + 1
-    assert page.count("<svg") == 3 + probes + 1
+    assert page.count("<svg") == 1 + 3 + probes + 1
+    assert page.count('class="probe-chart"') == probes
     assert "<script" not in page
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)  # nothing fetched from the network
 
@@ -78,7 +78,11 @@ def test_hostile_layer_names_are_escaped(result):
     hostile.findings.append(Finding("x", "warning", f"{evil} is bad"))
     page = render_html(hostile)
     assert evil not in page
-    assert "<script" not in page and "<img" not in page
+    assert (
+        "<script" not in page
+        and "<img src=x" not in page
+        and "onerror=alert" not in page.replace("onerror=alert(1)&gt;", "")
+    )
     assert "&lt;script&gt;" in page
 
 
@@ -158,3 +162,55 @@ def test_html_matches_the_gold_file(result):
         gold.parent.mkdir(exist_ok=True)
         gold.write_text(page)
     assert page == gold.read_text(), "the report changed; see the docstring to regenerate the gold file"
+
+
+# --- the printed report -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_pdf(tmp_path_factory) -> list[str]:
+    """The sample L2 model against the baseline, with the default probes: text per page."""
+    from pypdf import PdfReader
+
+    from audit.api import ProbeOptions, run_audit
+
+    result = run_audit(
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        baseline=SAMPLES / "cifar_resnet8_baseline.ts.pt",
+        device="cpu",
+        probes=ProbeOptions(data="cifar10-sample", samples=200),
+    )
+    reader = PdfReader(io.BytesIO(render_pdf(render_html(result))))
+    return [page.extract_text() for page in reader.pages]
+
+
+HEADERS = ("probe value accuracy % drop", "layer shape kind HFER", "gate value 95% interval", "severity finding")
+
+
+def test_the_sample_report_fits_five_pages_with_the_verdict_and_findings_on_page_one(sample_pdf):
+    assert len(sample_pdf) <= 5
+    first = " ".join(sample_pdf[0].split())
+    assert "Verdict" in first and "more low-pass than the baseline" in first and "Findings" in first
+
+
+def test_no_page_ends_with_a_table_header(sample_pdf):
+    for number, text in enumerate(sample_pdf, start=1):
+        lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("page ")]
+        lines = [l for l in lines if l != "spectral-audit report"]
+        assert not any(lines[-1].startswith(header) for header in HEADERS), (number, lines[-3:])
+
+
+def test_the_depth_heat_map_of_3x3_kernels_draws_only_their_radii():
+    from audit.report.charts import depth_heatmap
+
+    svg = depth_heatmap(audit_result())
+    ticks = svg.split('<g id="xtick_')[1:]  # each x tick's group, then its label's <text>
+    labels = [re.search(r"<text[^>]*>(.*?)</text>", tick, flags=re.S).group(1).strip() for tick in ticks]
+    assert labels[:3] == ["0", "0.333", "0.471"] and set(labels) <= {"0", "0.333", "0.471"}
+
+
+def test_findings_link_to_their_explanation(result):
+    page = render_html(result)
+    for finding in result.findings:
+        assert f'href="#guide-{finding.id}"' in page and f'id="guide-{finding.id}"' in page
+    assert 'id="how-to-read"' in page and '<img src="data:image/png;base64,' in page

@@ -59,8 +59,18 @@ def test_repeated_notes_are_said_once():
 
 
 def test_the_bundled_model_with_probes_at_80_columns(tmp_path):
-    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_baseline.ts.pt",
-                 "--data", "cifar10-sample", "--samples", "100", "-q", cwd=tmp_path, env={"COLUMNS": "80"})
+    run = invoke(
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--baseline",
+        SAMPLES / "cifar_resnet8_baseline.ts.pt",
+        "--data",
+        "cifar10-sample",
+        "--samples",
+        "100",
+        "-q",
+        cwd=tmp_path,
+        env={"COLUMNS": "80"},
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -70,8 +80,16 @@ def test_the_bundled_model_with_probes_at_80_columns(tmp_path):
 
 
 def test_progress_lines_in_a_ci_log(tmp_path):
-    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", "cifar10-sample", "--samples", "40",
-                 "--probes", "blur,noise", cwd=tmp_path)
+    run = invoke(
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--data",
+        "cifar10-sample",
+        "--samples",
+        "40",
+        "--probes",
+        "blur,noise",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0
     lines = run.stderr.splitlines()
     assert lines[0] == "probes on cifar10-sample: started, 440 image evaluations in 2 parts"

@@ -16,6 +16,7 @@ from audit.errors import AuditError
 from audit.loading.kernels import LoadedModel
 from audit.probes import datasets
 from audit.probes import statistics as stats
+from audit.probes.examples import example_strip
 from audit.probes.heatmap import run_fourier_heatmap
 from audit.probes.registry import resolve_probes
 from audit.probes.runners import make_runner
@@ -174,6 +175,7 @@ def run_probes(
         statistics=METHOD.format(resamples=RESAMPLES),
     )
     fill_results(section, outcome.tasks, per_runner["model"], per_runner.get("baseline"))
+    section.examples = example_strip(dataset, probe_list, options.seed, options.stored_uint8)
     if heatmap:
         section.heatmap = run_fourier_heatmap(
             runners,

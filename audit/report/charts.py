@@ -16,6 +16,9 @@ import matplotlib
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from audit.rules.findings import condition
 
 # Applied around each chart with rc_context: matplotlib's global settings stay untouched,
 # and Figure objects (not pyplot) keep no global registry of open figures.
@@ -38,6 +41,8 @@ def _styled(chart):
 
 
 MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
+SMALL_MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 3, "linewidth": 1.2}
+SMALL_BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 3, "linewidth": 1.2}
 BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
 
 
@@ -60,7 +65,7 @@ def radial_energy_chart(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    figure = Figure(figsize=(6.4, 3.2))
+    figure = Figure(figsize=(6.4, 2.5))
     axes = figure.subplots()
     colours = matplotlib.colormaps["viridis"]
     for depth, layer in enumerate(layers):
@@ -73,7 +78,7 @@ def radial_energy_chart(result) -> str | None:
     axes.set_ylabel("energy fraction")
     axes.set_title("Radial energy per layer (light = deeper)")
     mappable = ScalarMappable(cmap=colours, norm=Normalize(0, len(layers) - 1))
-    figure.colorbar(mappable, ax=axes, label="layer depth (index)")
+    figure.colorbar(mappable, ax=axes, label="layer depth (index)", ticks=MaxNLocator(integer=True))
     return _svg(figure, "radial energy fraction per layer")
 
 
@@ -115,46 +120,28 @@ def _radius_label(radius: float) -> str:
 
 
 @_styled
-def hfer_by_depth(result) -> str | None:
-    layers = _spectral_layers(result)
-    if not layers:
-        return None
-    figure = Figure(figsize=(6.4, 3.0))
-    axes = figure.subplots()
-    depth = list(range(len(layers)))
-    axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
-    compared = [(i, l.baseline_hfer) for i, l in enumerate(layers) if l.baseline_hfer is not None]
-    if compared:
-        label = "white-noise reference" if result.spectral.baseline.kind == "white-noise" else "baseline"
-        axes.plot(*zip(*compared), label=label, **BASELINE_STYLE)
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("layer depth (index)")
-    axes.set_ylabel(f"HFER (energy > {result.spectral.settings.cutoff:g} cyc/px)")
-    axes.set_title("High-frequency energy ratio by depth")
-    axes.legend(frameon=False)
-    return _svg(figure, "HFER by layer depth, model against baseline")
-
-
-@_styled
 def probe_curves(result) -> list[tuple[str, str]]:
-    """One chart per probe: accuracy (%) against the severity parameter."""
+    """One small chart per probe, drawn at its printed size (a third of the page width, so
+    its 7-pt text prints at 7 pt): accuracy (%) at each tested value, the values evenly
+    spaced from the mildest on the left to the harshest on the right, ticks at the values
+    tested, 95% intervals as bands. The legend is drawn once, in the first chart."""
     section = result.probes
     if section is None or section.clean_accuracy is None:
         return []
-    parameters = {p["name"]: p["parameter"] for p in section.probes}
+    meta = {p["name"]: p for p in section.probes}
     charts = []
-    for probe in dict.fromkeys(r.probe for r in section.results):
-        rows = sorted((r for r in section.results if r.probe == probe), key=lambda r: r.severity)
-        figure = Figure(figsize=(3.2, 2.5))
+    for index, probe in enumerate(dict.fromkeys(r.probe for r in section.results)):
+        lower_is_harsher = meta.get(probe, {}).get("harsher") == "lower"
+        rows = sorted((r for r in section.results if r.probe == probe), key=lambda r: r.value, reverse=lower_is_harsher)
+        positions = list(range(len(rows)))
+        figure = Figure(figsize=(2.35, 1.9))
         axes = figure.subplots()
-        severities = [r.severity for r in rows]
-        axes.plot(severities, [100 * r.accuracy for r in rows], label="model", **MODEL_STYLE)
+        _curve(axes, positions, rows, "accuracy", "accuracy_ci", "model", SMALL_MODEL_STYLE)
         axes.axhline(
             100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1, label="model clean"
         )
         if any(r.baseline_accuracy is not None for r in rows):
-            points = [(r.severity, 100 * r.baseline_accuracy) for r in rows if r.baseline_accuracy is not None]
-            axes.plot(*zip(*points), label="baseline", **BASELINE_STYLE)
+            _curve(axes, positions, rows, "baseline_accuracy", "baseline_accuracy_ci", "baseline", SMALL_BASELINE_STYLE)
             if section.baseline_clean_accuracy is not None:
                 axes.axhline(
                     100 * section.baseline_clean_accuracy,
@@ -163,13 +150,111 @@ def probe_curves(result) -> list[tuple[str, str]]:
                     linewidth=1,
                     label="baseline clean",
                 )
+        axes.set_xticks(positions, [f"{r.value:g}" for r in rows], fontsize=7)
+        axes.tick_params(axis="y", labelsize=7)
         axes.set_ylim(0, 100)
-        axes.set_xlabel(parameters.get(probe, "severity"), fontsize=8)
-        axes.set_ylabel("accuracy (%)")
-        axes.set_title(probe)
-        axes.legend(frameon=False, fontsize=6)
-        charts.append((probe, _svg(figure, f"accuracy under {probe} against severity")))
+        axes.set_xlabel(f"{meta.get(probe, {}).get('parameter', 'severity')}, harsher →", fontsize=7)
+        axes.set_ylabel("accuracy (%)", fontsize=7)
+        axes.set_title(probe, fontsize=8)
+        if index == 0:
+            axes.legend(frameon=False, fontsize=7, loc="lower left", handlelength=1.6, borderaxespad=0.2)
+        charts.append((probe, _svg(figure, f"accuracy under {probe} against its parameter")))
     return charts
+
+
+def _curve(axes, values, rows, field, interval_field, label, style) -> None:
+    """A line with markers and, where intervals exist, a band of the same colour."""
+    points = [(v, getattr(r, field)) for v, r in zip(values, rows) if getattr(r, field) is not None]
+    if not points:
+        return
+    axes.plot([v for v, _ in points], [100 * a for _, a in points], label=label, **style)
+    bands = [(v, getattr(r, interval_field)) for v, r in zip(values, rows) if getattr(r, interval_field)]
+    if len(bands) == len(points):
+        axes.fill_between(
+            [v for v, _ in bands],
+            [100 * ci[0] for _, ci in bands],
+            [100 * ci[1] for _, ci in bands],
+            color=style["color"],
+            alpha=0.15,
+            linewidth=0,
+        )
+
+
+@_styled
+def summary_chart(result) -> str | None:
+    """Page one's chart: accuracy, clean and at each corruption's middle severity, for the
+    model and the baseline, with 95% intervals."""
+    section = result.probes
+    if section is None or section.clean_accuracy is None:
+        return None
+    meta = {p["name"]: p for p in section.probes}
+    chosen = []
+    for name, info in meta.items():
+        if info.get("kind") == "diagnostic":
+            continue
+        rows = [r for r in section.results if r.probe == name]
+        if rows:
+            middle = sorted((r.value for r in rows), reverse=info.get("harsher") == "lower")[len(rows) // 2]
+            chosen.append(next(r for r in rows if r.value == middle))
+    labels = ["clean"] + [condition(r) for r in chosen]
+    model = [(section.clean_accuracy, section.clean_accuracy_ci)] + [(r.accuracy, r.accuracy_ci) for r in chosen]
+    baseline = [(section.baseline_clean_accuracy, section.baseline_clean_accuracy_ci)] + [
+        (r.baseline_accuracy, r.baseline_accuracy_ci) for r in chosen
+    ]
+    has_baseline = section.baseline_clean_accuracy is not None
+    figure = Figure(figsize=(6.6, 0.5 + 0.2 * len(labels) * (1.7 if has_baseline else 1)))
+    axes = figure.subplots()
+    height = 0.38 if has_baseline else 0.6
+    positions = list(range(len(labels)))
+    for offset, series, style, label in (
+        (-height / 2 if has_baseline else 0, model, MODEL_STYLE, "model"),
+        (height / 2, baseline, BASELINE_STYLE, "baseline"),
+    ):
+        if label == "baseline" and not has_baseline:
+            continue
+        values = [100 * (v or 0) for v, _ in series]
+        errors = [
+            [100 * ((v or 0) - ci[0]) if ci else 0 for v, ci in series],
+            [100 * (ci[1] - (v or 0)) if ci else 0 for v, ci in series],
+        ]
+        axes.barh(
+            [p + offset for p in positions],
+            values,
+            height=height,
+            xerr=errors,
+            color=style["color"],
+            alpha=0.85 if label == "model" else 0.55,
+            label=label,
+            error_kw={"elinewidth": 0.8, "capsize": 2},
+        )
+    axes.set_yticks(positions, labels, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("accuracy (%), 95% intervals")
+    axes.legend(frameon=False, fontsize=7.5, loc="lower right")
+    return _svg(figure, "accuracy clean and under each corruption, model against baseline")
+
+
+@_styled
+def hfer_by_depth(result) -> str | None:
+    layers = _spectral_layers(result)
+    if not layers:
+        return None
+    figure = Figure(figsize=(6.4, 2.3))
+    axes = figure.subplots()
+    depth = list(range(len(layers)))
+    axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
+    compared = [(i, l.baseline_hfer) for i, l in enumerate(layers) if l.baseline_hfer is not None]
+    if compared:
+        label = "white-noise reference" if result.spectral.baseline.kind == "white-noise" else "baseline"
+        axes.plot(*zip(*compared), label=label, **BASELINE_STYLE)
+    axes.set_ylim(0, 1)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("layer depth (index)")
+    axes.set_ylabel(f"HFER (energy > {result.spectral.settings.cutoff:g} cyc/px)")
+    axes.set_title("High-frequency energy ratio by depth")
+    axes.legend(frameon=False, fontsize=7.5)
+    return _svg(figure, "HFER by layer depth, model against baseline")
 
 
 @_styled

@@ -11,49 +11,74 @@ from pathlib import Path
 from markupsafe import Markup
 
 from audit.report import charts
-from audit.report.format import number, percent
+from audit.report.format import number, percent, short, with_interval
+from audit.rules.findings import GUIDE, condition
 from audit.rules.verdict import track_verdict
 from audit.schema import AuditResult, TrackResult
 
 
+def _card(label: str, value: str, detail: str = "") -> dict:
+    return {"label": label, "value": value, "detail": detail}
+
+
 def _key_numbers(result: AuditResult) -> list[dict]:
     summary = result.spectral.summary
+    against = "white noise" if result.spectral.baseline.kind == "white-noise" else "the baseline"
     numbers = [
-        {"label": "network HFER", "value": number(summary.hfer)},
-        {"label": "baseline HFER", "value": number(summary.baseline_hfer)},
-        {"label": "SSR vs baseline", "value": number(summary.ssr, 2)},
-        {"label": "paper-mode SSR", "value": number(summary.paper_ssr)},
+        _card(f"SSR vs {against}", number(summary.ssr, 2), "partial" if summary.partial else ">1: more low-pass"),
+        _card("network HFER", number(summary.hfer), f"{against}: {number(summary.baseline_hfer)}"),
     ]
-    if result.probes is not None:
-        numbers.append({"label": "clean accuracy", "value": f"{percent(result.probes.clean_accuracy)}%"})
-        measured = [r for r in result.probes.results if r.accuracy is not None and r.kind != "diagnostic"]
-        if measured:
-            worst = min(measured, key=lambda r: r.accuracy)
+    section = result.probes
+    if section is not None and section.clean_accuracy is not None:
+        base = section.baseline_clean_accuracy
+        numbers.append(
+            _card(
+                "clean accuracy",
+                f"{with_interval(section.clean_accuracy, section.clean_accuracy_ci)}%",
+                f"baseline {percent(base)}%" if base is not None else f"{section.samples:,} images",
+            )
+        )
+        corruptions = [r for r in section.results if r.accuracy is not None and r.kind != "diagnostic"]
+        if corruptions:
+            worst = min(corruptions, key=lambda r: r.accuracy)
+            numbers.append(_card("hardest corruption", f"{percent(worst.accuracy)}%", condition(worst)))
+        compared = [r for r in corruptions if r.drop_difference is not None and r.drop_difference_ci]
+        if compared:
+            largest = max(compared, key=lambda r: r.drop_difference)
             numbers.append(
-                {"label": f"worst probe: {worst.probe} {worst.severity:g}", "value": f"{percent(worst.accuracy)}%"}
+                _card(
+                    "largest loss vs baseline",
+                    f"{with_interval(largest.drop_difference, largest.drop_difference_ci, signed=True)}",
+                    f"points, {condition(largest)}",
+                )
             )
     return numbers
 
 
-def _probe_rows(result: AuditResult) -> dict | None:
+def _probe_groups(result: AuditResult) -> dict | None:
+    """The probe table as groups (one per probe, kept together on a page)."""
     section = result.probes
     if section is None:
         return None
-    parameters = {p["name"]: p["parameter"] for p in section.probes}
-    rows, previous = [], None
+    meta = {p["name"]: p for p in section.probes}
+    groups: dict[str, dict] = {}
     for r in section.results:
-        first = r.probe != previous
-        previous = r.probe
-        rows.append(
+        group = groups.setdefault(
+            r.probe, {"probe": r.probe, "parameter": meta.get(r.probe, {}).get("parameter", ""), "rows": []}
+        )
+        group["rows"].append(
             {
-                "probe": r.probe if first else "",
-                "parameter": parameters.get(r.probe, "") if first else "",
-                "severity": f"{r.severity:g}",
-                "accuracy": percent(r.accuracy),
-                "drop": percent(r.accuracy_drop),
+                "value": f"{r.value:g}",
+                "accuracy": with_interval(r.accuracy, r.accuracy_ci),
+                "drop": with_interval(r.accuracy_drop, r.accuracy_drop_ci),
                 "agreement": percent(r.agreement),
-                "baseline_accuracy": percent(r.baseline_accuracy),
-                "baseline_drop": percent(r.baseline_accuracy_drop),
+                "baseline_accuracy": with_interval(r.baseline_accuracy, r.baseline_accuracy_ci),
+                "difference": with_interval(r.drop_difference, r.drop_difference_ci, signed=True)
+                if r.drop_difference is not None
+                else "—",
+                "significant": bool(
+                    r.drop_difference_ci and (r.drop_difference_ci[0] > 0 or r.drop_difference_ci[1] < 0)
+                ),
             }
         )
     return {
@@ -64,12 +89,17 @@ def _probe_rows(result: AuditResult) -> dict | None:
         "runner": section.runner,
         "mean": ", ".join(f"{v:g}" for v in section.mean),
         "std": ", ".join(f"{v:g}" for v in section.std),
-        "clean": percent(section.clean_accuracy),
-        "baseline_clean": percent(section.baseline_clean_accuracy),
-        "has_baseline": section.baseline_clean_accuracy is not None
-        or any(r.baseline_accuracy is not None for r in section.results),
-        "rows": rows,
+        "clean": with_interval(section.clean_accuracy, section.clean_accuracy_ci),
+        "baseline_clean": with_interval(section.baseline_clean_accuracy, section.baseline_clean_accuracy_ci),
+        "clean_difference": with_interval(section.clean_difference, section.clean_difference_ci, signed=True)
+        if section.clean_difference is not None
+        else "—",
+        "has_baseline": section.baseline_clean_accuracy is not None,
+        "paired": section.paired,
+        "groups": list(groups.values()),
         "notes": section.notes,
+        "statistics": section.statistics,
+        "examples": [{"label": e["label"], "src": f"data:image/png;base64,{e['png']}"} for e in section.examples],
     }
 
 
@@ -114,40 +144,47 @@ def _gates(result: AuditResult) -> dict | None:
         return None
     return {
         "passed": gates.passed,
+        "mode": gates.mode,
         "checks": [
             {
                 "name": c.name,
                 "passed": c.passed,
-                "value_text": number(c.value, 4),
-                "threshold_text": number(c.threshold, 4),
+                "value_text": short(c.value),
+                "interval_text": f"[{short(c.interval[0])}, {short(c.interval[1])}]" if c.interval else "",
+                "threshold_text": short(c.threshold),
+                "detail": c.detail,
             }
             for c in gates.checks
         ],
     }
 
 
+SPECTRAL_CAPTIONS = {
+    "radial": "Share of each layer's kernel energy at each radius (cycles/pixel). Look for curves that fall to the "
+    "right: energy at low frequencies; a layer whose curve stays high on the right keeps fine detail.",
+    "depth": "The same energy shares as a heat map, one panel per kernel size on its own radii. Look for bright "
+    "cells on the right in the deep layers: high-frequency filters where a smooth model has few.",
+    "hfer": "HFER per layer, input to output, against the baseline's. Look for where the lines part: the layers "
+    "whose high-frequency share differs from the baseline's.",
+}
+
+
 def report_context(result: AuditResult) -> dict:
     """Plain data for the templates; charts are SVG strings marked safe (matplotlib
     escapes the text it writes, layer names included)."""
     settings = result.spectral.settings
-    spectral_charts = []
-    for svg, caption in (
-        (
-            charts.radial_energy_chart(result),
-            "Energy fraction per radial frequency for every layer; the dotted line is the HFER cutoff.",
-        ),
-        (
-            charts.depth_heatmap(result),
-            "Energy fraction by layer (rows, input to output) and radial frequency, rebinned to 8 common bins.",
-        ),
-        (charts.hfer_by_depth(result), "HFER of each layer against the baseline's."),
-    ):
-        if svg:
-            spectral_charts.append({"svg": Markup(svg), "caption": caption})
-    probe_charts = [
-        {"svg": Markup(svg), "caption": f"Accuracy under {name}; dotted/dash-dot lines: clean accuracy."}
-        for name, svg in charts.probe_curves(result)
+    spectral_charts = [
+        {"svg": Markup(svg), "caption": SPECTRAL_CAPTIONS[key]}
+        for key, svg in (
+            ("radial", charts.radial_energy_chart(result)),
+            ("depth", charts.depth_heatmap(result)),
+            ("hfer", charts.hfer_by_depth(result)),
+        )
+        if svg
     ]
+    has_baseline = result.probes is not None and result.probes.baseline_clean_accuracy is not None
+    probe_charts = [{"svg": Markup(svg), "name": name} for name, svg in charts.probe_curves(result)]
+    summary_svg = charts.summary_chart(result)
     heatmap_svg = charts.fourier_heatmap_chart(result)
     unmatched = result.spectral.unmatched
     unmatched_text = ""
@@ -157,10 +194,18 @@ def report_context(result: AuditResult) -> dict:
             f"only in the baseline: {', '.join(unmatched.baseline_only) or 'none'}."
         )
     baseline = result.spectral.baseline
+    summary = result.spectral.summary
+    findings = [
+        {"severity": f.severity, "message": f.message, "id": f.id, "anchor": f"guide-{f.id}" if f.id in GUIDE else None}
+        for f in result.findings
+    ]
+    kinds = list(dict.fromkeys(f.id for f in result.findings if f.id in GUIDE))
     return {
         "model": {"name": Path(result.model.path).name, **vars(result.model)},
         "run": result.run,
         "verdict": result.verdict,
+        "verdict_fails": any(f.severity == "error" for f in result.findings)
+        or (result.gates is not None and not result.gates.passed),
         "key_numbers": _key_numbers(result),
         "baseline_label": "white-noise reference (expected spectrum of i.i.d. weights)"
         if baseline.kind == "white-noise"
@@ -169,9 +214,18 @@ def report_context(result: AuditResult) -> dict:
         "grid": "the kernel's own grid"
         if settings.fft_size is None
         else f"a {settings.fft_size}x{settings.fft_size} zero-padded grid",
-        "findings": result.findings,
+        "findings": findings,
         "gates": _gates(result),
+        "summary_chart": {
+            "svg": Markup(summary_svg),
+            "caption": "Accuracy clean and under each corruption at its middle severity"
+            + (", the model against the baseline" if has_baseline else "")
+            + "; bars are 95% intervals. Look for bars of the model shorter than the baseline's, beyond the intervals.",
+        }
+        if summary_svg
+        else None,
         "spectral_charts": spectral_charts,
+        "match_note": summary.match_note,
         "layers": [
             {
                 "name": l.name,
@@ -186,14 +240,21 @@ def report_context(result: AuditResult) -> dict:
             for l in result.spectral.layers
         ],
         "unmatched": unmatched_text,
-        "probes": _probe_rows(result),
+        "probes": _probe_groups(result),
         "probe_charts": probe_charts,
+        "probe_charts_caption": "Accuracy (%) at each tested value, harsher to the right; bands are 95% intervals, "
+        "dotted lines the clean accuracy. Look for the model's line falling faster than the baseline's.",
         "heatmap_chart": {
             "svg": Markup(heatmap_svg),
-            "caption": "Error rate when one Fourier basis image is added; DC at the centre.",
+            "caption": "Error rate when one Fourier basis image of L2 norm "
+            f"{result.probes.heatmap.norm:g} is added (basis: {result.probes.heatmap.basis}); DC at the centre. "
+            "Look for bright rings far from the centre: frequencies the model is fragile to.",
         }
         if heatmap_svg
         else None,
+        "guide": [
+            {"id": kind, "title": GUIDE[kind][0], "meaning": GUIDE[kind][1], "action": GUIDE[kind][2]} for kind in kinds
+        ],
         "run_facts": _run_facts(result),
     }
 

@@ -402,3 +402,81 @@ def evaluate_findings(result: AuditResult, limits: Thresholds = Thresholds()) ->
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
     sanity = {"chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
     return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))
+
+
+# What each kind of finding means and what a reviewer should do about it (the report's
+# "How to read this report" section; each finding links to its entry).
+GUIDE: dict[str, tuple[str, str, str]] = {
+    "chance-level-accuracy": (
+        "Accuracy at chance",
+        "The model does not classify the evaluation images at all.",
+        "Fix the evaluation before anything else: trained weights? the normalisation it was trained with "
+        "(--mean/--std)? the data set's class order? the output that holds the logits (--logits)?",
+    ),
+    "baseline-chance-level-accuracy": (
+        "Baseline at chance",
+        "The baseline does not classify the images: no comparison with it means anything.",
+        "Check the baseline's weights and its architecture options (--baseline-arch).",
+    ),
+    "below-recorded-accuracy": (
+        "Below the recorded accuracy",
+        "The checkpoint records a clean accuracy far above the one measured here.",
+        "Usually a different preprocessing: check --mean/--std and the input size; or another data split.",
+    ),
+    "non-finite-weights": (
+        "NaN or Inf weights",
+        "Some kernels hold NaN or Inf: training diverged or the file is corrupt.",
+        "Do not release; retrain or restore an earlier checkpoint.",
+    ),
+    "zero-kernels": (
+        "Dead layers",
+        "Some layers' kernels are (nearly) all zero and pass no signal.",
+        "Check pruning, initialisation or a loading bug that zeroed them.",
+    ),
+    "partial-comparison": (
+        "Partial comparison",
+        "The baseline is another architecture; only the layers the two share were compared.",
+        "Read the spectral numbers as describing those layers only; prefer a baseline of the same architecture.",
+    ),
+    "batchnorm-folded": (
+        "BatchNorm folded",
+        "The kernels equal the baseline's up to a per-channel scale, as when BatchNorm is folded into them.",
+        "Nothing to do: the filters are the same. Export with optimize=False to keep identical numbers.",
+    ),
+    "layer-high-frequency": (
+        "A high-frequency layer",
+        "A layer keeps much more energy above the cutoff than the same layer of the baseline.",
+        "Check whether the probes show a cost (blur, low resolution); the spectrum alone only predicts it.",
+    ),
+    "network-ssr": (
+        "Network SSR",
+        "How the network's high-frequency share compares with the baseline (SSR > 1: more low-pass).",
+        "Read it with the probes: the measured differences, not the spectrum, decide.",
+    ),
+    "network-ssr-below-policy": (
+        "SSR below the policy",
+        "The policy asks for a network SSR at least this high.",
+        "Compare the training recipe with the baseline's (weight decay, augmentation).",
+    ),
+    "robustness-regression": (
+        "Loses more than the baseline",
+        "Under this corruption the model loses more accuracy than the baseline, on the same images, "
+        "and the 95% interval of the difference excludes zero.",
+        "Decide whether the regression matters for deployment; if it does, train with matching augmentation.",
+    ),
+    "robustness-improvement": (
+        "Loses less than the baseline",
+        "Under this corruption the model keeps more accuracy than the baseline, beyond sampling noise.",
+        "Nothing to do; worth noting in the release notes.",
+    ),
+    "probe-drop": (
+        "Accuracy drop",
+        "How much accuracy this corruption costs, with no baseline to compare it with.",
+        "Pass a baseline (--baseline last_release.json) or set policy limits to turn this into a decision.",
+    ),
+    "probe-drop-above-policy": (
+        "Drop above the policy",
+        "The drop's whole 95% interval is above the limit the policy sets.",
+        "Treat as a regression: review the training recipe or the limit.",
+    ),
+}
