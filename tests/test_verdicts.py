@@ -18,7 +18,7 @@ sys.path.insert(0, str(SAMPLES))
 from cifar_resnet import CifarResNet  # noqa: E402
 
 ARCH = f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"
-FEW = ["--data", "cifar10-sample", "--samples", "200"]
+FEW = ["--data", "cifar10-sample", "--samples", "100"]
 
 
 def audit_json(*args, tmp_path: Path):
