@@ -42,6 +42,7 @@ from audit.schema import (
 )
 from audit.spectral import comparison, evolution
 from audit.spectral.profile import measure_layers
+from audit.zoo.calibration import bundled_calibration
 
 WHITE_NOISE = "white-noise"
 MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
@@ -212,10 +213,11 @@ def run_audit(
         probes=probe_section,
     )
     thresholds = policy.findings if policy else Policy().findings
-    result.findings = evaluate_findings(result, thresholds)
+    calibration = bundled_calibration()
+    result.findings = evaluate_findings(result, thresholds, calibration)
     if policy is not None:
         result.gates = check_gates(result, policy)
-    result.verdict = audit_verdict(result, thresholds)
+    result.verdict = audit_verdict(result, thresholds, calibration)
     return result
 
 
@@ -341,3 +343,120 @@ def _paper_protocol(result: TrackResult, ranked: list, placement) -> None:
     before = spectra_by_point[reference][1]
     for point, (_, spectrum) in zip(result.points, spectra_by_point):
         point.paper_protocol_ssr = paper_protocol.compute_ssr(before, spectrum)
+
+
+def _model_name(path: Path) -> str:
+    """'runs/a/w8_wd0.ts.pt' -> 'w8_wd0': the file name without its checkpoint suffixes."""
+    import re
+
+    return re.sub(r"(\.ts|\.jit|\.script)?\.(pt|pth|bin|ckpt|pt2|safetensors|onnx)$", "", path.name, flags=re.I)
+
+
+def _zoo_cache_key(path: Path, init: Path | None, probes: ProbeOptions, settings: SpectralSettings) -> str:
+    """What a cached row depends on: the files' bytes, the options, the tool's version."""
+    import hashlib
+    import json
+
+    from audit import __version__
+    from audit.loading.sniff import sha256_of
+
+    options = {k: v for k, v in vars(probes).items() if k != "show_progress"}
+    text = json.dumps(
+        [sha256_of(path), sha256_of(init) if init else None, options, vars(settings), __version__],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_zoo(
+    checkpoints: list[str | os.PathLike],
+    *,
+    probes: ProbeOptions,
+    init_dir: str | os.PathLike | None = None,
+    settings: SpectralSettings = SpectralSettings(),
+    device: str = "auto",
+    allow_pickle: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    recipes: dict[str, dict] | None = None,
+    resamples: int | None = None,
+    command: list[str] | None = None,
+    on_model=None,
+):
+    """Audit every checkpoint of a zoo (against white noise, with the probes) and
+    correlate each spectral statistic with each probe's drop across them.
+
+    init_dir: a folder holding each model's initial weights under the same file name;
+        adds the statistic "SSR vs initialisation".
+    cache_dir: keep each model's row there, keyed by the files' bytes and the options, so
+        that a rerun (after an interruption, or with more models) audits only what is new.
+    recipes: model name -> how it was trained, copied into the table.
+    on_model: called as on_model(index, total, name, seconds or None if cached) after each.
+    Returns a :class:`audit.schema.ZooResult`.
+    """
+    import dataclasses
+    import json
+    import time
+
+    from audit.io import raise_if_interrupted
+    from audit.loading.runs import list_checkpoints
+    from audit.schema import ZooModel, build
+    from audit.zoo import table
+    from audit.zoo.correlation import RESAMPLES
+    from audit.zoo.statistics import PADDED_FFT_SIZE
+
+    files = list_checkpoints(
+        [Path(p) for p in checkpoints],
+        minimum=table.MIN_MODELS,
+        too_few=f"zoo needs at least {table.MIN_MODELS} checkpoints to rank.",
+    )
+    names = [_model_name(f) for f in files]
+    if len(set(names)) < len(names):
+        names = [printable(str(f)) for f in files]
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    rows, conditions = [], {}
+    for index, (path, name) in enumerate(zip(files, names), 1):
+        raise_if_interrupted()
+        init = Path(init_dir) / path.name if init_dir is not None else None
+        if init is not None and not init.is_file():
+            raise AuditError(f"{printable(str(init))}: no initial weights for {name} in the init folder.")
+        cached = cache / f"{name}.{_zoo_cache_key(path, init, probes, settings)}.json" if cache else None
+        if cached is not None and cached.is_file():
+            saved = json.loads(cached.read_text())
+            rows.append(build(ZooModel, saved["row"]))
+            conditions.update(saved["conditions"])
+            if on_model:
+                on_model(index, len(files), name, None)
+            continue
+        started = time.perf_counter()
+        audit = run_audit(path, settings=settings, device=device, allow_pickle=allow_pickle, probes=probes)
+        padded_settings = SpectralSettings(cutoff=settings.cutoff, fft_size=PADDED_FFT_SIZE)
+        padded = build_profile(path, settings=padded_settings, device=device, allow_pickle=allow_pickle)
+        ssr_init = None
+        if init is not None:
+            against_init = run_audit(path, baseline=init, settings=settings, device=device, allow_pickle=allow_pickle)
+            ssr_init = against_init.spectral.summary.ssr
+        row = table.zoo_row(name, audit, padded.spectral.layers, ssr_init, (recipes or {}).get(name))
+        rows.append(row)
+        conditions.update(table.conditions_of(audit))
+        if cached is not None:
+            write_atomic(
+                cached,
+                json.dumps({"row": dataclasses.asdict(row), "conditions": table.conditions_of(audit)}) + "\n",
+            )
+        if on_model:
+            on_model(index, len(files), name, time.perf_counter() - started)
+    for row in rows:  # recipes may be given after a row was cached
+        row.recipe = dict((recipes or {}).get(row.name, row.recipe))
+    torch_device = resolve_device(device)
+    return table.build_zoo(
+        rows,
+        conditions,
+        dataset=probes.data,
+        samples=rows[0].samples,
+        probes=probes.probes,
+        resamples=resamples or RESAMPLES,
+        run=_run_info(torch_device, command, probes.precision),
+    )

@@ -248,6 +248,168 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on
 
 PROBES_PANEL, GATES_PANEL = "Probes", "Gates"
 
+# --- the probe options (audit and zoo) ------------------------------------------------------
+
+DataOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data",
+        metavar="NAME|PATH",
+        rich_help_panel=PROBES_PANEL,
+        help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
+        "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
+    ),
+]
+
+DataRoot = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-root",
+        metavar="DIR",
+        rich_help_panel=PROBES_PANEL,
+        help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or "
+        "~/.cache/torch/datasets.",
+    ),
+]
+
+Download = Annotated[
+    bool,
+    typer.Option(
+        "--download/--no-download", rich_help_panel=PROBES_PANEL, help="Download a missing torchvision data set."
+    ),
+]
+
+Samples = Annotated[
+    Optional[int],
+    typer.Option(
+        "--samples",
+        metavar="N",
+        min=1,
+        rich_help_panel=PROBES_PANEL,
+        help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.",
+    ),
+]
+
+ProbesOption = Annotated[
+    str,
+    typer.Option(
+        "--probes",
+        metavar="NAMES",
+        rich_help_panel=PROBES_PANEL,
+        help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
+        "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
+        "lowres...).",
+    ),
+]
+
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        metavar="N",
+        rich_help_panel=PROBES_PANEL,
+        help="Seed for the subset and the noise: the same command gives the same numbers.",
+    ),
+]
+
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        metavar="N",
+        min=1,
+        rich_help_panel=PROBES_PANEL,
+        help="Images per batch (halved automatically on CUDA out-of-memory).",
+    ),
+]
+
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        metavar="[fp32|bf16|fp16]",
+        rich_help_panel=PROBES_PANEL,
+        help="Inference precision; bf16/fp16 need CUDA.",
+    ),
+]
+
+Logits = Annotated[
+    Optional[str],
+    typer.Option(
+        "--logits",
+        metavar="NAME|INDEX",
+        rich_help_panel=PROBES_PANEL,
+        help="Which model output holds the logits when it returns several (tuple index or dict key).",
+    ),
+]
+
+Arch = Annotated[
+    Optional[str],
+    typer.Option(
+        "--arch",
+        metavar="SPEC",
+        rich_help_panel=PROBES_PANEL,
+        help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
+        "models/net.py:Net.",
+    ),
+]
+
+ArchArgs = Annotated[
+    Optional[str],
+    typer.Option(
+        "--arch-args",
+        metavar="K=V,...",
+        rich_help_panel=PROBES_PANEL,
+        help="Constructor arguments for --arch, e.g. width=64,num_classes=10.",
+    ),
+]
+
+NumClasses = Annotated[
+    Optional[int],
+    typer.Option("--num-classes", metavar="N", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
+]
+
+InputSize = Annotated[
+    Optional[int],
+    typer.Option(
+        "--input-size",
+        metavar="N",
+        min=1,
+        rich_help_panel=PROBES_PANEL,
+        help="Resize images to N x N once, before probing.",
+    ),
+]
+
+Mean = Annotated[
+    Optional[str],
+    typer.Option(
+        "--mean",
+        metavar="M1,M2,M3",
+        rich_help_panel=PROBES_PANEL,
+        help="Normalisation mean (default: the data set's preset).",
+    ),
+]
+
+Std = Annotated[
+    Optional[str],
+    typer.Option(
+        "--std",
+        metavar="S1,S2,S3",
+        rich_help_panel=PROBES_PANEL,
+        help="Normalisation std (default: the data set's preset).",
+    ),
+]
+
+StoredUint8 = Annotated[
+    bool,
+    typer.Option(
+        "--cifar10c-uint8/--cifar10c-float",
+        rich_help_panel=PROBES_PANEL,
+        help="CIFAR-10-C probes: store each corrupted image as uint8 by truncation, as the published data set "
+        "does (default), or keep floats.",
+    ),
+]
+
 
 def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
     if text is None:
@@ -256,6 +418,36 @@ def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise AuditError(f"{option} expects comma-separated numbers, e.g. 0.4914,0.4822,0.4465; got {text!r}.")
+
+
+def _probe_options(
+    data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args, num_classes,
+    input_size, mean, std, stored_uint8, quiet, **more,
+):  # fmt: skip
+    """The probe options of the command line (audit and zoo share them) as ProbeOptions."""
+    from audit.api import ProbeOptions
+    from audit.probes.architectures import parse_arch_args
+
+    return ProbeOptions(
+        data=data,
+        data_root=str(data_root) if data_root else None,
+        download=download,
+        samples=samples,
+        probes=probes,
+        seed=seed,
+        batch_size=batch_size,
+        precision=precision.value,
+        logits=logits,
+        arch=arch,
+        arch_args=parse_arch_args(arch_args),
+        num_classes=num_classes,
+        input_size=input_size,
+        mean=_floats(mean, "--mean"),
+        std=_floats(std, "--std"),
+        show_progress=not quiet,
+        stored_uint8=stored_uint8,
+        **more,
+    )
 
 
 def _version(value: bool) -> None:
@@ -345,114 +537,19 @@ def audit_command(
     device: DeviceOption = Device.auto,
     allow_pickle: AllowPickle = False,
     checkpoint_key: CheckpointKey = None,
-    data: Annotated[
-        Optional[str],
-        typer.Option(
-            "--data",
-            metavar="NAME|PATH",
-            rich_help_panel=PROBES_PANEL,
-            help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
-            "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
-        ),
-    ] = None,
-    data_root: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--data-root",
-            metavar="DIR",
-            rich_help_panel=PROBES_PANEL,
-            help="Where torchvision data sets are (and are downloaded to). Default: $SPECTRAL_AUDIT_DATA or "
-            "~/.cache/torch/datasets.",
-        ),
-    ] = None,
-    download: Annotated[
-        bool,
-        typer.Option(
-            "--download/--no-download", rich_help_panel=PROBES_PANEL, help="Download a missing torchvision data set."
-        ),
-    ] = True,
-    samples: Annotated[
-        Optional[int],
-        typer.Option(
-            "--samples",
-            metavar="N",
-            min=1,
-            rich_help_panel=PROBES_PANEL,
-            help="Evaluate a fixed, seeded subset of N images. Default: all on a GPU, 1000 on the CPU.",
-        ),
-    ] = None,
-    probes: Annotated[
-        str,
-        typer.Option(
-            "--probes",
-            metavar="NAMES",
-            rich_help_panel=PROBES_PANEL,
-            help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
-            "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
-            "lowres...).",
-        ),
-    ] = "default",
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed",
-            metavar="N",
-            rich_help_panel=PROBES_PANEL,
-            help="Seed for the subset and the noise: the same command gives the same numbers.",
-        ),
-    ] = 0,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            metavar="N",
-            min=1,
-            rich_help_panel=PROBES_PANEL,
-            help="Images per batch (halved automatically on CUDA out-of-memory).",
-        ),
-    ] = 512,
-    precision: Annotated[
-        Precision,
-        typer.Option(
-            "--precision",
-            metavar="[fp32|bf16|fp16]",
-            rich_help_panel=PROBES_PANEL,
-            help="Inference precision; bf16/fp16 need CUDA.",
-        ),
-    ] = Precision.fp32,
-    logits: Annotated[
-        Optional[str],
-        typer.Option(
-            "--logits",
-            metavar="NAME|INDEX",
-            rich_help_panel=PROBES_PANEL,
-            help="Which model output holds the logits when it returns several (tuple index or dict key).",
-        ),
-    ] = None,
+    data: DataOption = None,
+    data_root: DataRoot = None,
+    download: Download = True,
+    samples: Samples = None,
+    probes: ProbesOption = "default",
+    seed: Seed = 0,
+    batch_size: BatchSize = 512,
+    precision: PrecisionOption = Precision.fp32,
+    logits: Logits = None,
     old_output: Annotated[Optional[str], typer.Option("--output", hidden=True)] = None,
-    arch: Annotated[
-        Optional[str],
-        typer.Option(
-            "--arch",
-            metavar="SPEC",
-            rich_help_panel=PROBES_PANEL,
-            help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
-            "models/net.py:Net.",
-        ),
-    ] = None,
-    arch_args: Annotated[
-        Optional[str],
-        typer.Option(
-            "--arch-args",
-            metavar="K=V,...",
-            rich_help_panel=PROBES_PANEL,
-            help="Constructor arguments for --arch, e.g. width=64,num_classes=10.",
-        ),
-    ] = None,
-    num_classes: Annotated[
-        Optional[int],
-        typer.Option("--num-classes", metavar="N", min=1, rich_help_panel=PROBES_PANEL, help="num_classes for --arch."),
-    ] = None,
+    arch: Arch = None,
+    arch_args: ArchArgs = None,
+    num_classes: NumClasses = None,
     baseline_arch: Annotated[
         Optional[str],
         typer.Option(
@@ -471,44 +568,11 @@ def audit_command(
             help="Constructor arguments for --baseline-arch (default: --arch-args).",
         ),
     ] = None,
-    stored_uint8: Annotated[
-        bool,
-        typer.Option(
-            "--cifar10c-uint8/--cifar10c-float",
-            rich_help_panel=PROBES_PANEL,
-            help="CIFAR-10-C probes: store each corrupted image as uint8 by truncation, as the published data set "
-            "does (default), or keep floats.",
-        ),
-    ] = True,
+    stored_uint8: StoredUint8 = True,
     match: MatchOption = Match.full,
-    input_size: Annotated[
-        Optional[int],
-        typer.Option(
-            "--input-size",
-            metavar="N",
-            min=1,
-            rich_help_panel=PROBES_PANEL,
-            help="Resize images to N x N once, before probing.",
-        ),
-    ] = None,
-    mean: Annotated[
-        Optional[str],
-        typer.Option(
-            "--mean",
-            metavar="M1,M2,M3",
-            rich_help_panel=PROBES_PANEL,
-            help="Normalisation mean (default: the data set's preset).",
-        ),
-    ] = None,
-    std: Annotated[
-        Optional[str],
-        typer.Option(
-            "--std",
-            metavar="S1,S2,S3",
-            rich_help_panel=PROBES_PANEL,
-            help="Normalisation std (default: the data set's preset).",
-        ),
-    ] = None,
+    input_size: InputSize = None,
+    mean: Mean = None,
+    std: Std = None,
     heatmap_samples: Annotated[
         int,
         typer.Option(
@@ -593,7 +657,7 @@ def audit_command(
     """
 
     def action() -> int:
-        from audit.api import ProbeOptions, run_audit
+        from audit.api import run_audit
         from audit.io import append_text, check_output_folder, check_output_path, write_atomic
         from audit.probes.architectures import parse_arch_args
         from audit.report.ci import junit_xml, markdown_summary, summary_line
@@ -610,28 +674,13 @@ def audit_command(
             check_output_folder(out)
         probe_options = None
         if data is not None:
-            probe_options = ProbeOptions(
-                data=data,
-                data_root=str(data_root) if data_root else None,
-                download=download,
-                samples=samples,
-                probes=probes,
-                seed=seed,
-                batch_size=batch_size,
-                precision=precision.value,
-                logits=chosen_logits,
-                arch=arch,
-                arch_args=parse_arch_args(arch_args),
-                num_classes=num_classes,
-                input_size=input_size,
-                mean=_floats(mean, "--mean"),
-                std=_floats(std, "--std"),
+            probe_options = _probe_options(
+                data, data_root, download, samples, probes, seed, batch_size, precision, chosen_logits, arch,
+                arch_args, num_classes, input_size, mean, std, stored_uint8, quiet,
                 heatmap_samples=heatmap_samples,
-                show_progress=not quiet,
                 baseline_arch=baseline_arch,
                 baseline_arch_args=parse_arch_args(baseline_arch_args) if baseline_arch_args else None,
-                stored_uint8=stored_uint8,
-            )
+            )  # fmt: skip
         policy = load_policy(policy_path)
         for key, value in (
             ("min_clean_accuracy", min_clean_accuracy),
@@ -852,6 +901,149 @@ def track_command(
             written.append(json_path)
         _report_written(written)
         stdout.print(track_verdict(result), markup=False, highlight=False)
+        return 0
+
+    _guarded(action, debug)
+
+
+@app.command("zoo", cls=_Command, short_help="Which spectral statistic predicts which probe, on your models.")
+def zoo_command(
+    checkpoints: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="CHECKPOINTS",
+            help="Checkpoints of the zoo (at least 3; files or folders of them), best of one architecture.",
+            show_default=False,
+        ),
+    ],
+    data: DataOption = None,
+    init_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--init-dir",
+            metavar="DIR",
+            help="A folder with each model's initial weights under the same file name: adds SSR against "
+            "initialisation to the statistics.",
+        ),
+    ] = None,
+    cache: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache",
+            metavar="DIR",
+            help="Keep each model's audit in DIR; a rerun audits only new or changed checkpoints.",
+        ),
+    ] = None,
+    recipes: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--recipes",
+            metavar="FILE",
+            help="JSON object: model name (file name without suffix) -> how it was trained; copied into the table.",
+        ),
+    ] = None,
+    resamples: Annotated[
+        int,
+        typer.Option("--resamples", metavar="N", min=100, max=100000, help="Bootstrap resamples per interval."),
+    ] = 2000,
+    out: OutDir = None,
+    json_path: JsonPath = None,
+    pdf: Pdf = True,
+    html: Html = True,
+    hfer_cutoff: Cutoff = 0.25,
+    device: DeviceOption = Device.auto,
+    allow_pickle: AllowPickle = False,
+    data_root: DataRoot = None,
+    download: Download = True,
+    samples: Samples = None,
+    probes: ProbesOption = "default",
+    seed: Seed = 0,
+    batch_size: BatchSize = 512,
+    precision: PrecisionOption = Precision.fp32,
+    logits: Logits = None,
+    arch: Arch = None,
+    arch_args: ArchArgs = None,
+    num_classes: NumClasses = None,
+    input_size: InputSize = None,
+    mean: Mean = None,
+    std: Std = None,
+    stored_uint8: StoredUint8 = True,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Calibrate the spectral warnings on your own models: audit every checkpoint (spectral
+    statistics and the probes), then rank-correlate each statistic with each probe's drop
+    (Spearman, bootstrap 95% intervals, across models and within architectures).
+
+    \b
+    spectral-audit zoo runs/*/final.pt --arch models/net.py:Net --data cifar10 --out zoo/
+    spectral-audit zoo checkpoints/ --data cifar10-sample --probes default,cifar10-c --cache zoo/cache
+    """
+
+    def action() -> int:
+        import json as json_module
+
+        from audit.api import run_zoo
+        from audit.io import check_output_folder, check_output_path, read_text, write_atomic
+        from audit.report.html import write_zoo_report
+        from audit.report.zoo import headline, zoo_table
+        from audit.schema import to_json
+
+        if data is None:
+            raise AuditError("zoo needs accuracy drops to correlate with: pass --data (e.g. --data cifar10-sample).")
+        if json_path is not None:
+            check_output_path(json_path)
+        if out is not None:
+            check_output_folder(out)
+        named_recipes = None
+        if recipes is not None:
+            try:
+                named_recipes = json_module.loads(read_text(recipes, "recipes file", 64 << 20))
+            except ValueError as error:
+                raise AuditError(f"{recipes}: not valid JSON ({error}).")
+            if not isinstance(named_recipes, dict) or not all(isinstance(v, dict) for v in named_recipes.values()):
+                raise AuditError(f"{recipes}: expected a JSON object of model name -> recipe object.")
+        options = _probe_options(
+            data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args,
+            num_classes, input_size, mean, std, stored_uint8, quiet=True,  # one progress line per model instead
+        )  # fmt: skip
+
+        timings: list[float] = []
+
+        def report_model(index: int, total: int, name: str, seconds: float | None) -> None:
+            if seconds is not None:
+                timings.append(seconds)
+            if quiet:
+                return
+            done = "from the cache" if seconds is None else f"audited in {seconds:.0f} s"
+            eta = f", about {sum(timings) / len(timings) * (total - index):.0f} s left" if timings else ""
+            stderr.print(f"zoo [{index}/{total}] {name}: {done}{eta}", markup=False, highlight=False)
+
+        result = run_zoo(
+            checkpoints,
+            probes=options,
+            init_dir=init_dir,
+            settings=_settings(hfer_cutoff, None, False),
+            device=device.value,
+            allow_pickle=allow_pickle,
+            cache_dir=cache,
+            recipes=named_recipes,
+            resamples=resamples,
+            command=_command_line(),
+            on_model=report_model,
+        )
+        if any(c.within is not None for c in result.correlations):
+            stdout.print(zoo_table(result))
+        else:
+            stdout.print("No correlation could be computed: the drops or the statistics do not vary across models.")
+        for note in result.notes:
+            stdout.print(f"  note: {escape(note)}", highlight=False)
+        written = write_zoo_report(result, out, html=html, pdf=pdf) if out is not None else []
+        if json_path is not None:
+            write_atomic(json_path, to_json(result))
+            written.append(json_path)
+        _report_written(written)
+        stdout.print(headline(result), markup=False, highlight=False)
         return 0
 
     _guarded(action, debug)

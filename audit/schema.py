@@ -383,6 +383,94 @@ class TrackResult:
         return finite_only(dataclasses.asdict(self))
 
 
+# --- model zoos (the zoo verb and study) ---------------------------------------------------
+
+
+@dataclass
+class ZooModel:
+    """One audited model of a zoo: what a correlation is computed from.
+
+    drops: "probe@severity" -> [accuracy drop, 95% low, 95% high] (fractions).
+    architecture: the group the model belongs to (same conv layer names and shapes).
+    """
+
+    name: str
+    path: str
+    sha256: str
+    architecture: str
+    parameters: int
+    clean_accuracy: float | None
+    clean_accuracy_ci: list[float] | None
+    statistics: dict[str, float | None]
+    drops: dict[str, list[float | None]]
+    samples: int = 0  # images the accuracies were measured on
+    recipe: dict[str, Any] = field(default_factory=dict)  # how it was trained, where known
+
+
+@dataclass
+class Correlation:
+    """Spearman correlation of one statistic with one probe's drop, across the zoo's
+    models (``rho``) and within groups of equal architecture (``within``)."""
+
+    statistic: str
+    probe: str
+    severity: float
+    condition: str  # "blur k=5"
+    rho: float | None
+    low: float | None
+    high: float | None
+    within: float | None
+    within_low: float | None
+    within_high: float | None
+
+    @property
+    def supported(self) -> bool:
+        """Within architectures, the 95% interval excludes zero."""
+        return (
+            self.within_low is not None
+            and self.within_high is not None
+            and (self.within_low > 0 or self.within_high < 0)
+        )
+
+
+@dataclass
+class ZooResult:
+    models: list[ZooModel]
+    correlations: list[Correlation]
+    statistics: dict[str, str]  # name -> what it measures
+    dataset: str
+    samples: int
+    probes: str
+    resamples: int
+    groups: int
+    run: RunInfo | None = None
+    notes: list[str] = field(default_factory=list)
+    kind: str = "zoo"
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
+        ordered.update(data)
+        return finite_only(ordered)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ZooResult:
+        if not isinstance(data, dict) or data.get("kind") != "zoo":
+            raise AuditError("not a spectral-audit zoo table (its 'kind' is not 'zoo').")
+        try:
+            return cls(
+                **{
+                    **{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}},
+                    "models": [build(ZooModel, m) for m in data["models"]],
+                    "correlations": [build(Correlation, c) for c in data["correlations"]],
+                    "run": build(RunInfo, data["run"]) if data.get("run") else None,
+                }
+            )
+        except (KeyError, TypeError) as error:
+            raise AuditError(f"malformed zoo table: missing or wrong field {error}.")
+
+
 # --- JSON ----------------------------------------------------------------------------------
 
 
@@ -426,7 +514,7 @@ def finite_only(value: Any) -> Any:
     return value
 
 
-def to_json(result: AuditResult | TrackResult) -> str:
+def to_json(result: AuditResult | TrackResult | ZooResult) -> str:
     """Strict JSON text of a result, with a final newline."""
     return json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
 

@@ -14,12 +14,14 @@ import audit
 
 PACKAGE = Path(audit.__file__).resolve().parent
 
-# The flow: foundation -> loading -> spectral -> probes -> rules -> report -> entry points.
+# The flow: foundation -> loading -> spectral -> probes -> zoo (what the probes showed across
+# models) -> rules -> report -> entry points.
 STAGES = [
     {"audit", "audit.errors", "audit.schema", "audit.io"},
     {"audit.loading"},
     {"audit.spectral"},
     {"audit.probes"},
+    {"audit.zoo"},
     {"audit.rules"},
     {"audit.report"},
     {"audit.api"},

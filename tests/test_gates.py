@@ -129,10 +129,13 @@ def test_gate_mode_from_the_command_line(measured, tmp_path):
 def test_fail_on_warning(tmp_path):
     # The L2 model's layers are low-pass: no warnings against white noise...
     assert invoke(MODEL, "--fail-on", "warning", "-q", cwd=tmp_path).returncode == 0
-    # ...but against a baseline more low-pass than it, without probes, the spectrum warns.
-    run = invoke(BASELINE, "--baseline", MODEL, "--fail-on", "warning", "-q", cwd=tmp_path)
+    # ...but a policy that wants it more low-pass than the baseline is turns its SSR into a warning.
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[findings]\nnetwork_ssr_below = 100.0\n")
+    against = (BASELINE, "--baseline", MODEL, "--policy", str(policy), "-q")
+    run = invoke(*against, "--fail-on", "warning", cwd=tmp_path)
     assert run.returncode == 1 and "fail_on_warning" in run.stdout.splitlines()[-1]
-    assert invoke(BASELINE, "--baseline", MODEL, "--fail-on", "never", "-q", cwd=tmp_path).returncode == 0
+    assert invoke(*against, "--fail-on", "never", cwd=tmp_path).returncode == 0
 
 
 def test_pyproject_tool_table_is_found_from_the_working_directory(measured, tmp_path):

@@ -115,7 +115,7 @@ def test_an_onnx_export_with_batchnorm_folded_matches_its_state_dict_layer_for_l
 def test_the_verdict_joins_spectra_probes_gates_and_action():
     verdict = audit_result().verdict
     assert verdict.startswith("It is more low-pass than the baseline (SSR")
-    assert "spectral-bias account predicts" in verdict and "No gate failed." in verdict
+    assert "Measured on the same images, it loses" in verdict and "No gate failed." in verdict
     assert verdict.count(". ") + 1 <= 4
     alone = audit_result(baseline=False).verdict
     assert "white noise" in alone and "no baseline to compare with" in alone

@@ -38,8 +38,10 @@ def position_in_name(path: Path) -> int | None:
     return int(matches[-1][1]) if matches else None
 
 
-def list_checkpoints(paths: list[Path]) -> list[Path]:
-    """The files of a run: folders expanded (sorted by name), files as given."""
+def list_checkpoints(
+    paths: list[Path], minimum: int = 2, too_few: str = "track needs at least two checkpoints of one training run."
+) -> list[Path]:
+    """The files of a run (or a zoo): folders expanded (sorted by name), files as given."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -51,8 +53,8 @@ def list_checkpoints(paths: list[Path]) -> list[Path]:
             files.append(path)
         else:
             raise AuditError(f"{path}: no such file; {EXPECTED}.")
-    if len(files) < 2:
-        raise AuditError("track needs at least two checkpoints of one training run.")
+    if len(files) < minimum:
+        raise AuditError(too_few)
     return files
 
 

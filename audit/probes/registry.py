@@ -208,3 +208,9 @@ def resolve_probes(spec: str) -> tuple[list[Probe], bool]:
             raise AuditError(f"unknown probe {raw!r}; known probes and presets: {known}.")
     unique = list({p.name: p for p in chosen}.values())
     return unique, heatmap
+
+
+def condition(result) -> str:
+    """A probe result's condition in words: 'blur k=5', 'noise σ=0.10'."""
+    probe = PROBES.get(result.probe)
+    return probe.describe(result.value) if probe else f"{result.probe} {result.severity:g}"

@@ -18,7 +18,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from audit.rules.findings import condition
+from audit.probes.registry import condition
 
 # Applied around each chart with rc_context: matplotlib's global settings stay untouched,
 # and Figure objects (not pyplot) keep no global registry of open figures.
@@ -326,3 +326,50 @@ def track_lines(track) -> str:
     right.set_title("(h_first - h) / h_first")
     figure.tight_layout()
     return _svg(figure, "HFER and paper-mode SSR over training")
+
+
+GROUP_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+GROUP_COLOURS = ("#1f3b73", "#9a6b00", "#2f7d4f", "#8c2d5a", "#4d4d4d", "#5b8fd1", "#c98a1b", "#7a9e3a")
+
+
+@_styled
+def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cells: dict) -> str:
+    """One small scatter per statistic: its value (x) against the drop under ``probe``
+    (y), one marker shape per architecture, titled with the within-architecture rho."""
+    from audit.report.zoo import label, rho_text
+    from audit.zoo.table import drop_key
+
+    groups = sorted({m.architecture for m in zoo.models})
+    columns = 3
+    rows = -(-len(statistics) // columns)
+    figure = Figure(figsize=(6.6, 1.75 * rows + 0.35))
+    axes_grid = figure.subplots(rows, columns, squeeze=False)
+    severity = next(iter(cells[(s, probe)] for s in statistics if (s, probe) in cells)).severity
+    key = drop_key(probe, severity)
+    for index, axes in enumerate(axes_grid.flat):
+        if index >= len(statistics):
+            axes.set_visible(False)
+            continue
+        statistic = statistics[index]
+        for number, group in enumerate(groups):
+            members = [m for m in zoo.models if m.architecture == group and m.statistics.get(statistic) is not None]
+            axes.scatter(
+                [m.statistics[statistic] for m in members],
+                [100 * m.drops[key][0] for m in members if key in m.drops],
+                s=9,
+                marker=GROUP_MARKERS[number % len(GROUP_MARKERS)],
+                color=GROUP_COLOURS[number % len(GROUP_COLOURS)],
+                label=group if index == 0 else None,
+            )
+        c = cells.get((statistic, probe))
+        rho = rho_text(c.within, c.within_low, c.within_high) if c else "n/a"
+        axes.set_title(f"{label(statistic)}\nρ {rho}", fontsize=7)
+        axes.tick_params(labelsize=6)
+        axes.xaxis.set_major_locator(MaxNLocator(3))
+        if index % columns == 0:
+            axes.set_ylabel("drop (points)", fontsize=7)
+    if len(groups) > 1:
+        figure.legend(loc="lower center", ncol=min(len(groups), 3), fontsize=6.5, frameon=False)
+    figure.suptitle(f"accuracy drop under {condition_text} against each statistic", fontsize=8)
+    figure.tight_layout(rect=(0, 0.05 if len(groups) > 1 else 0, 1, 0.97))
+    return _svg(figure, f"each spectral statistic against the drop under {condition_text}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from audit.errors import AuditError
 from audit.io import check_output_folder, write_all_atomic
 from audit.report.view import report_context, track_context
-from audit.schema import AuditResult, TrackResult, to_json
+from audit.schema import AuditResult, TrackResult, ZooResult, to_json
 
 
 def templates_folder() -> Path:
@@ -50,6 +50,12 @@ def render_track_html(track: TrackResult) -> str:
     return _environment().get_template("track.html").render(**track_context(track))
 
 
+def render_zoo_html(zoo: ZooResult) -> str:
+    from audit.report.zoo import zoo_context
+
+    return _environment().get_template("zoo.html").render(**zoo_context(zoo))
+
+
 def render_pdf(html: str) -> bytes:
     import logging
 
@@ -61,11 +67,20 @@ def render_pdf(html: str) -> bytes:
 
 
 def _write_rendered(
-    folder: Path, stem: str, page: str | None, json_name: str, json_text: str, *, html: bool, pdf: bool, json: bool
+    folder: Path,
+    stem: str,
+    page: str | None,
+    json_name: str,
+    json_text: str,
+    *,
+    html: bool,
+    pdf: bool,
+    json: bool,
+    extra: list[tuple[Path, bytes]] = (),
 ) -> list[Path]:
-    """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf
-    and ``json_name``. Nothing is written before everything has rendered."""
-    outputs: list[tuple[Path, bytes]] = []
+    """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf,
+    ``json_name`` and any ``extra`` files. Nothing is written before everything has rendered."""
+    outputs: list[tuple[Path, bytes]] = list(extra)
     if json:
         outputs.append((folder / json_name, json_text.encode()))
     if html:
@@ -96,3 +111,16 @@ def write_track_report(
     check_output_folder(folder)
     page = render_track_html(track) if (html or pdf) else None
     return _write_rendered(Path(folder), "track", page, "track.json", to_json(track), html=html, pdf=pdf, json=json)
+
+
+def write_zoo_report(zoo: ZooResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True) -> list[Path]:
+    """zoo.html, zoo.pdf, zoo.json and the Markdown summary zoo.md, rendered first, then
+    written atomically."""
+    from audit.report.zoo import zoo_markdown
+
+    check_output_folder(folder)
+    page = render_zoo_html(zoo) if (html or pdf) else None
+    summary = [(Path(folder) / "zoo.md", zoo_markdown(zoo).encode())]
+    return _write_rendered(
+        Path(folder), "zoo", page, "zoo.json", to_json(zoo), html=html, pdf=pdf, json=json, extra=summary
+    )

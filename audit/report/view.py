@@ -10,9 +10,10 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from audit.probes.registry import condition
 from audit.report import charts
 from audit.report.format import number, percent, short, with_interval
-from audit.rules.findings import GUIDE, condition
+from audit.rules.findings import GUIDE
 from audit.rules.verdict import track_verdict
 from audit.schema import AuditResult, TrackResult
 

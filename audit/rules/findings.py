@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.probes.registry import PROBES
+from audit.probes.registry import PROBES, condition
 from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult
+from audit.zoo.calibration import Calibration, Forecast, forecasts
+from audit.zoo.statistics import STATISTICS
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,6 @@ def bracket(interval: list[float]) -> str:
 def negated(interval: list[float]) -> list[float]:
     """The interval of -x from the interval of x."""
     return [-interval[1], -interval[0]]
-
-
-def condition(result: ProbeResult) -> str:
-    probe = PROBES.get(result.probe)
-    return probe.describe(result.value) if probe else f"{result.probe} {result.severity:g}"
 
 
 def probe_family(name: str) -> str | None:
@@ -216,11 +213,12 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         if ratio >= limits.layer_high_frequency_ratio:
             heavy.append((layer.name, ratio, layer.hfer, layer.baseline_hfer))
     heavy.sort(key=lambda item: -item[1])
+    # A description, not a forecast: no per-layer ratio is a statistic the zoo study supports.
     for name, ratio, hfer, base in heavy[:5]:
         findings.append(
             Finding(
                 "layer-high-frequency",
-                "warning",
+                "info",
                 f"{name} keeps {ratio:.2f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs {base:.3f}).",
                 {
                     "layer": name,
@@ -235,17 +233,16 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         findings.append(
             Finding(
                 "layer-high-frequency",
-                "warning",
+                "info",
                 f"{len(heavy) - 5} more layers keep at least {limits.layer_high_frequency_ratio}x the high-frequency "
                 f"energy of {against}.",
                 {"layers": [h[0] for h in heavy[5:]], "threshold": limits.layer_high_frequency_ratio},
             )
         )
-    findings += _network_rules(result, limits)
     return findings
 
 
-def _network_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
+def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool) -> list[Finding]:
     summary = result.spectral.summary
     if summary.ssr is None:
         return []
@@ -272,8 +269,22 @@ def _network_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                 evidence,
             )
         ]
+    if not measured and not white and not forecast_made:
+        unsupported = (
+            " The bundled zoo study supports no robustness forecast from this difference; run the probes (--data) "
+            "to measure one."
+        )
+    else:
+        unsupported = ""
     if summary.ssr > 1:
-        return [Finding("network-ssr", "info", f"The kernels are more low-pass than {against} ({numbers}).", evidence)]
+        return [
+            Finding(
+                "network-ssr",
+                "info",
+                f"The kernels are more low-pass than {against} ({numbers}).{unsupported}",
+                evidence,
+            )
+        ]
     if limits.network_ssr_below is not None and summary.ssr < limits.network_ssr_below:
         return [
             Finding(
@@ -294,7 +305,7 @@ def _network_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                 evidence,
             )
         ]
-    if measured:  # the probes measured what the spectrum would only predict
+    if measured:  # the probes measured what the spectrum could only forecast
         return [
             Finding(
                 "network-ssr",
@@ -307,11 +318,51 @@ def _network_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     return [
         Finding(
             "network-ssr",
-            "warning",
-            f"The kernels keep more high-frequency energy than the baseline "
-            f"({numbers}). Run the probes (--data) to measure whether it costs robustness.",
+            "info",
+            f"The kernels keep more high-frequency energy than the baseline ({numbers}).{unsupported}",
             evidence,
         )
+    ]
+
+
+def forecast_message(forecast: Forecast) -> str:
+    """'Forecast: a larger drop than the baseline's under blur k=7. First-layer HFER is
+    0.412 against the baseline's 0.356, and in the bundled zoo study ...'"""
+    statistic = STATISTICS[forecast.statistic].label
+    correlation = forecast.correlation
+    more = "larger" if forecast.larger_drop else "smaller"
+    return (
+        f"Forecast: a {more} drop than the baseline's under {forecast.condition}. Its {statistic} is "
+        f"{forecast.model_value:.3f} against the baseline's {forecast.baseline_value:.3f}, and in {forecast.source} "
+        f"{statistic} ranks the drop under {forecast.condition} with rho {correlation.within:+.2f} "
+        f"[{correlation.within_low:+.2f}, {correlation.within_high:+.2f}] within architectures. "
+        "Run the probes (--data) to measure it."
+    )
+
+
+def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibration | None) -> list[Finding]:
+    """Data-free forecasts, only from statistics the zoo study supports; none once the
+    probes have measured the model against the baseline."""
+    if result.probes is not None and result.probes.paired:
+        return []
+    return [
+        Finding(
+            "spectral-forecast",
+            "warning" if forecast.larger_drop else "info",
+            forecast_message(forecast),
+            {
+                "statistic": forecast.statistic,
+                "probe": forecast.probe,
+                "severity": forecast.severity,
+                "value": forecast.model_value,
+                "baseline_value": forecast.baseline_value,
+                "rho": forecast.correlation.within,
+                "rho_ci": [forecast.correlation.within_low, forecast.correlation.within_high],
+                "study_models": forecast.models,
+                "larger_drop": forecast.larger_drop,
+            },
+        )
+        for forecast in forecasts(result, calibration, limits.ssr_tolerance)
     ]
 
 
@@ -396,9 +447,21 @@ def _evidence(row: ProbeResult) -> dict:
     }
 
 
-def evaluate_findings(result: AuditResult, limits: Thresholds = Thresholds()) -> list[Finding]:
-    """All findings for an audit result: sanity first, then by severity."""
-    findings = _sanity_rules(result, limits) + _layer_rules(result, limits) + _probe_rules(result, limits)
+def evaluate_findings(
+    result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibration | None = None
+) -> list[Finding]:
+    """All findings for an audit result: sanity first, then by severity.
+
+    calibration: the zoo study whose correlations support data-free forecasts (see
+    :mod:`audit.zoo.calibration`); None makes none."""
+    forecast = _forecast_rules(result, limits, calibration)
+    findings = (
+        _sanity_rules(result, limits)
+        + _layer_rules(result, limits)
+        + _network_rules(result, limits, bool(forecast))
+        + forecast
+        + _probe_rules(result, limits)
+    )
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
     sanity = {"chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
     return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))
@@ -445,13 +508,22 @@ GUIDE: dict[str, tuple[str, str, str]] = {
     ),
     "layer-high-frequency": (
         "A high-frequency layer",
-        "A layer keeps much more energy above the cutoff than the same layer of the baseline.",
-        "Check whether the probes show a cost (blur, low resolution); the spectrum alone only predicts it.",
+        "A layer keeps much more energy above the cutoff than the same layer of the baseline. A description, not a "
+        "forecast: the zoo study does not show that one layer's ratio predicts robustness.",
+        "Nothing by itself; the probes (--data) measure what it costs.",
+    ),
+    "spectral-forecast": (
+        "Forecast from the spectrum",
+        "A spectral statistic differs from the baseline's, and in the bundled zoo study that statistic ranked the "
+        "drop under this probe across models of one architecture (rho with its 95% interval). It is a forecast "
+        "from weights alone, made only where the study supports it; measured drops replace it.",
+        "Run the probes (--data) with this baseline to measure the drop before relying on the forecast.",
     ),
     "network-ssr": (
         "Network SSR",
         "How the network's high-frequency share compares with the baseline (SSR > 1: more low-pass).",
-        "Read it with the probes: the measured differences, not the spectrum, decide.",
+        "Read it with the probes: the measured differences, not the spectrum, decide. Forecasts from the spectrum "
+        "are made only where the zoo study supports them.",
     ),
     "network-ssr-below-policy": (
         "SSR below the policy",

@@ -8,15 +8,17 @@ model at chance mean nothing.
 
 from __future__ import annotations
 
-from audit.rules.findings import Thresholds, condition, negated, points, probe_family
+from audit.probes.registry import condition
+from audit.rules.findings import Thresholds, negated, points
 from audit.schema import AuditResult, ProbeResult, TrackResult
+from audit.zoo.calibration import Calibration, Forecast, forecasts
 
 
-def _spectral_sentence(result: AuditResult, tolerance: float) -> tuple[str, str | None]:
-    """(sentence, direction): direction 'low-pass' or 'high-pass' relative to the baseline."""
+def _spectral_sentence(result: AuditResult, tolerance: float) -> str:
+    """How the model's spectrum compares with the baseline's, in one sentence."""
     summary = result.spectral.summary
     if summary.ssr is None or summary.hfer is None:
-        return "No layer could be compared with the baseline, so there is no SSR.", None
+        return "No layer could be compared with the baseline, so there is no SSR."
     if result.spectral.baseline.kind == "white-noise":
         cutoff = result.spectral.settings.cutoff
         if summary.ssr > 1 + tolerance:
@@ -27,8 +29,7 @@ def _spectral_sentence(result: AuditResult, tolerance: float) -> tuple[str, str 
             kind = "as spread as random weights (untrained, or trained very little)"
         return (
             f"Its kernels keep {summary.hfer:.2f} of their energy above {cutoff:g} cycles/pixel against "
-            f"{summary.baseline_hfer:.2f} for white noise (SSR {summary.ssr:.2f}): {kind}.",
-            None,
+            f"{summary.baseline_hfer:.2f} for white noise (SSR {summary.ssr:.2f}): {kind}."
         )
     scope = ""
     if summary.partial:
@@ -36,14 +37,11 @@ def _spectral_sentence(result: AuditResult, tolerance: float) -> tuple[str, str 
     if abs(summary.ssr - 1) < tolerance:
         folded = " (its kernels are the baseline's with BatchNorm folded in)" if summary.rescaled_layers else ""
         sentence = f"spectrally the same as the baseline (SSR {summary.ssr:.2f}){folded}."
-        direction = None
     elif summary.ssr > 1:
-        sentence, direction = f"more low-pass than the baseline (SSR {summary.ssr:.2f}).", "low-pass"
+        sentence = f"more low-pass than the baseline (SSR {summary.ssr:.2f})."
     else:
         sentence = f"less low-pass than the baseline: it keeps more high-frequency energy (SSR {summary.ssr:.2f})."
-        direction = "high-pass"
-    sentence = (scope + "it is " + sentence) if scope else ("It is " + sentence)
-    return sentence, direction
+    return (scope + "it is " + sentence) if scope else ("It is " + sentence)
 
 
 def _gains_and_losses(better: list[ProbeResult], worse: list[ProbeResult]) -> str:
@@ -76,7 +74,9 @@ def _significant(rows: list[ProbeResult]) -> tuple[list[ProbeResult], list[Probe
     return list(worse.values()), list(better.values())
 
 
-def _measured_sentence(result: AuditResult, direction: str | None) -> str | None:
+def _measured_sentence(result: AuditResult, expected: dict[str, bool]) -> str | None:
+    """What the probes measured; ``expected``: probe -> the zoo-study forecast (True: a
+    larger drop than the baseline's), for the probes the study supports a forecast for."""
     section = result.probes
     if section is None or section.clean_accuracy is None:
         return None
@@ -99,31 +99,44 @@ def _measured_sentence(result: AuditResult, direction: str | None) -> str | None
             "Under the probes it is as robust as the baseline: no difference in drop is significant (largest: "
             f"{points(largest.drop_difference, largest.drop_difference_ci)} points under {condition(largest)})."
         )
-    if direction is None:
-        return "Measured on the same images, it " + _gains_and_losses(better, worse) + "."
-    # The account: a more low-pass model keeps accuracy when high frequencies are removed and
-    # loses more to broadband noise; a less low-pass one the opposite.
-    expected = {"removes": "better", "adds": "worse"}
-    if direction == "high-pass":
-        expected = {"removes": "worse", "adds": "better"}
+    # Only a forecast the zoo study supports is compared with what was measured; the
+    # rest is reported as measured, with no appeal to a theory the data did not back.
 
-    def agrees(row: ProbeResult, way: str) -> bool | None:
-        family = probe_family(row.probe)
-        return None if family is None else expected[family] == way
+    def agrees(row: ProbeResult, larger: bool) -> bool | None:
+        return None if row.probe not in expected else expected[row.probe] == larger
 
-    as_predicted = [r for r in better if agrees(r, "better")], [r for r in worse if agrees(r, "worse")]
-    against = [r for r in better if agrees(r, "better") is False], [r for r in worse if agrees(r, "worse") is False]
-    other = [r for r in better if agrees(r, "better") is None], [r for r in worse if agrees(r, "worse") is None]
+    as_forecast = [r for r in better if agrees(r, False)], [r for r in worse if agrees(r, True)]
+    against = [r for r in better if agrees(r, False) is False], [r for r in worse if agrees(r, True) is False]
+    other = [r for r in better if agrees(r, False) is None], [r for r in worse if agrees(r, True) is None]
     sentences = []
-    if any(as_predicted):
-        sentences.append("As the spectral-bias account predicts, it " + _gains_and_losses(*as_predicted))
+    if any(as_forecast):
+        sentences.append("As its spectrum forecast (zoo study), it " + _gains_and_losses(*as_forecast))
     if any(against):
-        lead = "; against its prediction, it " if sentences else "Unlike what the spectral-bias account predicts, it "
+        lead = "; against the forecast, it " if sentences else "Against what its spectrum forecast (zoo study), it "
         sentences.append(lead + _gains_and_losses(*against))
     if any(other):
         lead = "; it also " if sentences else "Measured on the same images, it "
         sentences.append(lead + _gains_and_losses(*other))
     return "".join(sentences) + "."
+
+
+def _forecast_sentence(made: list[Forecast]) -> str | None:
+    """Data-free: 'From its spectrum, the zoo study forecasts a larger drop than the
+    baseline's under blur k=7 and a smaller one under noise σ=0.10.'"""
+    if not made:
+        return None
+    larger = [f.condition for f in made if f.larger_drop]
+    smaller = [f.condition for f in made if not f.larger_drop]
+    parts = []
+    if larger:
+        parts.append("a larger drop than the baseline's under " + _listed(larger))
+    if smaller:
+        parts.append(
+            ("a smaller one under " if larger else "a smaller drop than the baseline's under ") + _listed(smaller)
+        )
+    return (
+        "From its spectrum, the zoo study forecasts " + " and ".join(parts) + "; the probes (--data) would measure it."
+    )
 
 
 def _gates_sentence(result: AuditResult) -> str | None:
@@ -151,9 +164,11 @@ def _action(result: AuditResult) -> str:
     return "Nothing here calls for action."
 
 
-def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds()) -> str:
-    """Two to four sentences joining the spectral and the measured evidence, the gates
-    and what a reviewer should do."""
+def audit_verdict(
+    result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibration | None = None
+) -> str:
+    """Two to four sentences joining the spectral and the measured evidence (or, with no
+    probes, the forecasts the zoo study supports), the gates and what a reviewer should do."""
     chance = next(
         (f for f in result.findings if f.id in ("chance-level-accuracy", "baseline-chance-level-accuracy")), None
     )
@@ -174,11 +189,16 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds()) -> str
             f"The checkpoint is broken: {len(broken.evidence['layers'])} layer(s) hold NaN or Inf weights. "
             "The other layers' spectra are reported but do not describe a usable model. Do not release it."
         )
-    spectral, direction = _spectral_sentence(result, limits.ssr_tolerance)
+    spectral = _spectral_sentence(result, limits.ssr_tolerance)
     sentences = [spectral]
-    measured = _measured_sentence(result, direction)
+    made = forecasts(result, calibration, limits.ssr_tolerance)
+    measured = _measured_sentence(result, {f.probe: f.larger_drop for f in made})
     if measured:
         sentences.append(measured)
+    elif result.probes is None:
+        forecast = _forecast_sentence(made)
+        if forecast:
+            sentences.append(forecast)
     gates = _gates_sentence(result)
     if gates:
         sentences.append(gates)

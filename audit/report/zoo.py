@@ -1,0 +1,195 @@
+"""How a zoo result is shown: the terminal table, the Markdown summary, the report's view.
+
+Every view ranks the (statistic, probe, severity) correlations by their
+within-architecture rho, the one a forecast for a model of a given architecture may use,
+and marks those whose 95% interval excludes zero as supported.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from audit.probes.registry import PROBES
+from audit.schema import Correlation, ZooResult
+from audit.zoo.statistics import STATISTICS
+
+
+def signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
+def rho_text(rho: float | None, low: float | None, high: float | None) -> str:
+    """'+0.71 [+0.45, +0.86]'."""
+    if rho is None:
+        return "n/a"
+    return f"{rho:+.2f} [{signed(low)}, {signed(high)}]"
+
+
+def label(statistic: str) -> str:
+    return STATISTICS[statistic].label if statistic in STATISTICS else statistic
+
+
+def ranked(zoo: ZooResult) -> list[Correlation]:
+    """Correlations with a within-architecture value, strongest first."""
+    return sorted((c for c in zoo.correlations if c.within is not None), key=lambda c: -abs(c.within))
+
+
+def weakest(zoo: ZooResult, count: int) -> list[Correlation]:
+    """The pairs closest to no relation (narrowest intervals around zero first)."""
+    rows = [c for c in zoo.correlations if c.within is not None and c.within_low is not None]
+    return sorted(rows, key=lambda c: (abs(c.within), c.within_high - c.within_low))[:count]
+
+
+def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict]:
+    """The matrix at each probe's middle severity: statistics, (probe, condition) columns,
+    {(statistic, probe): Correlation}."""
+    by_probe: dict[str, list[Correlation]] = {}
+    for c in zoo.correlations:
+        by_probe.setdefault(c.probe, []).append(c)
+    probes, cells = [], {}
+    for probe, rows in by_probe.items():
+        severities = sorted({c.severity for c in rows})
+        known = PROBES.get(probe)
+        middle = float(known.middle_severity()) if known else severities[len(severities) // 2]
+        if middle not in severities:
+            middle = severities[len(severities) // 2]
+        chosen = [c for c in rows if c.severity == middle]
+        probes.append((probe, chosen[0].condition))
+        cells.update({(c.statistic, probe): c for c in chosen})
+    statistics = [s for s in STATISTICS if any(key[0] == s for key in cells)]
+    return statistics, probes, cells
+
+
+def headline(zoo: ZooResult) -> str:
+    supported = sum(1 for c in zoo.correlations if c.supported)
+    return (
+        f"{len(zoo.models)} models in {zoo.groups} architecture(s), probed on {zoo.dataset} ({zoo.samples} images, "
+        f"probes {zoo.probes}); {supported} of {len(zoo.correlations)} statistic/probe pairs have a "
+        f"within-architecture 95% interval that excludes zero ({zoo.resamples} bootstrap resamples)."
+    )
+
+
+def zoo_table(zoo: ZooResult, count: int = 12) -> Table:
+    from rich import box
+
+    table = Table(
+        box=box.SIMPLE_HEAD, title="Strongest correlations with the drop (Spearman rho)", title_justify="left"
+    )
+    table.add_column("statistic")
+    table.add_column("probe")
+    table.add_column("within arch.", justify="right")
+    table.add_column("all models", justify="right")
+    for c in ranked(zoo)[:count]:
+        mark = "" if c.supported else " ~"
+        table.add_row(
+            label(c.statistic),
+            c.condition,
+            rho_text(c.within, c.within_low, c.within_high) + mark,
+            rho_text(c.rho, c.low, c.high),
+        )
+    return table
+
+
+def _markdown_row(c: Correlation) -> str:
+    return (
+        f"| {label(c.statistic)} | {c.condition} | {rho_text(c.within, c.within_low, c.within_high)} | "
+        f"{rho_text(c.rho, c.low, c.high)} |"
+    )
+
+
+def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> str:
+    """The Markdown summary: headline, the strongest and weakest pairs, the matrix at each
+    probe's middle severity, and what was left out."""
+    head = "| statistic | probe | rho within architectures [95%] | rho across all models [95%] |\n|---|---|---|---|"
+    lines = [f"# {title}", "", headline(zoo), ""]
+    lines += ["## Strongest pairs (within architectures)", "", head, *map(_markdown_row, ranked(zoo)[:count]), ""]
+    lines += ["## Weakest pairs", "", head, *map(_markdown_row, weakest(zoo, count)), ""]
+    statistics, probes, cells = middle_rows(zoo)
+    lines += [
+        "## Every statistic against every probe (middle severity)",
+        "",
+        "Spearman rho within architectures; **bold**: the 95% interval excludes zero.",
+        "",
+        "| statistic | " + " | ".join(condition for _, condition in probes) + " |",
+        "|---|" + "---|" * len(probes),
+    ]
+    for statistic in statistics:
+        values = []
+        for probe, _ in probes:
+            c = cells.get((statistic, probe))
+            text = signed(c.within) if c else "n/a"
+            values.append(f"**{text}**" if c and c.supported else text)
+        lines.append(f"| {label(statistic)} | " + " | ".join(values) + " |")
+    lines.append("")
+    lines += ["## Statistics", ""] + [f"- **{label(n)}** (`{n}`): {d}" for n, d in zoo.statistics.items()]
+    if zoo.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in zoo.notes]
+    return "\n".join(lines) + "\n"
+
+
+def zoo_context(zoo: ZooResult) -> dict:
+    """What templates/zoo.html shows."""
+    run = zoo.run
+    from markupsafe import Markup
+
+    from audit.report.charts import zoo_scatter
+
+    statistics, probes, cells = middle_rows(zoo)
+    matrix = [
+        {
+            "label": label(s),
+            "cells": [
+                {
+                    "text": signed(cells[(s, p)].within) if (s, p) in cells else "n/a",
+                    "supported": (s, p) in cells and cells[(s, p)].supported,
+                }
+                for p, _ in probes
+            ],
+        }
+        for s in statistics
+    ]
+    charts = [
+        {"condition": condition, "svg": Markup(zoo_scatter(zoo, probe, condition, statistics, cells))}
+        for probe, condition in probes
+    ]
+    return {
+        "title": f"{len(zoo.models)} models",
+        "headline": headline(zoo),
+        "strongest": [_view_row(c) for c in ranked(zoo)[:10]],
+        "weakest": [_view_row(c) for c in weakest(zoo, 5)],
+        "conditions": [condition for _, condition in probes],
+        "matrix": matrix,
+        "charts": charts,
+        "statistics": [(label(n), n, d) for n, d in zoo.statistics.items()],
+        "models": [
+            {
+                "name": m.name,
+                "architecture": m.architecture,
+                "accuracy": "n/a" if m.clean_accuracy is None else f"{100 * m.clean_accuracy:.1f}%",
+            }
+            for m in zoo.models
+        ],
+        "notes": zoo.notes,
+        "run": zoo.run,
+        "run_facts": [
+            ("command", " ".join(run.command) if run.command else "(library call)"),
+            ("spectral-audit", run.tool_version),
+            ("torch", run.torch_version),
+            ("device", run.device),
+            ("data", f"{zoo.dataset}, {zoo.samples} images"),
+            ("probes", zoo.probes),
+            ("bootstrap resamples", str(zoo.resamples)),
+            ("created", run.created),
+        ]
+        + [(m.name, f"{m.path} sha256 {m.sha256}") for m in zoo.models],
+    }
+
+
+def _view_row(c: Correlation) -> dict:
+    return {
+        "statistic": label(c.statistic),
+        "condition": c.condition,
+        "within": rho_text(c.within, c.within_low, c.within_high),
+        "all": rho_text(c.rho, c.low, c.high),
+        "supported": c.supported,
+    }

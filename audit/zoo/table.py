@@ -1,0 +1,148 @@
+"""From the audits of a zoo's models to its correlation table.
+
+One :class:`~audit.schema.ZooModel` row per audit (statistics, clean accuracy, the drop
+under every probe with its interval), then one :class:`~audit.schema.Correlation` per
+(statistic, probe, severity) over the rows. Pure: the audits are made elsewhere
+(:func:`audit.api.run_zoo`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from audit.errors import AuditError
+from audit.probes.registry import condition
+from audit.schema import AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
+from audit.zoo.correlation import RESAMPLES, correlate
+from audit.zoo.statistics import STATISTICS, model_statistics
+
+MIN_MODELS = 3  # fewer cannot be ranked meaningfully
+
+
+def drop_key(probe: str, severity: float) -> str:
+    return f"{probe}@{severity:g}"
+
+
+def architecture_of(audit: AuditResult) -> str:
+    """A short name for the architecture: its conv layers' count and a digest of their
+    names and shapes (models with the same one are compared within a group)."""
+    layout = [(l.name, l.shape) for l in audit.spectral.layers]
+    digest = hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:8]
+    return f"{len(layout)} conv layers, {audit.model.parameters:,} parameters ({digest})"
+
+
+def zoo_row(
+    name: str,
+    audit: AuditResult,
+    padded_layers: list[LayerSpectrum] | None = None,
+    ssr_init: float | None = None,
+    recipe: dict | None = None,
+) -> ZooModel:
+    """One model's row: its statistics and, per probe and severity, its drop."""
+    if audit.probes is None:
+        raise AuditError(f"{name}: a zoo row needs the probes' drops; the audit ran none.")
+    drops = {
+        drop_key(r.probe, r.severity): [r.accuracy_drop, *(r.accuracy_drop_ci or [None, None])]
+        for r in audit.probes.results
+    }
+    return ZooModel(
+        name=name,
+        path=audit.model.path,
+        sha256=audit.model.sha256,
+        architecture=architecture_of(audit),
+        parameters=audit.model.parameters,
+        clean_accuracy=audit.probes.clean_accuracy,
+        clean_accuracy_ci=audit.probes.clean_accuracy_ci,
+        statistics=model_statistics(audit, padded_layers, ssr_init),
+        drops=drops,
+        samples=audit.probes.samples,
+        recipe=dict(recipe or {}),
+    )
+
+
+def conditions_of(audit: AuditResult) -> dict[str, str]:
+    """ "probe@severity" -> the condition in words ("blur k=5"), from one audit."""
+    return {drop_key(r.probe, r.severity): condition(r) for r in audit.probes.results} if audit.probes else {}
+
+
+def correlation_table(
+    models: list[ZooModel], conditions: dict[str, str], resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[list[Correlation], list[str]]:
+    """Every (statistic, probe, severity) correlation, and notes on what was left out."""
+    if len(models) < MIN_MODELS:
+        raise AuditError(f"a zoo needs at least {MIN_MODELS} models to rank; got {len(models)}.")
+    notes = []
+    statistics = []
+    for name in STATISTICS:
+        missing = [m.name for m in models if m.statistics.get(name) is None]
+        if missing:
+            if name != "ssr_init" or len(missing) < len(models):
+                notes.append(f"{STATISTICS[name].label}: not available for {len(missing)} model(s); left out")
+            continue
+        statistics.append(name)
+    keys = [k for k in models[0].drops if all(m.drops.get(k, [None])[0] is not None for m in models)]
+    left_out = set().union(*(m.drops for m in models)) - set(keys)
+    if left_out:
+        notes.append(f"{len(left_out)} probe condition(s) not measured on every model; left out")
+    if not statistics or not keys:
+        raise AuditError("the zoo's models share no statistic and probe condition to correlate.")
+    x = np.array([[m.statistics[s] for s in statistics] for m in models], dtype=float)
+    y = np.array([[m.drops[k][0] for k in keys] for m in models], dtype=float)
+    groups = [m.architecture for m in models]
+    small = [g for g in set(groups) if groups.count(g) < MIN_MODELS]
+    if small:
+        notes.append(f"{len(small)} architecture(s) with fewer than {MIN_MODELS} models add nothing within groups")
+    table = correlate(x, y, groups, resamples=resamples, seed=seed)
+
+    def value(array, i, j):
+        number = float(array[i, j])
+        return None if np.isnan(number) else number
+
+    rows = []
+    for i, statistic in enumerate(statistics):
+        for j, key in enumerate(keys):
+            probe, _, severity = key.rpartition("@")
+            rows.append(
+                Correlation(
+                    statistic=statistic,
+                    probe=probe,
+                    severity=float(severity),
+                    condition=conditions.get(key, key),
+                    rho=value(table.rho, i, j),
+                    low=value(table.low, i, j),
+                    high=value(table.high, i, j),
+                    within=value(table.within, i, j),
+                    within_low=value(table.within_low, i, j),
+                    within_high=value(table.within_high, i, j),
+                )
+            )
+    return rows, notes
+
+
+def build_zoo(
+    models: list[ZooModel],
+    conditions: dict[str, str],
+    *,
+    dataset: str,
+    samples: int,
+    probes: str,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    run=None,
+) -> ZooResult:
+    correlations, notes = correlation_table(models, conditions, resamples, seed)
+    return ZooResult(
+        models=models,
+        correlations=correlations,
+        statistics={name: s.description for name, s in STATISTICS.items()},
+        dataset=dataset,
+        samples=samples,
+        probes=probes,
+        resamples=resamples,
+        groups=len({m.architecture for m in models}),
+        run=run,
+        notes=notes,
+    )
