@@ -205,7 +205,9 @@ def train_zoo(recipes: list[Recipe], train_path: Path, work: Path, test_path: Pa
     return records
 
 
-def audit_zoo(recipes: list[Recipe], work: Path, probes: str, samples: int | None, resamples: int) -> Path:
+def audit_zoo(
+    recipes: list[Recipe], work: Path, probes: str, samples: int | None, resamples: int, report: bool = True
+) -> Path:
     """Audit every trained model with the installed tool; returns the zoo table's path."""
     records = {r.name: json.loads((work / "models" / f"{r.name}.json").read_text()) for r in recipes}
     (work / "recipes.json").write_text(
@@ -234,8 +236,6 @@ def audit_zoo(recipes: list[Recipe], work: Path, probes: str, samples: int | Non
         str(work / "recipes.json"),
         "--resamples",
         str(resamples),
-        "--out",
-        str(work / "report"),
         "--json",
         str(table),
         "--device",
@@ -243,6 +243,8 @@ def audit_zoo(recipes: list[Recipe], work: Path, probes: str, samples: int | Non
     ]
     if samples is not None:
         command += ["--samples", str(samples)]
+    if report:
+        command += ["--out", str(work / "report")]
     subprocess.run(command, check=True)
     return table
 
@@ -303,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="test images per audit (default: all 846)")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--no-report", action="store_true", help="skip the HTML/PDF report in WORK/report")
     parser.add_argument("--limit", type=int, default=None, help="only this many recipes, spread over the grid")
     parser.add_argument("--max-steps", type=int, default=None, help="stop each model after this many steps (tests)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="where zoo_study.json and .md go")
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained {len(recipes)} models in {time.time() - started:.0f} s", file=sys.stderr)
     if args.train_only:
         return 0
-    table = audit_zoo(recipes, args.work, args.probes, args.samples, args.resamples)
+    table = audit_zoo(recipes, args.work, args.probes, args.samples, args.resamples, report=not args.no_report)
     elapsed = time.time() - started
     publish(table, args.out / "zoo_study.json", args.out / "zoo_study.md", args.calibration, elapsed)
     print(f"zoo study: {len(recipes)} models in {elapsed / 60:.1f} min; wrote {args.out}/zoo_study.*", file=sys.stderr)

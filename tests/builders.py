@@ -111,9 +111,12 @@ def probe_section(
     return section
 
 
-def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy | None = None) -> AuditResult:
+def audit_result(
+    *, baseline: bool = True, probes: bool = True, policy: Policy | None = None, calibration=None
+) -> AuditResult:
     """A ResNet-like model against a rougher baseline (or the white-noise reference),
-    with the default probes measured on both, findings and gates evaluated."""
+    with the default probes measured on both, findings and gates evaluated (forecasts
+    from ``calibration``, a zoo study's table, where given)."""
     settings = SpectralSettings()
     layers = measure_layers(kernels(0, smooth=0.5), settings)
     reference = measure_layers(kernels(1, smooth=0.2), settings) if baseline else None
@@ -146,9 +149,9 @@ def audit_result(*, baseline: bool = True, probes: bool = True, policy: Policy |
         probes=probe_section(0.66, 0.64 if baseline else None, 0.04, 0.05) if probes else None,
     )
     policy = policy or Policy()
-    result.findings = evaluate_findings(result, policy.findings)
+    result.findings = evaluate_findings(result, policy.findings, calibration)
     result.gates = check_gates(result, policy)
-    result.verdict = audit_verdict(result, policy.findings)
+    result.verdict = audit_verdict(result, policy.findings, calibration)
     return result
 
 

@@ -1,0 +1,333 @@
+"""The zoo: rank correlations (against scipy and numpy loops), the statistics, the table,
+the forecasts the findings make from a fixture study table, and the verb and the study
+script run on tiny models."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builders import audit_result
+from conftest import ROOT as REPO
+from conftest import invoke
+from scipy.stats import spearmanr
+
+from audit.errors import AuditError
+from audit.schema import LayerSpectrum, ZooModel, ZooResult
+from audit.zoo.calibration import Calibration, bundled_calibration, forecasts, load_calibration
+from audit.zoo.correlation import correlate, spearman
+from audit.zoo.statistics import STATISTICS, spectral_statistics
+from audit.zoo.table import correlation_table, drop_key
+
+FIXTURE = Path(__file__).parent / "gold" / "zoo_calibration.json"
+
+
+# --- correlations -------------------------------------------------------------------------
+
+
+def test_spearman_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (30, 3)).astype(float)  # many ties
+    y = x[:, :1] * 0.5 + rng.normal(size=(30, 4))
+    ours = spearman(x, y)
+    for i in range(3):
+        for j in range(4):
+            assert ours[i, j] == pytest.approx(spearmanr(x[:, i], y[:, j]).statistic, abs=1e-12)
+
+
+def test_within_groups_is_the_correlation_of_ranks_centred_per_group():
+    rng = np.random.default_rng(1)
+    groups = np.array(["a"] * 7 + ["b"] * 9)
+    x, y = rng.normal(size=(16, 1)), rng.normal(size=(16, 1))
+    # Reference by hand: rank inside each group, subtract the group's mean rank, correlate.
+    rx, ry = np.zeros(16), np.zeros(16)
+    for g in ("a", "b"):
+        rows = np.flatnonzero(groups == g)
+        for target, values in ((rx, x[rows, 0]), (ry, y[rows, 0])):
+            ranks = np.array([1 + sum(v > u for u in values) for v in values], dtype=float)  # no ties
+            target[rows] = ranks - ranks.mean()
+    expected = (rx * ry).sum() / np.sqrt((rx**2).sum() * (ry**2).sum())
+    assert spearman(x, y, groups)[0, 0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_difference_between_architectures_does_not_fake_a_within_correlation():
+    """Deep models have a higher statistic and a larger drop, but inside each
+    architecture the two are unrelated: rho across is high, within is not."""
+    rng = np.random.default_rng(2)
+    groups = np.array(["shallow"] * 20 + ["deep"] * 20)
+    statistic = np.where(groups == "deep", 1.0, 0.0) + 0.1 * rng.normal(size=40)
+    drop = np.where(groups == "deep", 0.3, 0.1) + 0.02 * rng.normal(size=40)
+    table = correlate(statistic[:, None], drop[:, None], groups, resamples=400)
+    assert table.rho[0, 0] > 0.7 and table.low[0, 0] > 0.5
+    assert abs(table.within[0, 0]) < 0.35 and table.within_low[0, 0] < 0 < table.within_high[0, 0]
+
+
+def test_a_monotone_relation_has_rho_one_in_every_resample():
+    x = np.arange(12.0)[:, None]
+    table = correlate(x, np.exp(x), ["g"] * 12, resamples=200)
+    assert table.rho[0, 0] == pytest.approx(1) and table.low[0, 0] == pytest.approx(1)
+    assert table.within_low[0, 0] == pytest.approx(1)
+
+
+def test_a_constant_column_has_no_correlation():
+    table = correlate(np.ones((6, 1)), np.arange(6.0)[:, None], ["g"] * 6, resamples=100)
+    assert np.isnan(table.rho[0, 0]) and np.isnan(table.within[0, 0]) and np.isnan(table.low[0, 0])
+
+
+def test_the_bootstrap_is_seeded():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(15, 2)), rng.normal(size=(15, 2))
+    first, second = correlate(x, y, ["g"] * 15, resamples=300), correlate(x, y, ["g"] * 15, resamples=300)
+    assert np.array_equal(first.low, second.low) and np.array_equal(first.within_high, second.within_high)
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+def layer(name: str, hfer: float | None, slices: int, h: float = 0.5, base: float | None = None) -> LayerSpectrum:
+    return LayerSpectrum(
+        name=name,
+        shape=[1, 1, 3, 3],
+        kernel_size=[3, 3],
+        kind="conv2d",
+        groups=1,
+        stride=[1, 1],
+        dilation=[1, 1],
+        transposed=False,
+        slices=slices,
+        hfer=hfer,
+        paper_h=h,
+        baseline_hfer=base,
+        baseline_paper_h=None if base is None else 2 * h,
+    )
+
+
+def test_stage_statistics_split_the_layers_with_a_spectrum_into_thirds():
+    layers = [
+        layer("a", 0.1, 1, base=0.2),
+        layer("pointwise", None, 100),  # 1x1: no spectrum, not counted anywhere
+        layer("b", 0.2, 3, base=0.2),
+        layer("c", 0.4, 1, base=0.2),
+        layer("d", 0.6, 1, base=0.2),
+        layer("e", 0.8, 2, base=0.2),
+    ]
+    values = spectral_statistics(layers)
+    assert values["first_layer_hfer"] == 0.1
+    assert values["early_hfer"] == pytest.approx((0.1 * 1 + 0.2 * 3) / 4)  # a, b
+    assert values["middle_hfer"] == pytest.approx(0.5)  # c, d
+    assert values["late_hfer"] == pytest.approx(0.8)  # e
+    assert values["network_hfer"] == pytest.approx((0.1 + 0.6 + 0.4 + 0.6 + 1.6) / 8)
+    assert values["paper_h"] == pytest.approx(0.5)
+    baseline = spectral_statistics(layers, baseline=True)
+    assert baseline["network_hfer"] == pytest.approx(0.2) and baseline["paper_h"] == pytest.approx(1.0)
+
+
+def test_fewer_than_three_layers_have_no_stages():
+    values = spectral_statistics([layer("a", 0.1, 1), layer("b", 0.3, 1)])
+    assert values["early_hfer"] is None and values["late_hfer"] is None and values["first_layer_hfer"] == 0.1
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def zoo_models(count: int = 8, seed: int = 0) -> list[ZooModel]:
+    rng = np.random.default_rng(seed)
+    models = []
+    for index in range(count):
+        hfer = 0.2 + 0.05 * index
+        models.append(
+            ZooModel(
+                name=f"m{index}",
+                path=f"m{index}.pt",
+                sha256="0" * 64,
+                architecture="A" if index % 2 else "B",
+                parameters=1000,
+                clean_accuracy=0.6,
+                clean_accuracy_ci=[0.55, 0.65],
+                statistics={name: float(rng.normal()) for name in STATISTICS} | {"network_hfer": hfer},
+                drops={
+                    drop_key("gaussian_blur", 7): [hfer / 2, 0.0, 1.0],
+                    drop_key("gaussian_noise", 0.1): [0.1, 0, 1],
+                },
+            )
+        )
+    return models
+
+
+def test_the_table_has_one_row_per_statistic_and_condition():
+    models = zoo_models()
+    models[0].statistics["ssr_init"] = None  # no initial weights for one model
+    rows, notes = correlation_table(models, {"gaussian_blur@7": "blur k=7"}, resamples=100)
+    statistics = {r.statistic for r in rows}
+    assert "ssr_init" not in statistics and len(rows) == 2 * len(statistics)
+    assert any("SSR vs initialisation" in note for note in notes)
+    blur = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_blur")
+    assert blur.condition == "blur k=7" and blur.rho == pytest.approx(1) and blur.within == pytest.approx(1)
+    assert blur.supported
+    noise = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_noise")
+    assert noise.rho is None and not noise.supported  # every model drops the same
+
+
+def test_a_zoo_needs_three_models():
+    with pytest.raises(AuditError, match="at least 3"):
+        correlation_table(zoo_models(2), {})
+
+
+def test_the_zoo_json_round_trips():
+    rows, notes = correlation_table(zoo_models(), {}, resamples=100)
+    zoo = ZooResult(zoo_models(), rows, {}, "cifar10-sample", 846, "default", 100, 2, notes=notes)
+    from audit.schema import to_json
+
+    again = ZooResult.from_dict(json.loads(to_json(zoo)))
+    assert again.correlations == zoo.correlations and again.models[3] == zoo.models[3]
+
+
+# --- forecasts and the findings' wording (fixture study table) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def fixture_calibration() -> Calibration:
+    return load_calibration(FIXTURE)
+
+
+def test_a_supported_statistic_forecasts_and_cites_its_correlation(fixture_calibration):
+    result = audit_result(probes=False, calibration=fixture_calibration)
+    forecast = [f for f in result.findings if f.id == "spectral-forecast"]
+    by_probe = {f.evidence["probe"]: f for f in forecast}
+    # The model's kernels are smoother than the baseline's: lower first-layer HFER.
+    blur = by_probe["gaussian_blur"]
+    assert blur.evidence["statistic"] == "first_layer_hfer"  # the strongest *comparable* supported one
+    assert blur.severity == "info" and not blur.evidence["larger_drop"]
+    assert blur.message.startswith("Forecast: a smaller drop than the baseline's under blur k=7. Its first-layer HFER")
+    assert (
+        "in the fixture zoo study (24 models) first-layer HFER ranks the drop under blur k=7 with rho +0.71 "
+        "[+0.45, +0.86] within architectures" in blur.message
+    )
+    noise = by_probe["gaussian_noise"]  # lower network HFER, negative rho: a larger noise drop
+    assert noise.severity == "warning" and noise.evidence["larger_drop"]
+    assert "rho -0.62 [-0.80, -0.35]" in noise.message
+    assert "low_resolution" not in by_probe  # its only correlation is not supported
+    assert (
+        "From its spectrum, the zoo study forecasts a larger drop than the baseline's under noise σ=0.10 and a "
+        "smaller one under blur k=7" in result.verdict
+    )
+
+
+def test_unsupported_statistics_make_no_prediction(fixture_calibration):
+    weak = Calibration(
+        "weak",
+        24,
+        2,
+        [
+            dataclasses.replace(c, within_low=min(-0.1, c.within), within_high=max(0.1, c.within))
+            for c in fixture_calibration.correlations
+        ],
+    )
+    result = audit_result(probes=False, calibration=weak)
+    assert not [f for f in result.findings if f.id == "spectral-forecast"]
+    assert not [f for f in result.findings if f.severity == "warning"]  # descriptions only
+    network = next(f for f in result.findings if f.id == "network-ssr")
+    assert "supports no robustness forecast" in network.message
+    layers = [f for f in result.findings if f.id == "layer-high-frequency"]
+    assert all(f.severity == "info" for f in layers)
+
+
+def test_measured_drops_take_precedence_over_forecasts(fixture_calibration):
+    result = audit_result(probes=True, calibration=fixture_calibration)
+    assert not [f for f in result.findings if f.id == "spectral-forecast"]
+    assert "forecasts" not in result.verdict
+    # Where the forecast and a significant measurement meet, the verdict says which won.
+    assert "spectrum forecast" in result.verdict or "Measured on the same images" in result.verdict
+
+
+def test_no_forecast_against_white_noise_or_another_architecture(fixture_calibration):
+    white = audit_result(baseline=False, probes=False, calibration=fixture_calibration)
+    assert forecasts(white, fixture_calibration) == []
+    partial = audit_result(probes=False, calibration=fixture_calibration)
+    partial.spectral.summary.matched_by = "partial"
+    assert forecasts(partial, fixture_calibration) == []
+
+
+def test_the_bundled_calibration_is_the_committed_study():
+    calibration = bundled_calibration()
+    study = REPO / "benchmarks" / "zoo_study.json"
+    assert calibration is not None and study.is_file()
+    zoo = ZooResult.from_dict(json.loads(study.read_text()))
+    assert calibration.models == len(zoo.models) >= 24 and calibration.groups == zoo.groups
+    ours = {(c.statistic, c.probe, c.severity): c.within for c in calibration.correlations}
+    assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
+
+
+# --- the verb and the study script ----------------------------------------------------------
+
+
+def load_study_script():
+    spec = importlib.util.spec_from_file_location("zoo_study", REPO / "benchmarks" / "zoo_study.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["zoo_study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """The study script end to end on 3 tiny models trained for one step each."""
+    study = load_study_script()
+    work = tmp_path_factory.mktemp("zoo")
+    rng = np.random.default_rng(0)
+    train = work / "train.npz"
+    np.savez(train, images=rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), labels=rng.integers(0, 10, 48))
+    arguments = ["--train", str(train), "--work", str(work), "--max-steps", "1", "--limit", "3", "--samples", "24"]
+    arguments += ["--probes", "noise", "--resamples", "100", "--out", str(work), "--calibration", str(work / "c.json")]
+    arguments += ["--no-report"]  # the report's rendering is tested below, in-process
+    assert study.main(arguments) == 0
+    return study, work, arguments
+
+
+def test_the_study_script_trains_audits_and_publishes(tiny_study):
+    _, work, _ = tiny_study
+    zoo = ZooResult.from_dict(json.loads((work / "zoo_study.json").read_text()))
+    assert len(zoo.models) == 3 and zoo.groups == 2
+    assert all(m.recipe["max_steps"] == 1 and "test_accuracy" in m.recipe for m in zoo.models)
+    assert all(m.statistics["ssr_init"] is not None for m in zoo.models)  # the initial weights were saved
+    assert {c.probe for c in zoo.correlations} == {"gaussian_noise"}
+    markdown = (work / "zoo_study.md").read_text()
+    assert "## Strongest pairs" in markdown and "small-image, small-model study" in markdown
+    assert load_calibration(work / "c.json").models == 3
+
+
+def test_a_rerun_trains_and_audits_nothing_again(tiny_study, capfd):
+    study, work, arguments = tiny_study
+    before = {p.name: p.stat().st_mtime_ns for p in (work / "models").iterdir()}
+    assert study.main(arguments) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (work / "models").iterdir()} == before
+    assert capfd.readouterr().err.count("from the cache") == 3
+
+
+def test_the_zoo_verb_refuses_what_it_cannot_rank(tmp_path, tiny_study):
+    _, work, _ = tiny_study
+    models = sorted((work / "models").glob("*.ts.pt"))
+    run = invoke("zoo", *map(str, models[:2]), "--data", "cifar10-sample", cwd=tmp_path)
+    assert run.returncode == 2 and "at least 3" in run.stderr and "Traceback" not in run.stderr
+    run = invoke("zoo", str(work / "models"), cwd=tmp_path)
+    assert run.returncode == 2 and "--data" in run.stderr
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    run = invoke("zoo", str(work / "models"), "--data", "cifar10-sample", "--recipes", "bad.json", cwd=tmp_path)
+    assert run.returncode == 2 and "model name" in run.stderr
+
+
+def test_the_zoo_report_shows_the_matrix_and_a_scatter_per_statistic_and_probe(tiny_study, tmp_path):
+    from audit.report.html import render_zoo_html, write_zoo_report
+
+    _, work, _ = tiny_study
+    zoo = ZooResult.from_dict(json.loads((work / "zoo_study.json").read_text()))
+    html = render_zoo_html(zoo)
+    assert html.count("<svg") == 1  # one probe: one figure of small multiples
+    assert html.count('class="matrix"') == 1 and "SSR vs initialisation" in html
+    written = write_zoo_report(zoo, tmp_path, pdf=False)
+    assert sorted(p.name for p in written) == ["zoo.html", "zoo.json", "zoo.md"]
