@@ -313,13 +313,61 @@ Seed = Annotated[
 ]
 
 BatchSize = Annotated[
-    int,
+    Optional[int],
     typer.Option(
         "--batch-size",
         metavar="N",
         min=1,
         rich_help_panel=PROBES_PANEL,
-        help="Images per batch (halved automatically on CUDA out-of-memory).",
+        help="Images per batch. Default: by device and image size (256 for 32-px images on a CPU, 512 on a GPU, "
+        "fewer for larger images); halved automatically on CUDA out-of-memory.",
+    ),
+]
+
+Resize = Annotated[
+    Optional[int],
+    typer.Option(
+        "--resize",
+        metavar="N",
+        min=1,
+        rich_help_panel=PROBES_PANEL,
+        help="Image folders and ImageNet: resize the shorter side to N before the crop (ImageNet default 256).",
+    ),
+]
+
+Crop = Annotated[
+    Optional[int],
+    typer.Option(
+        "--crop",
+        metavar="N",
+        min=1,
+        rich_help_panel=PROBES_PANEL,
+        help="Image folders and ImageNet: centre crop N x N (ImageNet default 224). A folder of mixed sizes gets "
+        "256/224, as torchvision evaluates.",
+    ),
+]
+
+Workers = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers",
+        metavar="N",
+        min=0,
+        rich_help_panel=PROBES_PANEL,
+        help="Image folders: processes decoding images (default: the cores left after one, at most 8; none for "
+        "small folders).",
+    ),
+]
+
+MemoryBudget = Annotated[
+    Optional[float],
+    typer.Option(
+        "--memory-budget",
+        metavar="GB",
+        min=0.0,
+        rich_help_panel=PROBES_PANEL,
+        help="Decoded images up to this size stay in memory; a larger image folder is streamed in chunks with the "
+        "same numbers. Default: a quarter of the GPU's or the machine's memory.",
     ),
 ]
 
@@ -468,12 +516,25 @@ def _root(
 
 
 def _print_error(text: str) -> None:
-    stderr.print(f"[bold red]error:[/bold red] {escape(one_line(text))}", highlight=False, soft_wrap=True)
+    rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    stderr.print(f"[bold red]error:[/bold red] {rank}{escape(one_line(text))}", highlight=False, soft_wrap=True)
 
 
 def _guarded(action: Callable[[], int | None], debug: bool) -> None:
-    """Run ``action``; turn user errors into one line on stderr and an exit code."""
+    """Run ``action``; turn user errors into one line on stderr and an exit code.
+
+    Under torchrun the process joins the group first; ranks other than 0 compute their
+    share silently (their errors still show, with the rank)."""
+    from audit.io import secondary_rank
+
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if secondary_rank():
+        stdout.quiet = True
     try:
+        if launched:
+            from audit.probes import distributed
+
+            distributed.start()
         code = action() or 0
         raise_if_interrupted()  # an interrupt whose exception a finaliser swallowed still counts
     except AuditError as error:
@@ -494,6 +555,11 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
             f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, and please report it)"
         )
         code = EXIT_BAD_INPUT
+    finally:
+        if launched:
+            from audit.probes import distributed
+
+            distributed.stop()
     raise typer.Exit(code)
 
 
@@ -543,7 +609,11 @@ def audit_command(
     samples: Samples = None,
     probes: ProbesOption = "default",
     seed: Seed = 0,
-    batch_size: BatchSize = 512,
+    batch_size: BatchSize = None,
+    resize: Resize = None,
+    crop: Crop = None,
+    workers: Workers = None,
+    memory_budget: MemoryBudget = None,
     precision: PrecisionOption = Precision.fp32,
     logits: Logits = None,
     old_output: Annotated[Optional[str], typer.Option("--output", hidden=True)] = None,
@@ -678,6 +748,10 @@ def audit_command(
                 data, data_root, download, samples, probes, seed, batch_size, precision, chosen_logits, arch,
                 arch_args, num_classes, input_size, mean, std, stored_uint8, quiet,
                 heatmap_samples=heatmap_samples,
+                resize=resize,
+                crop=crop,
+                workers=workers,
+                memory_budget=memory_budget,
                 baseline_arch=baseline_arch,
                 baseline_arch_args=parse_arch_args(baseline_arch_args) if baseline_arch_args else None,
             )  # fmt: skip
@@ -958,7 +1032,11 @@ def zoo_command(
     samples: Samples = None,
     probes: ProbesOption = "default",
     seed: Seed = 0,
-    batch_size: BatchSize = 512,
+    batch_size: BatchSize = None,
+    resize: Resize = None,
+    crop: Crop = None,
+    workers: Workers = None,
+    memory_budget: MemoryBudget = None,
     precision: PrecisionOption = Precision.fp32,
     logits: Logits = None,
     arch: Arch = None,
@@ -1006,6 +1084,7 @@ def zoo_command(
         options = _probe_options(
             data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args,
             num_classes, input_size, mean, std, stored_uint8, quiet=True,  # one progress line per model instead
+            resize=resize, crop=crop, workers=workers, memory_budget=memory_budget,
         )  # fmt: skip
 
         timings: list[float] = []

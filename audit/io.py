@@ -235,6 +235,11 @@ def _regular_target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def secondary_rank() -> bool:
+    """A process of a torchrun launch other than rank 0: it computes, rank 0 writes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
+
+
 def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None:
     """Write several files so that either every regular file is replaced or none is.
 
@@ -243,6 +248,8 @@ def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None
     temporary files are removed and :class:`Interrupted` is raised before anything is
     replaced. Special destinations (/dev/null, a FIFO) are written last, in place.
     """
+    if secondary_rank():
+        return  # rank 0 writes the same files
     planned: list[tuple[Path, bytes, bool]] = []
     for raw, content in files:
         path = Path(raw)
@@ -285,6 +292,8 @@ def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
 def append_text(path: str | os.PathLike, text: str, what: str) -> None:
     """Append to a file someone else owns (a CI step summary); one clear line if we cannot."""
     path = Path(path)
+    if secondary_rank():
+        return
     kind = _existing_kind(path)
     if kind is not None and kind != "regular" and not _writable_in_place(kind):
         raise AuditError(f"cannot append to {what} {path}: it is {kind}.")

@@ -320,32 +320,6 @@ def decode_image(file: Path) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 
-def read_image_folder(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Class-per-sub-folder images, decoded as RGB; resized to ``size`` when given."""
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise AuditError(f"{path} has no class sub-folders; expected FOLDER/CLASS_NAME/image.png.")
-    images, labels = [], []
-    for index, name in enumerate(classes):
-        for file in sorted((path / name).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():
-                continue
-            image = decode_image(file)
-            if size is not None and tuple(image.shape[-2:]) != (size, size):
-                image = F.interpolate(image[None].float(), size=(size, size), mode="bilinear", antialias=True)[0]
-                image = image.round().clamp(0, 255).to(torch.uint8)
-            images.append(image)
-            labels.append(index)
-    if not images:
-        raise AuditError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders.")
-    shapes = {tuple(i.shape) for i in images}
-    if len(shapes) > 1:
-        raise AuditError(
-            f"{path}: images have different sizes ({sorted(shapes)[:3]}...).", hint="Resize them with {input_size} N."
-        )
-    return torch.stack(images), torch.tensor(labels), classes
-
-
 # --- presets -------------------------------------------------------------------------------
 
 
@@ -410,11 +384,26 @@ def load_dataset(
     *,
     download: bool = True,
     input_size: int | None = None,
-) -> ImageSet:
-    """Decode a data set once: a preset name, an .npz file, or an image folder."""
-    if input_size is not None and not 1 <= input_size <= MAX_INPUT_SIZE:
-        raise AuditError(f"an input size of {input_size} px is out of range: expected 1 to {MAX_INPUT_SIZE}.")
+    resize: int | None = None,
+    crop: int | None = None,
+    workers: int | None = None,
+):
+    """A data set: a preset name, an .npz file (decoded here, an :class:`ImageSet`), or
+    an image folder or ImageNet val (indexed here, an :class:`~audit.probes.folders.ImageFiles`
+    the probe stage decodes, at once or in chunks)."""
+    from audit.probes import folders
+
+    for label, value in (("an input size", input_size), ("a resize", resize), ("a crop", crop)):
+        if value is not None and not 1 <= value <= MAX_INPUT_SIZE:
+            raise AuditError(f"{label} of {value} px is out of range: expected 1 to {MAX_INPUT_SIZE}.")
+    if (resize or crop) and input_size:
+        raise AuditError("--input-size squashes images to N x N; it does not combine with --resize/--crop.")
     root_path = Path(root) if root else default_root()
+    geometry = {"resize": resize, "crop": crop, "square": input_size, "workers": workers}
+    if spec == "imagenet":
+        return folders.imagenet_val(root_path, **geometry)
+    if (resize or crop) and not Path(spec).is_dir():
+        raise AuditError("--resize and --crop apply to image folders and ImageNet; use --input-size for other data.")
     if spec in PRESETS:
         preset = PRESETS[spec]
         images, labels = preset.read(root_path, download)
@@ -429,10 +418,8 @@ def load_dataset(
         mean, std = _default_normalisation(images.shape[1])
         return ImageSet(path.name, images, labels, mean, std, classes, str(path))
     if path.is_dir():
-        images, labels, classes = read_image_folder(path, input_size)
-        mean, std = _default_normalisation(images.shape[1])
-        return ImageSet(path.name, images, labels, mean, std, len(classes), str(path))
-    known = ", ".join(PRESETS)
+        return folders.image_folder(path, **geometry)
+    known = ", ".join([*PRESETS, "imagenet"])
     raise AuditError(f"unknown data set {spec!r}: expected one of {known}, an .npz file or an image folder.")
 
 
@@ -460,13 +447,22 @@ def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: t
     )
 
 
-def take_subset(dataset: ImageSet, samples: int | None, seed: int) -> ImageSet:
-    """A fixed, seeded subset of ``samples`` images (in their original order)."""
+def take_subset(dataset, samples: int | None, seed: int):
+    """A fixed, seeded subset of ``samples`` images (in their original order), of an
+    :class:`ImageSet` or an :class:`~audit.probes.folders.ImageFiles`."""
     if samples is None or samples >= len(dataset):
         return dataset
     if samples < 1:
         raise AuditError("the number of samples must be at least 1.")
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(dataset), generator=generator)[:samples].sort().values
+    if not isinstance(dataset, ImageSet):
+        return dataset.select(chosen)
     labels = dataset.labels[chosen] if dataset.labels is not None else None
     return replace(dataset, images=dataset.images[chosen], labels=labels, subset_of=len(dataset))
+
+
+def images_between(dataset: ImageSet, start: int, stop: int) -> ImageSet:
+    """Images start..stop-1 (a process's shard)."""
+    labels = dataset.labels[start:stop] if dataset.labels is not None else None
+    return replace(dataset, images=dataset.images[start:stop], labels=labels)

@@ -7,6 +7,8 @@ them to the engines in :mod:`audit.probes.suite` and :mod:`audit.probes.heatmap`
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,14 +16,15 @@ import torch
 
 from audit.errors import AuditError
 from audit.loading.kernels import LoadedModel
-from audit.probes import datasets
+from audit.probes import datasets, distributed
 from audit.probes import statistics as stats
 from audit.probes.examples import example_strip
+from audit.probes.folders import ImageFiles
 from audit.probes.heatmap import run_fourier_heatmap
 from audit.probes.registry import resolve_probes
 from audit.probes.runners import make_runner
 from audit.probes.statistics import RESAMPLES
-from audit.probes.suite import check_compatibility, run_probe_suite, timed
+from audit.probes.suite import check_compatibility, run_probe_suite, run_probe_suite_parts, timed
 from audit.probes.summary import METHOD, Outcomes, summarise
 from audit.schema import AuditResult, ProbeSection
 
@@ -39,7 +42,7 @@ class ProbeOptions:
     samples: int | None = None
     probes: str = "default"
     seed: int = 0
-    batch_size: int = 512
+    batch_size: int | None = None  # None: chosen for the device and the image size
     precision: str = "fp32"
     logits: str | None = None  # which model output holds the logits, when several could
     arch: str | None = None
@@ -54,6 +57,35 @@ class ProbeOptions:
     baseline_arch: str | None = None  # the baseline's own architecture, when it differs
     baseline_arch_args: dict | None = None
     stored_uint8: bool = True  # CIFAR-10-C probes store their images as uint8, as published
+    resize: int | None = None  # image folders: shorter side, before the crop
+    crop: int | None = None  # image folders: centre crop
+    workers: int | None = None  # image folders: decoding processes (None: by size and cores)
+    memory_budget: float | None = None  # GiB of decoded images kept resident; larger sets stream
+
+
+STREAM_CHUNK = 2048  # images per streamed chunk (rounded to whole batches)
+
+
+def default_batch_size(device: torch.device, height: int, width: int) -> int:
+    """Images per batch: 256 up to 64x64 px on a CPU (512 was measured slower there), 512
+    up to 112x112 on a GPU, and fewer for larger images (same pixels per batch), as a power
+    of two, at least 8. Shown in the report's "How it was run"."""
+    base, reference = (512, 112 * 112) if device.type == "cuda" else (256, 64 * 64)
+    wanted = base * min(1.0, reference / max(1, height * width))
+    return max(8, 2 ** int(math.log2(max(1.0, wanted))))
+
+
+def memory_budget(device: torch.device, gibibytes: float | None) -> int:
+    """Bytes of decoded uint8 images that may stay resident: the user's figure, else a
+    quarter of the device's memory (GPU) or of the machine's (CPU)."""
+    if gibibytes is not None:
+        return int(gibibytes * 2**30)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // 4
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
 
 
 def _sample_count(options: ProbeOptions, device: torch.device, available: int) -> tuple[int | None, str | None]:
@@ -97,7 +129,7 @@ def run_probes(
     device: torch.device,
 ) -> ProbeSection:
     probe_list, heatmap = resolve_probes(options.probes)
-    if options.batch_size < 1:
+    if options.batch_size is not None and options.batch_size < 1:
         raise AuditError("the batch size must be at least 1.")
     runners = {"model": _runner(model, "model", device, options, options.arch, options.arch_args)}
     if baseline is not None:
@@ -105,33 +137,63 @@ def run_probes(
         arch_args = options.baseline_arch_args if options.baseline_arch_args is not None else options.arch_args
         runners["baseline"] = _runner(baseline, "baseline", device, options, arch, arch_args)
 
-    dataset = datasets.load_dataset(
-        options.data, options.data_root, download=options.download, input_size=options.input_size
+    source = datasets.load_dataset(
+        options.data,
+        options.data_root,
+        download=options.download,
+        input_size=options.input_size,
+        resize=options.resize,
+        crop=options.crop,
+        workers=options.workers,
     )
-    dataset = datasets.with_normalisation(dataset, options.mean, options.std)
-    samples, subset_note = _sample_count(options, device, len(dataset))
-    dataset = datasets.take_subset(dataset, samples, options.seed)
+    source = datasets.with_normalisation(source, options.mean, options.std)
+    samples, subset_note = _sample_count(options, device, len(source))
+    source = datasets.take_subset(source, samples, options.seed)
+    _, height, width = source.shape
+    batch_size = options.batch_size or default_batch_size(device, height, width)
+    budget = memory_budget(device, options.memory_budget)
+    streamed = isinstance(source, ImageFiles) and source.decoded_bytes() > budget
+    if not streamed:
+        dataset = source.decode() if isinstance(source, ImageFiles) else source
+        preview = dataset
+    else:
+        dataset = None
+        preview = source.decode(0, min(len(source), options.heatmap_samples if heatmap else 1))
     for name, runner in runners.items():
         loaded = model if name == "model" else baseline
         if runner.num_classes is None:
-            runner.num_classes = dataset.num_classes  # disambiguates multi-output models
+            runner.num_classes = source.num_classes  # disambiguates multi-output models
         try:
-            check_compatibility(runner, dataset, getattr(runner, "input_shape", None) or loaded.input_shape)
+            check_compatibility(runner, preview, getattr(runner, "input_shape", None) or loaded.input_shape)
         except AuditError as error:
             if name == "model":
                 raise
             raise AuditError(f"the baseline: {error.message}", hint=error.hint, code=error.code)
 
-    outcome, seconds = timed(
-        run_probe_suite,
-        runners,
-        dataset,
-        probe_list,
-        seed=options.seed,
-        batch_size=options.batch_size,
-        show_progress=options.show_progress,
-        stored_uint8=options.stored_uint8,
-    )
+    rank, world_size = distributed.world()
+    start, stop = distributed.shard(len(source), rank, world_size, align=batch_size)
+    show_progress = options.show_progress and rank == 0
+    common = {"seed": options.seed, "batch_size": batch_size, "stored_uint8": options.stored_uint8}
+    if streamed:
+        chunk = batch_size * max(1, STREAM_CHUNK // batch_size)  # whole batches: the resident run's batches
+        parts = source.parts(start, stop, chunk)
+        label = f"probes on {source.name} (streamed)"
+        outcome, seconds = timed(
+            run_probe_suite_parts,
+            runners,
+            parts,
+            probe_list,
+            total=stop - start,
+            label=label,
+            show_progress=show_progress,
+            **common,
+        )
+    else:
+        shard = dataset if world_size == 1 else datasets.images_between(dataset, start, stop)
+        outcome, seconds = timed(
+            run_probe_suite, runners, shard, probe_list, first_index=start, show_progress=show_progress, **common
+        )
+    outcome = distributed.gather_outcome(outcome)
     per_runner = {
         name: Outcomes(
             correct=outcome.correct[:, column] if outcome.correct is not None else None,
@@ -139,18 +201,23 @@ def run_probes(
         )
         for column, name in enumerate(outcome.runners)
     }
-    notes = list(outcome.notes)
+    notes = list(getattr(source, "notes", ())) + list(outcome.notes)
     if subset_note:
         notes.insert(0, subset_note)
-    forward_images = len(dataset) * len(outcome.tasks) * len(runners)
+    if isinstance(source, ImageFiles):
+        how = "streamed in chunks" if streamed else "decoded once, resident"
+        notes.append(f"images {source.geometry.describe()}; {how} ({source.decoded_bytes() / 2**30:.2f} GiB decoded)")
+    if world_size > 1:
+        notes.append(f"{world_size} processes (torch.distributed), each on a contiguous shard of the images")
+    forward_images = len(source) * len(outcome.tasks) * len(runners)
     section = ProbeSection(
-        dataset=dataset.name,
-        source=dataset.source,
-        samples=len(dataset),
-        full_split=dataset.subset_of,
-        image_shape=list(dataset.shape),
-        mean=list(dataset.mean),
-        std=list(dataset.std),
+        dataset=source.name,
+        source=source.source,
+        samples=len(source),
+        full_split=source.subset_of,
+        image_shape=list(source.shape),
+        mean=list(source.mean),
+        std=list(source.std),
         seed=options.seed,
         batch_size=outcome.batch_size,
         runner=runners["model"].description,
@@ -171,20 +238,20 @@ def run_probes(
         seconds=seconds,
         images_per_second=forward_images / seconds if seconds > 0 else 0.0,
         notes=notes,
-        num_classes=dataset.num_classes,
+        num_classes=source.num_classes,
         statistics=METHOD.format(resamples=RESAMPLES),
     )
     fill_results(section, outcome.tasks, per_runner["model"], per_runner.get("baseline"))
-    section.examples = example_strip(dataset, probe_list, options.seed, options.stored_uint8)
+    section.examples = example_strip(preview, probe_list, options.seed, options.stored_uint8)
     if heatmap:
         section.heatmap = run_fourier_heatmap(
             runners,
-            dataset,
+            preview,
             norm=options.heatmap_norm,
             samples=options.heatmap_samples,
             seed=options.seed,
             batch_size=outcome.batch_size,
-            show_progress=options.show_progress,
+            show_progress=show_progress,
         )
     if baseline is None and saved_baseline is not None:
         attach_saved_baseline(section, saved_baseline.probes, outcome.tasks, per_runner["model"])

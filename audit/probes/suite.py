@@ -162,6 +162,55 @@ def run_probe_suite(
     )
 
 
+def run_probe_suite_parts(
+    runners: dict[str, object],
+    parts,
+    probes: list[Probe],
+    *,
+    total: int,
+    label: str,
+    seed: int = 0,
+    batch_size: int = 512,
+    show_progress: bool = False,
+    stored_uint8: bool = True,
+) -> SuiteOutcome:
+    """The suite over consecutive parts of a data set, ``parts`` yielding (index of the
+    part's first image, ImageSet): a stream of decoded chunks. The outcomes are joined
+    in image order; as noise belongs to image indices, they equal one pass over all."""
+    pieces: list[SuiteOutcome] = []
+    with progress(total, show_progress, label, "images") as shown:
+        for first_index, part in parts:
+            piece = run_probe_suite(
+                runners,
+                part,
+                probes,
+                seed=seed,
+                batch_size=batch_size,
+                first_index=first_index,
+                stored_uint8=stored_uint8,
+            )
+            batch_size = piece.batch_size  # an out-of-memory halving holds for the next parts
+            pieces.append(piece)
+            shown.advance(len(part))
+    return join_outcomes(pieces)
+
+
+def join_outcomes(pieces: list[SuiteOutcome]) -> SuiteOutcome:
+    """Outcomes of consecutive image ranges as one (images are the last axis)."""
+    first = pieces[0]
+    notes: list[str] = []
+    for piece in pieces:
+        notes += [n for n in piece.notes if n not in notes]
+    return SuiteOutcome(
+        runners=first.runners,
+        tasks=first.tasks,
+        correct=None if first.correct is None else np.concatenate([p.correct for p in pieces], axis=-1),
+        agrees=np.concatenate([p.agrees for p in pieces], axis=-1),
+        batch_size=min(p.batch_size for p in pieces),
+        notes=notes,
+    )
+
+
 def timed(function, *args, **kwargs):
     """(result, seconds) with the device synchronised around the call."""
     if torch.cuda.is_available():
