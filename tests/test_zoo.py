@@ -285,8 +285,20 @@ def tiny_study(tmp_path_factory):
     arguments = ["--train", str(train), "--work", str(work), "--max-steps", "1", "--limit", "3", "--samples", "24"]
     arguments += ["--probes", "noise", "--resamples", "100", "--out", str(work), "--calibration", str(work / "c.json")]
     arguments += ["--no-report"]  # the report's rendering is tested below, in-process
+    study.subprocess = InProcess()  # the tool's command line, run here rather than in a new interpreter
     assert study.main(arguments) == 0
     return study, work, arguments
+
+
+class InProcess:
+    """Stands in for the subprocess module: runs ``python -m audit ...`` in this process."""
+
+    @staticmethod
+    def run(command, check):
+        assert command[1:3] == ["-m", "audit"]
+        result = invoke(*command[3:])
+        sys.stderr.write(result.stderr)
+        assert result.returncode == 0 or not check, result.stderr
 
 
 def test_the_study_script_trains_audits_and_publishes(tiny_study):

@@ -293,10 +293,11 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
     return images.contiguous()
 
 
-def decode_image(file: Path) -> torch.Tensor:
+def decode_image(file: Path, transform=None) -> torch.Tensor:
     """One image file as uint8 RGB (3, H, W), with Pillow. Its header is read first, so a
     decompression bomb (a small file that declares a huge image) is refused before any
-    pixel is decoded, and a corrupt file gives one line, not a decoder's chatter."""
+    pixel is decoded, and a corrupt file gives one line, not a decoder's chatter.
+    ``transform`` (PIL image -> PIL image) is applied to the RGB image before conversion."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -307,7 +308,8 @@ def decode_image(file: Path) -> torch.Tensor:
                     f"{file} declares {width}x{height} pixels ({width * height / 1e6:,.0f} MP), more than the "
                     f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; refused before decoding."
                 )
-            pixels = np.asarray(image.convert("RGB"))
+            rgb = image.convert("RGB")
+            pixels = np.asarray(transform(rgb) if transform else rgb)
     except AuditError:
         raise
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its warning size

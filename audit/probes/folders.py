@@ -52,8 +52,9 @@ class Geometry:
         parts.append(f"centre crop {self.crop}x{self.crop}" if self.crop else None)
         return ", ".join(p for p in parts if p) or "as stored"
 
-    def apply(self, image: torch.Tensor) -> torch.Tensor:
-        """uint8 (C, H, W) -> uint8 (C, H', W')."""
+    def apply(self, image):
+        """A PIL image -> the model input's PIL image, with torchvision's own functions on
+        PIL images: the pixels torchvision's Resize + CenterCrop evaluation gives."""
         from torchvision.transforms.v2 import functional as T
 
         if self.square:
@@ -61,8 +62,10 @@ class Geometry:
         if self.resize:
             image = T.resize(image, self.resize, antialias=True)  # shorter side, as torchvision's Resize(int)
         if self.crop:
-            if min(image.shape[-2:]) < self.crop:
-                raise AuditError(f"an image of {tuple(image.shape[-2:])} px is smaller than the {self.crop}-px crop.")
+            if min(image.size) < self.crop:
+                raise AuditError(
+                    f"an image of {image.size[0]}x{image.size[1]} px is smaller than the {self.crop}-px crop."
+                )
             image = T.center_crop(image, [self.crop, self.crop])
         return image
 
@@ -142,7 +145,7 @@ class ImageFiles:
         )
 
     def _decode_one(self, index: int) -> torch.Tensor:
-        return self.geometry.apply(decode_image(self.files[index]))
+        return decode_image(self.files[index], self.geometry.apply if self.geometry != Geometry() else None)
 
     def _as_set(self, images: torch.Tensor, labels: torch.Tensor) -> ImageSet:
         return ImageSet(
