@@ -653,6 +653,17 @@ def audit_command(
             help="Images used by the Fourier heat map.",
         ),
     ] = 256,
+    heatmap_step: Annotated[
+        Optional[int],
+        typer.Option(
+            "--heatmap-step",
+            metavar="N",
+            min=1,
+            rich_help_panel=PROBES_PANEL,
+            help="Fourier heat map: evaluate every N-th frequency per axis (1: all). Default: all up to 64 px, "
+            "about 32 per axis beyond.",
+        ),
+    ] = None,
     policy_path: Annotated[
         Optional[Path],
         typer.Option(
@@ -748,6 +759,7 @@ def audit_command(
                 data, data_root, download, samples, probes, seed, batch_size, precision, chosen_logits, arch,
                 arch_args, num_classes, input_size, mean, std, stored_uint8, quiet,
                 heatmap_samples=heatmap_samples,
+                heatmap_step=heatmap_step,
                 resize=resize,
                 crop=crop,
                 workers=workers,

@@ -215,6 +215,7 @@ class FourierHeatmap:
     baseline_errors: list[list[float]] | None = None
     basis: str = "cos + sin"
     frequencies: int | None = None  # evaluated; the others are mirror images
+    step: int = 1  # every step-th frequency per axis was evaluated; the grid holds those only
 
 
 @dataclass

@@ -135,3 +135,62 @@ def test_torchrun_two_gloo_processes_write_what_one_process_writes(tmp_path):
     assert json.dumps(first["results"]) == json.dumps(second["results"])
     assert first["clean_correct"] == second["clean_correct"] and first["samples"] == second["samples"] == 80
     assert any("2 processes" in note for note in second["notes"])
+
+
+def test_every_probe_is_unchanged_at_32_px_and_scaled_beyond():
+    from audit.probes.registry import PROBES
+
+    for probe in PROBES.values():
+        assert [probe.parameter_value(s, 32) for s in probe.severities] == list(probe.severities)
+    at = {name: [PROBES[name].parameter_value(s, 224) for s in PROBES[name].severities] for name in PROBES}
+    assert at["gaussian_blur"] == [21, 35, 49, 63, 77]  # odd kernel sizes, 7x
+    assert at["low_resolution"] == [196, 168, 140, 112, 84, 56]
+    assert at["low_pass"] == [112, 84, 56, 28] and at["high_pass"] == [28, 56, 84, 112]
+    assert at["gaussian_noise"] == list(PROBES["gaussian_noise"].severities)  # per pixel: no size
+
+
+def blur_spread(probe: str, size: int, severity: float) -> float:
+    """The standard deviation (in image widths) of the blur of a single bright pixel."""
+    from audit.probes.registry import PROBES
+
+    image = torch.zeros(1, 1, size, size)
+    image[0, 0, size // 2, size // 2] = 1
+    blurred = PROBES[probe].apply(image, severity, None, as_uint8=False)[0, 0, size // 2]
+    offsets = torch.arange(size) - size // 2
+    return float((blurred * offsets**2).sum() / blurred.sum()) ** 0.5 / size
+
+
+@pytest.mark.parametrize("probe", ["gaussian_blur", "paper_gaussian_blur", "c10c_gaussian_blur"])
+def test_a_blur_covers_the_same_fraction_of_the_image_at_every_size(probe):
+    severity = 3
+    small, large = blur_spread(probe, 32, severity), blur_spread(probe, 224, severity)
+    assert large == pytest.approx(small, rel=0.05)
+
+
+def test_the_heat_map_of_a_large_image_evaluates_a_subsampled_grid():
+    from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
+    from audit.probes.heatmap import _signs, default_step, run_fourier_heatmap
+    from audit.probes.runners import TorchRunner
+
+    assert default_step(32, 32) == 1 and default_step(64, 64) == 1 and default_step(224, 224) == 7
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 10, 5), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    runner = TorchRunner(model.eval(), torch.device("cpu"))
+    pixels = torch.randint(0, 256, (8, 3, 72, 72), dtype=torch.uint8)
+    images = datasets.ImageSet("x", pixels, None, (0.5,) * 3, (0.5,) * 3, 10, "t")
+    heatmap = run_fourier_heatmap({"model": runner}, images, norm=60.0, samples=8, seed=0, batch_size=64)
+    assert heatmap.step == 3 and len(heatmap.errors) == 24 and len(heatmap.errors[0]) == 24
+    assert heatmap.frequencies == len(heatmap_frequencies(24, 24))  # a half-plane of 24 x 24
+    # Cell (i, j) holds frequency (3 (i - 12), 3 (j - 12)): recompute cells directly (for
+    # frequencies of the evaluated half-plane; their mirrors share the value).
+    clean = model((pixels.float() / 255 - 0.5) / 0.5).argmax(1)
+    rates = []
+    for u, v in [(3, 6), (9, 0), (33, 12), (-36, 3)]:
+        perturbed = fourier_perturbation(
+            pixels.float() / 255, fourier_basis(72, 72, u, v, "cpu"), 60.0, _signs(0, u, v, 0, "cpu")
+        )
+        expected = (model((perturbed - 0.5) / 0.5).argmax(1) != clean).float().mean().item()
+        assert heatmap.errors[(u // 3 + 12) % 24][(v // 3 + 12) % 24] == pytest.approx(expected)
+        assert heatmap.errors[(-u // 3 + 12) % 24][(-v // 3 + 12) % 24] == pytest.approx(expected)
+        rates.append(expected)
+    assert max(rates) > 0  # the check above is not vacuous

@@ -20,6 +20,16 @@ def _signs(seed: int, u: int, v: int, start: int, device) -> ImageNoise:
     return ImageNoise(seed, f"fourier@{u},{v}", start, device)
 
 
+AXIS_POINTS = 32  # frequencies per axis evaluated by default on large images
+
+
+def default_step(height: int, width: int) -> int:
+    """Every frequency up to 64 px; beyond, every k-th, about 32 per axis (a 224-px
+    image: every 7th, 32 x 17 frequencies instead of 224 x 113)."""
+    side = max(height, width)
+    return 1 if side <= 64 else -(-side // AXIS_POINTS)
+
+
 def run_fourier_heatmap(
     runners: dict[str, object],
     dataset: ImageSet,
@@ -29,9 +39,12 @@ def run_fourier_heatmap(
     seed: int = 0,
     batch_size: int = 512,
     show_progress: bool = False,
+    step: int | None = None,
 ) -> FourierHeatmap:
     """Error rate (1 - accuracy; disagreement with the clean prediction without labels)
-    under x + r * norm * U(u, v) for every frequency, on the first ``samples`` images."""
+    under x + r * norm * U(u, v) for every frequency (every ``step``-th on each axis; by
+    default :func:`default_step`), on the first ``samples`` images. The grid holds the
+    evaluated frequencies only: cell (i, j) is frequency (step * (i - rows // 2), ...)."""
     device = runners["model"].device
     images = dataset.images[:samples].to(device).float() / 255.0
     labels = dataset.labels[:samples].to(device) if dataset.labels is not None else None
@@ -51,8 +64,10 @@ def run_fourier_heatmap(
                 ]
             )
         )
-    grids = {name: torch.zeros(height, width, device=device) for name in runners}
-    frequencies = heatmap_frequencies(height, width)
+    step = step or default_step(height, width)
+    rows, columns = -(-height // step), -(-width // step)
+    grids = {name: torch.zeros(rows, columns, device=device) for name in runners}
+    frequencies = [(step * u, step * v) for u, v in heatmap_frequencies(rows, columns)]
     # Few images per frequency would leave a GPU idle: when all of them fit in a batch,
     # several frequencies share one forward pass. Signs are per (frequency, image)
     # either way, so the numbers do not depend on the grouping.
@@ -88,16 +103,18 @@ def run_fourier_heatmap(
                         wrong[name] += (prediction != references[name][s : s + batch_size]).sum()
                 rates = {name: [wrong[name] / count] for name in runners}
             for position, (_, (u, v)) in enumerate(group):
+                i, j = u // step, v // step
                 for name in runners:
                     # (u, v) and (-u, -v) give the same basis: fill both cells, DC centred.
-                    grids[name][(u + height // 2) % height, (v + width // 2) % width] = rates[name][position]
-                    grids[name][(-u + height // 2) % height, (-v + width // 2) % width] = rates[name][position]
+                    grids[name][(i + rows // 2) % rows, (j + columns // 2) % columns] = rates[name][position]
+                    grids[name][(-i + rows // 2) % rows, (-j + columns // 2) % columns] = rates[name][position]
             advance.advance(len(group))
     return FourierHeatmap(
         norm=norm,
         samples=count,
         basis=BASIS,
         frequencies=len(frequencies),
+        step=step,
         errors=grids["model"].cpu().tolist(),
         baseline_errors=grids["baseline"].cpu().tolist() if "baseline" in grids else None,
     )

@@ -39,7 +39,10 @@ class Probe:
         information is; they are not expected of real images and never headline a report).
     harsher: "higher" when a larger severity is harsher, "lower" when a smaller one is
         (a lower resolution).
-    scale_with_size: severities are given for 32-px inputs and scaled to the image size.
+    scaling: how a severity given for 32-px inputs becomes the parameter on other sizes:
+        "size" scales it with the image (a resolution, a radius in cycles/image), "odd" too
+        but to the nearest odd integer (a kernel size), "none" keeps it (a noise sigma, a
+        JPEG quality). At 32 px every parameter is the severity itself.
     stored_uint8: the reference stores its corrupted images as uint8 by truncation
         (CIFAR-10-C); ``apply`` does the same unless asked for floats.
     """
@@ -50,7 +53,7 @@ class Probe:
     parameter: str
     description: str
     random: bool = False
-    scale_with_size: bool = False
+    scaling: str = "none"
     kind: str = "corruption"
     harsher: str = "higher"
     stored_uint8: bool = False
@@ -58,9 +61,12 @@ class Probe:
 
     def parameter_value(self, severity: float, image_size: int) -> float:
         """The parameter actually applied for ``severity`` on ``image_size``-px images."""
-        if self.scale_with_size:
-            return max(1, round(severity * image_size / 32))
-        return severity
+        if self.scaling == "none" or image_size == 32:
+            return severity
+        scaled = severity * image_size / 32
+        if self.scaling == "odd":
+            return max(1, 2 * round((scaled - 1) / 2) + 1)
+        return max(1, round(scaled))
 
     def apply(self, images: torch.Tensor, severity: float, generator, as_uint8: bool = True) -> torch.Tensor:
         out = self.function(images, self.parameter_value(severity, images.shape[-1]), generator)
@@ -100,8 +106,9 @@ PROBES: dict[str, Probe] = {
             "gaussian_blur",
             gaussian_blur,
             (3, 5, 7, 9, 11),
-            "kernel size k (sigma = 0.15k + 0.35)",
+            "kernel size k (sigma = 0.15k + 0.35 at 32 px; both scale with the image)",
             "Gaussian blur",
+            scaling="odd",
             label="blur k={value:g}",
         ),
         Probe(
@@ -110,7 +117,7 @@ PROBES: dict[str, Probe] = {
             (28, 24, 20, 16, 12, 8),
             "resolution r px (for 32-px inputs)",
             "bilinear (antialiased) down to r x r and back up",
-            scale_with_size=True,
+            scaling="size",
             harsher="lower",
             label="low resolution {value:g} px",
         ),
@@ -118,9 +125,10 @@ PROBES: dict[str, Probe] = {
             "low_pass",
             low_pass,
             (16, 12, 8, 4),
-            "disc radius r (cycles/image)",
+            "disc radius r (cycles/image; for 32-px inputs)",
             "only frequencies within r of DC kept",
             kind="diagnostic",
+            scaling="size",
             harsher="lower",
             label="low-pass r={value:g}",
         ),
@@ -128,9 +136,10 @@ PROBES: dict[str, Probe] = {
             "high_pass",
             high_pass,
             (4, 8, 12, 16),
-            "disc radius r (cycles/image)",
+            "disc radius r (cycles/image; for 32-px inputs)",
             "only frequencies beyond r kept",
             kind="diagnostic",
+            scaling="size",
             label="high-pass r={value:g}",
         ),
         _c10c(
@@ -140,7 +149,12 @@ PROBES: dict[str, Probe] = {
             "CIFAR-10-C Gaussian noise",
             random=True,
         ),
-        _c10c("c10c_gaussian_blur", c10c_gaussian_blur, "CIFAR-10-C severity (sigma .4-1)", "CIFAR-10-C Gaussian blur"),
+        _c10c(
+            "c10c_gaussian_blur",
+            c10c_gaussian_blur,
+            "CIFAR-10-C severity (sigma .4-1 at 32 px, scaled with the image size)",
+            "CIFAR-10-C Gaussian blur",
+        ),
         _c10c("c10c_pixelate", c10c_pixelate, "CIFAR-10-C severity (factor .95-.65)", "CIFAR-10-C pixelate"),
         _c10c("c10c_contrast", c10c_contrast, "CIFAR-10-C severity (factor .75-.15)", "CIFAR-10-C contrast"),
         _c10c("c10c_jpeg", c10c_jpeg, "CIFAR-10-C severity (quality 80-40)", "CIFAR-10-C JPEG"),
@@ -157,8 +171,9 @@ PROBES: dict[str, Probe] = {
             "paper_gaussian_blur",
             paper_gaussian_blur,
             (3, 5, 7, 9, 11),
-            "kernel size k (sigma = 0.3k + 0.8)",
+            "kernel size k (sigma = 0.3k + 0.8 at 32 px; both scale with the image)",
             "the seed paper's blur sweep (torchvision GaussianBlur)",
+            scaling="odd",
             label="blur k={value:g} (paper sweep)",
         ),
         Probe(
@@ -167,7 +182,7 @@ PROBES: dict[str, Probe] = {
             (28, 24, 20, 16, 12, 10, 8),
             "resolution r px (for 32-px inputs)",
             "the seed paper's bilinear down/up sweep, no antialiasing",
-            scale_with_size=True,
+            scaling="size",
             harsher="lower",
             label="low resolution {value:g} px (paper sweep)",
         ),

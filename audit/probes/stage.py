@@ -53,6 +53,7 @@ class ProbeOptions:
     std: tuple[float, ...] | None = None
     heatmap_samples: int = 256
     heatmap_norm: float = 4.0
+    heatmap_step: int | None = None  # every N-th frequency per axis; None: by image size
     show_progress: bool = False
     baseline_arch: str | None = None  # the baseline's own architecture, when it differs
     baseline_arch_args: dict | None = None
@@ -252,6 +253,7 @@ def run_probes(
             seed=options.seed,
             batch_size=outcome.batch_size,
             show_progress=show_progress,
+            step=options.heatmap_step,
         )
     if baseline is None and saved_baseline is not None:
         attach_saved_baseline(section, saved_baseline.probes, outcome.tasks, per_runner["model"])

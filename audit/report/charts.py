@@ -267,10 +267,15 @@ def fourier_heatmap_chart(result) -> str | None:
     figure = Figure(figsize=(3.3 * len(panels), 3.0))
     axes_list = figure.subplots(1, len(panels), squeeze=False)
     height, width = len(heatmap.errors), len(heatmap.errors[0])
-    extent = (-(width // 2) - 0.5, width - width // 2 - 0.5, height - height // 2 - 0.5, -(height // 2) - 0.5)
+    step = heatmap.step or 1  # each cell is a frequency step apart
+    extent = tuple(
+        step * e
+        for e in (-(width // 2) - 0.5, width - width // 2 - 0.5, height - height // 2 - 0.5, -(height // 2) - 0.5)
+    )
     for axes, (name, grid) in zip(axes_list[0], panels):
         image = axes.imshow([[100 * v for v in row] for row in grid], cmap="viridis", vmin=0, vmax=100, extent=extent)
-        axes.set_title(f"{name}: error under Fourier noise (L2 {heatmap.norm:g})", fontsize=8)
+        sampled = f", every {step}th frequency" if step > 1 else ""
+        axes.set_title(f"{name}: error under Fourier noise (L2 {heatmap.norm:g}{sampled})", fontsize=8)
         axes.set_xlabel("horizontal frequency (cycles/image)")
         axes.set_ylabel("vertical frequency (cycles/image)")
     figure.colorbar(image, ax=list(axes_list[0]), label="error rate (%)")
