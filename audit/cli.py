@@ -397,8 +397,8 @@ Arch = Annotated[
         "--arch",
         metavar="SPEC",
         rich_help_panel=PROBES_PANEL,
-        help="Architecture for a weights-only checkpoint: torchvision:resnet18, my_pkg.models:Net or "
-        "models/net.py:Net.",
+        help="Architecture for a weights-only checkpoint: torchvision:resnet18, timm:convnext_tiny (timm installed), "
+        "my_pkg.models:Net or models/net.py:Net.",
     ),
 ]
 

@@ -194,3 +194,31 @@ def test_the_heat_map_of_a_large_image_evaluates_a_subsampled_grid():
         assert heatmap.errors[(-u // 3 + 12) % 24][(-v // 3 + 12) % 24] == pytest.approx(expected)
         rates.append(expected)
     assert max(rates) > 0  # the check above is not vacuous
+
+
+def test_timm_architectures_by_name_with_timms_checkpoint_conventions(tmp_path, folder):
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("test_convnext", pretrained=False, num_classes=10)
+    # A timm training script's checkpoint: EMA weights beside the trained ones, DDP prefixes.
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"epoch": 3, "state_dict": state, "state_dict_ema": state}, tmp_path / "convnext.pth")
+    result = run_audit(
+        tmp_path / "convnext.pth",
+        probes=ProbeOptions(
+            data=str(folder),
+            probes="blur",
+            arch="timm:test_convnext",
+            arch_args={"num_classes": 10},
+            resize=72,
+            crop=64,
+        ),
+    )
+    depthwise = [l for l in result.spectral.layers if l.kernel_size == [7, 7]]
+    assert depthwise and all(l.shape[1] == 1 and l.hfer is not None for l in depthwise)  # depthwise 7x7
+    assert len(depthwise[0].radii) == len(
+        {(min(a, 7 - a) ** 2 + min(b, 7 - b) ** 2) for a in range(7) for b in range(7)}
+    )
+    assert result.probes.samples == 50 and result.probes.image_shape == [3, 64, 64]
+    assert [r.value for r in result.probes.results] == [5, 9, 13, 17, 21]  # blur k scaled to 64 px
+    with pytest.raises(AuditError, match="timm has no model"):
+        run_audit(tmp_path / "convnext.pth", probes=ProbeOptions(data=str(folder), arch="timm:no_such_net"))

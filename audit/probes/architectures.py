@@ -1,6 +1,8 @@
 """Build a runnable nn.Module for a bare state_dict from an architecture name.
 
     torchvision:resnet18                 a torchvision model (weights=None; no download)
+    timm:convnext_tiny                   a timm model (pretrained=False; timm is optional:
+                                         pip install 'spectral-audit[timm]')
     my_pkg.models:Net                    a class importable from an installed package
     models/net.py:ResNet                 a class defined in a .py file of your own
 
@@ -21,7 +23,7 @@ import torch
 
 from audit.errors import AuditError
 
-FORMS = "torchvision:NAME, package.module:Class or path/to/file.py:Class"
+FORMS = "torchvision:NAME, timm:NAME, package.module:Class or path/to/file.py:Class"
 
 
 def parse_arch_args(text: str | None) -> dict[str, Any]:
@@ -87,6 +89,8 @@ def build_architecture(
             return torchvision.models.get_model(name, weights=None, **arguments)
         except TypeError as error:
             raise AuditError(f"torchvision:{name} does not accept {arguments}: {error}.")
+    if spec.startswith("timm:"):
+        return _timm_model(spec.split(":", 1)[1], arguments)
     factory = _import_class(spec)
     try:
         return factory(**arguments)
@@ -109,3 +113,21 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], spec: s
     if problems:
         raise AuditError(f"the checkpoint does not fit the architecture {spec}: {'; '.join(problems)} keys.")
     return model.eval()
+
+
+def _timm_model(name: str, arguments: dict[str, Any]) -> torch.nn.Module:
+    """timm.create_model(name, pretrained=False, **arguments): never a download. timm's
+    checkpoints (state_dict / state_dict_ema, ``module.`` prefixes) load like any other."""
+    try:
+        import timm
+    except ImportError:
+        raise AuditError(
+            f"timm:{name} needs timm, which is not installed: pip install 'spectral-audit[timm]' (or pip install timm)."
+        )
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        raise AuditError(f"timm has no model {name!r}" + (f"; similar: {', '.join(close)}." if close else "."))
+    try:
+        return timm.create_model(name, pretrained=False, **arguments)
+    except TypeError as error:
+        raise AuditError(f"timm:{name} does not accept {arguments}: {error}.")
