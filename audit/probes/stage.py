@@ -19,7 +19,7 @@ from audit.loading.kernels import LoadedModel
 from audit.probes import datasets, distributed
 from audit.probes import statistics as stats
 from audit.probes.examples import example_strip
-from audit.probes.folders import ImageFiles
+from audit.probes.folders import ImageFiles, inference_threads
 from audit.probes.heatmap import run_fourier_heatmap
 from audit.probes.registry import resolve_probes
 from audit.probes.runners import make_runner
@@ -179,16 +179,17 @@ def run_probes(
         chunk = batch_size * max(1, STREAM_CHUNK // batch_size)  # whole batches: the resident run's batches
         parts = source.parts(start, stop, chunk)
         label = f"probes on {source.name} (streamed)"
-        outcome, seconds = timed(
-            run_probe_suite_parts,
-            runners,
-            parts,
-            probe_list,
-            total=stop - start,
-            label=label,
-            show_progress=show_progress,
-            **common,
-        )
+        with inference_threads(source.workers):
+            outcome, seconds = timed(
+                run_probe_suite_parts,
+                runners,
+                parts,
+                probe_list,
+                total=stop - start,
+                label=label,
+                show_progress=show_progress,
+                **common,
+            )
     else:
         shard = dataset if world_size == 1 else datasets.images_between(dataset, start, stop)
         outcome, seconds = timed(
