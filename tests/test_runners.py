@@ -146,3 +146,16 @@ def test_exported_program_with_a_fixed_batch(tmp_path):
     runner = make_runner(loaded, CPU, num_classes=10)
     x = torch.randn(7, 3, 16, 16)
     assert torch.allclose(run_in_fixed_batches(runner, x), model(x), atol=1e-5)
+
+
+def test_onnx_io_binding_gives_the_host_runs_logits():
+    """The CUDA path binds torch tensors in place; the same binding code runs here on CPU
+    tensors, once the first (host) run has recorded the output shapes."""
+    runner = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.onnx"), CPU)
+    x = batch(n=5)
+    host = runner.logits(x)
+    runner.output_shapes = {name: (10,) for name in runner.output_names}  # what a CUDA host run records
+    bound = runner.logits(x)
+    assert "IO binding" in runner.description
+    assert torch.equal(host, bound) and bound.shape == (5, 10)
+    assert torch.equal(runner.logits(x[:3]), host[:3])  # another batch size: outputs allocated per batch
