@@ -209,6 +209,8 @@ def run_probes(
     if isinstance(source, ImageFiles):
         how = "streamed in chunks" if streamed else "decoded once, resident"
         notes.append(f"images {source.geometry.describe()}; {how} ({source.decoded_bytes() / 2**30:.2f} GiB decoded)")
+    if options.batch_size is None:
+        notes.append(f"batch size {batch_size}, chosen for {device.type} and {height}x{width} images (--batch-size)")
     if world_size > 1:
         notes.append(f"{world_size} processes (torch.distributed), each on a contiguous shard of the images")
     forward_images = len(source) * len(outcome.tasks) * len(runners)
