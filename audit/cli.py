@@ -126,6 +126,7 @@ app = typer.Typer(
         "  spectral-audit profile last_release.pt --json ref.json\n"
         "  spectral-audit candidate.pt --baseline ref.json\n"
         "  spectral-audit track runs/exp1/ --out evolution/\n"
+        "  spectral-audit zoo checkpoints/ --data cifar10-sample --out zoo/\n"
         "  spectral-audit report audit/result.json --out again/"
     ),
 )
@@ -998,7 +999,7 @@ def zoo_command(
         list[Path],
         typer.Argument(
             metavar="CHECKPOINTS",
-            help="Checkpoints of the zoo (at least 3; files or folders of them), best of one architecture.",
+            help="Checkpoints of the zoo (at least 3; files or folders of them), ideally of one architecture.",
             show_default=False,
         ),
     ],
@@ -1066,8 +1067,10 @@ def zoo_command(
     (Spearman, bootstrap 95% intervals, across models and within architectures).
 
     \b
-    spectral-audit zoo runs/*/final.pt --arch models/net.py:Net --data cifar10 --out zoo/
-    spectral-audit zoo checkpoints/ --data cifar10-sample --probes default,cifar10-c --cache zoo/cache
+    spectral-audit zoo runs/*/final.pt --arch models/net.py:Net \\
+        --data cifar10 --out zoo/
+    spectral-audit zoo checkpoints/ --data cifar10-sample \\
+        --probes default,cifar10-c --cache zoo/cache
     """
 
     def action() -> int:
