@@ -305,11 +305,7 @@ class AuditResult:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        # Key order for people reading the file: version first.
-        ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
-        ordered.update(data)
-        return finite_only(ordered)
+        return versioned_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditResult:
@@ -450,10 +446,7 @@ class ZooResult:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
-        ordered.update(data)
-        return finite_only(ordered)
+        return versioned_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ZooResult:
@@ -497,6 +490,15 @@ def build(cls, data: dict[str, Any]):
         raise TypeError(f"{cls.__name__} expects an object, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def versioned_dict(result) -> dict[str, Any]:
+    """A result as a strict-JSON-ready dict, its version and kind first (for people
+    reading the file)."""
+    data = dataclasses.asdict(result)
+    ordered = {"schema_version": data.pop("schema_version"), "kind": data.pop("kind")}
+    ordered.update(data)
+    return finite_only(ordered)
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -280,18 +280,23 @@ def image_folder(
     if not files:
         raise AuditError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders.")
     geometry, note = _geometry_for(files, path.name, resize, crop, square)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD)
+    return _indexed(path.name, path, files, labels, classes, geometry, workers, [note] if note else [])
+
+
+def _indexed(name, folder, files, labels, classes, geometry, workers, notes) -> ImageFiles:
+    """ImageFiles with ImageNet's normalisation (what RGB photo models expect; --mean/--std
+    override it) and the default number of decoders."""
     return ImageFiles(
-        name=path.name,
+        name=name,
         files=files,
         labels=torch.tensor(labels),
         classes=classes,
-        mean=mean,
-        std=std,
-        source=str(path),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        source=str(folder),
         geometry=geometry,
         workers=default_workers(len(files)) if workers is None else workers,
-        notes=(note,) if note else (),
+        notes=tuple(notes),
     )
 
 
@@ -328,15 +333,4 @@ def imagenet_val(
     if len(classes) != 1000:
         notes.append(f"ImageNet val with {len(classes)} classes, not 1000: labels index the classes present")
     geometry = Geometry(square=square) if square else Geometry(resize=resize or 256, crop=crop or 224)
-    return ImageFiles(
-        name="imagenet",
-        files=files,
-        labels=torch.tensor(labels),
-        classes=classes,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        source=str(folder),
-        geometry=geometry,
-        workers=default_workers(len(files)) if workers is None else workers,
-        notes=tuple(notes),
-    )
+    return _indexed("imagenet", folder, files, labels, classes, geometry, workers, notes)
