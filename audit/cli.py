@@ -1111,7 +1111,7 @@ def zoo_command(
                 return
             done = "from the cache" if seconds is None else f"audited in {seconds:.0f} s"
             eta = f", about {sum(timings) / len(timings) * (total - index):.0f} s left" if timings else ""
-            stderr.print(f"zoo [{index}/{total}] {name}: {done}{eta}", markup=False, highlight=False)
+            stderr.print(f"zoo [{index}/{total}] {name}: {done}{eta}", markup=False, highlight=False, soft_wrap=True)
 
         result = run_zoo(
             checkpoints,
