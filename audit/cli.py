@@ -46,6 +46,8 @@ FLAGS = {
     "fft_size": "--fft-size",
     "hfer_cutoff": "--hfer-cutoff",
     "input_size": "--input-size",
+    "crop": "--crop",
+    "resize": "--resize",
     "logits": "--logits",
     "num_classes": "--num-classes",
     "order": "--order",

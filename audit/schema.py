@@ -419,15 +419,24 @@ class Correlation:
     within: float | None
     within_low: float | None
     within_high: float | None
+    partial: float | None = None  # within architectures, clean accuracy held fixed
+    partial_low: float | None = None
+    partial_high: float | None = None
 
     @property
     def supported(self) -> bool:
-        """Within architectures, the 95% interval excludes zero."""
-        return (
-            self.within_low is not None
-            and self.within_high is not None
-            and (self.within_low > 0 or self.within_high < 0)
-        )
+        """Within architectures the 95% interval excludes zero, and so does the interval
+        with clean accuracy held fixed (same sign), where it was computed: the statistic
+        ranks the drop beyond what accuracy alone explains."""
+        if not _excludes_zero(self.within_low, self.within_high):
+            return False
+        if self.partial is None:
+            return True
+        return _excludes_zero(self.partial_low, self.partial_high) and (self.partial > 0) == (self.within > 0)
+
+
+def _excludes_zero(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and (low > 0 or high < 0)
 
 
 @dataclass

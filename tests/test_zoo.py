@@ -18,7 +18,7 @@ from conftest import invoke
 from scipy.stats import spearmanr
 
 from audit.errors import AuditError
-from audit.schema import LayerSpectrum, ZooModel, ZooResult
+from audit.schema import Correlation, LayerSpectrum, ZooModel, ZooResult
 from audit.zoo.calibration import Calibration, bundled_calibration, forecasts, load_calibration
 from audit.zoo.correlation import correlate, spearman
 from audit.zoo.statistics import STATISTICS, spectral_statistics
@@ -206,8 +206,9 @@ def test_a_supported_statistic_forecasts_and_cites_its_correlation(fixture_calib
     assert blur.message.startswith("Forecast: a smaller drop than the baseline's under blur k=7. Its first-layer HFER")
     assert (
         "in the fixture zoo study (24 models) first-layer HFER ranks the drop under blur k=7 with rho +0.71 "
-        "[+0.45, +0.86] within architectures" in blur.message
+        "[+0.45, +0.86] within architectures (+0.48 [+0.20, +0.70] with clean accuracy held fixed)" in blur.message
     )
+    # late-stage HFER is stronger within architectures (-0.75) but not once accuracy is held fixed.
     noise = by_probe["gaussian_noise"]  # lower network HFER, negative rho: a larger noise drop
     assert noise.severity == "warning" and noise.evidence["larger_drop"]
     assert "rho -0.62 [-0.80, -0.35]" in noise.message
@@ -343,3 +344,26 @@ def test_the_zoo_report_shows_the_matrix_and_a_scatter_per_statistic_and_probe(t
     assert html.count('class="matrix"') == 1 and "SSR vs initialisation" in html
     written = write_zoo_report(zoo, tmp_path, pdf=False)
     assert sorted(p.name for p in written) == ["zoo.html", "zoo.json", "zoo.md"]
+
+
+def test_support_needs_both_intervals_to_exclude_zero_with_one_sign():
+    def pair(within, partial):
+        return Correlation("s", "p", 1.0, "p 1", 0.5, 0.1, 0.9, *within, *partial)
+
+    assert pair((0.5, 0.2, 0.7), (0.4, 0.1, 0.6)).supported
+    assert not pair((0.5, 0.2, 0.7), (0.1, -0.2, 0.4)).supported  # accuracy explains it
+    assert not pair((0.5, 0.2, 0.7), (-0.4, -0.6, -0.1)).supported  # the sign flips
+    assert not pair((0.3, -0.1, 0.6), (0.4, 0.1, 0.6)).supported
+    assert pair((-0.5, -0.7, -0.2), (None, None, None)).supported  # no control measured: within decides
+
+
+def test_accuracy_held_fixed_removes_a_correlation_that_only_runs_through_accuracy():
+    rng = np.random.default_rng(4)
+    accuracy = rng.uniform(0.3, 0.7, 60)
+    through_accuracy = accuracy + 0.02 * rng.normal(size=60)  # a statistic that tracks accuracy
+    own = rng.normal(size=60)  # one with its own effect
+    drop = 0.5 * accuracy + 0.05 * own + 0.005 * rng.normal(size=60)
+    x = np.stack([through_accuracy, own], axis=1)
+    table = correlate(x, drop[:, None], ["g"] * 60, resamples=300, control=accuracy)
+    assert table.within[0, 0] > 0.6 and abs(table.partial[0, 0]) < 0.3  # explained by accuracy
+    assert table.partial[1, 0] > 0.5 and table.partial_low[1, 0] > 0  # survives it

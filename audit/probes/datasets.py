@@ -11,6 +11,7 @@ with no network, the error says which files to put where.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import pickle
@@ -293,11 +294,11 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
     return images.contiguous()
 
 
-def decode_image(file: Path, transform=None) -> torch.Tensor:
-    """One image file as uint8 RGB (3, H, W), with Pillow. Its header is read first, so a
-    decompression bomb (a small file that declares a huge image) is refused before any
-    pixel is decoded, and a corrupt file gives one line, not a decoder's chatter.
-    ``transform`` (PIL image -> PIL image) is applied to the RGB image before conversion."""
+@contextlib.contextmanager
+def _checked_image(file: Path):
+    """A Pillow image whose header was checked: a decompression bomb (a small file that
+    declares a huge image) is refused before any pixel is decoded, and a corrupt file
+    gives one line, not a decoder's chatter."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -308,8 +309,7 @@ def decode_image(file: Path, transform=None) -> torch.Tensor:
                     f"{file} declares {width}x{height} pixels ({width * height / 1e6:,.0f} MP), more than the "
                     f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; refused before decoding."
                 )
-            rgb = image.convert("RGB")
-            pixels = np.asarray(transform(rgb) if transform else rgb)
+            yield image
     except AuditError:
         raise
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its warning size
@@ -319,6 +319,23 @@ def decode_image(file: Path, transform=None) -> torch.Tensor:
         )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise AuditError(f"{file} could not be decoded as an image ({type(error).__name__}: {error}).")
+
+
+def image_size(file: Path) -> tuple[int, int]:
+    """(width, height) from the header only, with the checks of :func:`decode_image`."""
+    with _checked_image(file) as image:
+        return image.size
+
+
+def decode_image(file: Path, transform=None) -> torch.Tensor:
+    """One image file as uint8 RGB (3, H, W), with Pillow, after the header checks.
+    ``transform`` (PIL image -> PIL image) is applied to the RGB image before conversion."""
+    with _checked_image(file) as image:
+        try:
+            rgb = image.convert("RGB")
+            pixels = np.asarray(transform(rgb) if transform else rgb)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise AuditError(f"{file} could not be decoded as an image ({type(error).__name__}: {error}).")
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from audit.errors import AuditError
-from audit.probes.datasets import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, ImageSet, decode_image
+from audit.probes.datasets import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, ImageSet, decode_image, image_size
 
 DECODE_BATCH = 32  # images per DataLoader item: small enough to keep every worker busy
 WNID = re.compile(r"^n\d{8}$")
@@ -65,7 +65,8 @@ class Geometry:
         if self.crop:
             if min(image.size) < self.crop:
                 raise AuditError(
-                    f"an image of {image.size[0]}x{image.size[1]} px is smaller than the {self.crop}-px crop."
+                    f"{image.size[0]}x{image.size[1]} px after resizing, smaller than the {self.crop}-px crop.",
+                    hint="Choose a smaller {crop} or a larger {resize}.",
                 )
             image = T.center_crop(image, [self.crop, self.crop])
         return image
@@ -89,16 +90,10 @@ def _files_of(path: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
 
 
 def _sizes(files: list[Path]) -> set[tuple[int, int]]:
-    """The (width, height) of every file, from its header only."""
-    from PIL import Image
-
+    """The (width, height) of the files, from their headers, until two differ."""
     sizes = set()
     for file in files:
-        try:
-            with Image.open(file) as image:
-                sizes.add(image.size)
-        except Exception as error:  # one line for any unreadable header
-            raise AuditError(f"{file} could not be read as an image ({type(error).__name__}: {error}).")
+        sizes.add(image_size(file))
         if len(sizes) > 1:
             break
     return sizes
@@ -146,7 +141,12 @@ class ImageFiles:
         )
 
     def _decode_one(self, index: int) -> torch.Tensor:
-        return decode_image(self.files[index], self.geometry.apply if self.geometry != Geometry() else None)
+        try:
+            return decode_image(self.files[index], self.geometry.apply if self.geometry != Geometry() else None)
+        except AuditError as error:
+            if str(self.files[index]) in error.message:
+                raise
+            raise AuditError(f"{self.files[index]}: {error.message}", hint=error.hint)
 
     def _as_set(self, images: torch.Tensor, labels: torch.Tensor) -> ImageSet:
         return ImageSet(
@@ -165,7 +165,15 @@ class ImageFiles:
             worker_init_fn=_one_thread if self.workers else None,
             prefetch_factor=4 if self.workers else None,
         )
-        yield from loader
+        try:
+            yield from loader
+        except AuditError as error:
+            if not self.workers:
+                raise
+            # A worker's error comes back with the worker's traceback in its message;
+            # the user gets the original one line (the traceback's last).
+            last = [line for line in error.message.splitlines() if line.strip()][-1]
+            raise AuditError(last.split("AuditError: ", 1)[-1], hint=error.hint)
 
     def decode(self, start: int = 0, stop: int | None = None) -> ImageSet:
         """Images start..stop-1 decoded and resident, as an :class:`ImageSet`."""

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from audit.probes.registry import PROBES
 from audit.schema import Correlation, ZooResult
-from audit.zoo.statistics import STATISTICS
+from audit.zoo.statistics import REFERENCE, STATISTICS
 
 
 def signed(value: float | None) -> str:
@@ -30,13 +30,14 @@ def label(statistic: str) -> str:
 
 
 def ranked(zoo: ZooResult) -> list[Correlation]:
-    """Correlations with a within-architecture value, strongest first."""
-    return sorted((c for c in zoo.correlations if c.within is not None), key=lambda c: -abs(c.within))
+    """Spectral statistics' correlations with a within-architecture value, strongest first."""
+    rows = (c for c in zoo.correlations if c.within is not None and c.statistic != REFERENCE)
+    return sorted(rows, key=lambda c: -abs(c.within))
 
 
 def weakest(zoo: ZooResult, count: int) -> list[Correlation]:
     """The pairs closest to no relation (narrowest intervals around zero first)."""
-    rows = [c for c in zoo.correlations if c.within is not None and c.within_low is not None]
+    rows = [c for c in zoo.correlations if c.within_low is not None and c.statistic != REFERENCE]
     return sorted(rows, key=lambda c: (abs(c.within), c.within_high - c.within_low))[:count]
 
 
@@ -61,11 +62,13 @@ def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict]
 
 
 def headline(zoo: ZooResult) -> str:
-    supported = sum(1 for c in zoo.correlations if c.supported)
+    spectral = [c for c in zoo.correlations if c.statistic != REFERENCE]
+    supported = sum(1 for c in spectral if c.supported)
     return (
         f"{len(zoo.models)} models in {zoo.groups} architecture(s), probed on {zoo.dataset} ({zoo.samples} images, "
-        f"probes {zoo.probes}); {supported} of {len(zoo.correlations)} statistic/probe pairs have a "
-        f"within-architecture 95% interval that excludes zero ({zoo.resamples} bootstrap resamples)."
+        f"probes {zoo.probes}); {supported} of {len(spectral)} spectral statistic/probe pairs are supported: their "
+        "95% intervals within architectures, and with clean accuracy held fixed, exclude zero "
+        f"({zoo.resamples} bootstrap resamples)."
     )
 
 
@@ -78,49 +81,58 @@ def zoo_table(zoo: ZooResult, count: int = 12) -> Table:
     table.add_column("statistic")
     table.add_column("probe")
     table.add_column("within arch.", justify="right")
-    table.add_column("all models", justify="right")
+    table.add_column("accuracy held", justify="right")
     for c in ranked(zoo)[:count]:
-        mark = "" if c.supported else " ~"
         table.add_row(
             label(c.statistic),
             c.condition,
-            rho_text(c.within, c.within_low, c.within_high) + mark,
-            rho_text(c.rho, c.low, c.high),
+            rho_text(c.within, c.within_low, c.within_high),
+            rho_text(c.partial, c.partial_low, c.partial_high) + ("" if c.supported else " ~"),
         )
+    table.caption = "~: not supported (an interval includes 0). Ranked by rho within architectures."
     return table
 
 
 def _markdown_row(c: Correlation) -> str:
     return (
         f"| {label(c.statistic)} | {c.condition} | {rho_text(c.within, c.within_low, c.within_high)} | "
-        f"{rho_text(c.rho, c.low, c.high)} |"
+        f"{rho_text(c.partial, c.partial_low, c.partial_high)} | {rho_text(c.rho, c.low, c.high)} | "
+        f"{'yes' if c.supported else 'no'} |"
     )
 
 
 def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> str:
     """The Markdown summary: headline, the strongest and weakest pairs, the matrix at each
     probe's middle severity, and what was left out."""
-    head = "| statistic | probe | rho within architectures [95%] | rho across all models [95%] |\n|---|---|---|---|"
+    head = (
+        "| statistic | probe | rho within architectures [95%] | ... clean accuracy held fixed [95%] | "
+        "rho across all models [95%] | supported |\n|---|---|---|---|---|---|"
+    )
     lines = [f"# {title}", "", headline(zoo), ""]
     lines += ["## Strongest pairs (within architectures)", "", head, *map(_markdown_row, ranked(zoo)[:count]), ""]
     lines += ["## Weakest pairs", "", head, *map(_markdown_row, weakest(zoo, count)), ""]
     statistics, probes, cells = middle_rows(zoo)
-    lines += [
-        "## Every statistic against every probe (middle severity)",
-        "",
-        "Spearman rho within architectures; **bold**: the 95% interval excludes zero.",
-        "",
-        "| statistic | " + " | ".join(condition for _, condition in probes) + " |",
-        "|---|" + "---|" * len(probes),
-    ]
-    for statistic in statistics:
-        values = []
-        for probe, _ in probes:
-            c = cells.get((statistic, probe))
-            text = signed(c.within) if c else "n/a"
-            values.append(f"**{text}**" if c and c.supported else text)
-        lines.append(f"| {label(statistic)} | " + " | ".join(values) + " |")
-    lines.append("")
+    for title, field in (
+        ("Spearman rho within architectures", "within"),
+        ("The same with clean accuracy held fixed (partial rank correlation)", "partial"),
+    ):
+        lines += [
+            f"## Every statistic against every probe (middle severity): {field}",
+            "",
+            f"{title}; **bold**: supported (both intervals exclude zero, same sign).",
+            "",
+            "| statistic | " + " | ".join(condition for _, condition in probes) + " |",
+            "|---|" + "---|" * len(probes),
+        ]
+        for statistic in statistics:
+            values = []
+            for probe, _ in probes:
+                c = cells.get((statistic, probe))
+                number = getattr(c, field) if c else None
+                text = signed(number)
+                values.append(f"**{text}**" if c and c.supported and number is not None else text)
+            lines.append(f"| {label(statistic)} | " + " | ".join(values) + " |")
+        lines.append("")
     lines += ["## Statistics", ""] + [f"- **{label(n)}** (`{n}`): {d}" for n, d in zoo.statistics.items()]
     if zoo.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in zoo.notes]
@@ -190,6 +202,7 @@ def _view_row(c: Correlation) -> dict:
         "statistic": label(c.statistic),
         "condition": c.condition,
         "within": rho_text(c.within, c.within_low, c.within_high),
+        "partial": rho_text(c.partial, c.partial_low, c.partial_high),
         "all": rho_text(c.rho, c.low, c.high),
         "supported": c.supported,
     }

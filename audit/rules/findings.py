@@ -331,11 +331,17 @@ def forecast_message(forecast: Forecast) -> str:
     statistic = STATISTICS[forecast.statistic].label
     correlation = forecast.correlation
     more = "larger" if forecast.larger_drop else "smaller"
+    held = ""
+    if correlation.partial is not None:
+        held = (
+            f" ({correlation.partial:+.2f} [{correlation.partial_low:+.2f}, {correlation.partial_high:+.2f}] with "
+            "clean accuracy held fixed)"
+        )
     return (
         f"Forecast: a {more} drop than the baseline's under {forecast.condition}. Its {statistic} is "
         f"{forecast.model_value:.3f} against the baseline's {forecast.baseline_value:.3f}, and in {forecast.source} "
         f"{statistic} ranks the drop under {forecast.condition} with rho {correlation.within:+.2f} "
-        f"[{correlation.within_low:+.2f}, {correlation.within_high:+.2f}] within architectures. "
+        f"[{correlation.within_low:+.2f}, {correlation.within_high:+.2f}] within architectures{held}. "
         "Run the probes (--data) to measure it."
     )
 
@@ -358,6 +364,7 @@ def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibr
                 "baseline_value": forecast.baseline_value,
                 "rho": forecast.correlation.within,
                 "rho_ci": [forecast.correlation.within_low, forecast.correlation.within_high],
+                "rho_accuracy_held_fixed": forecast.correlation.partial,
                 "study_models": forecast.models,
                 "larger_drop": forecast.larger_drop,
             },

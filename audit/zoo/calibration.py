@@ -110,7 +110,8 @@ class Forecast:
 
 
 def forecasts(result: AuditResult, calibration: Calibration | None, tolerance: float = 0.05) -> list[Forecast]:
-    """Per forecast probe, the best-supported forecast against the audit's baseline.
+    """Per forecast probe, the best-supported forecast against the audit's baseline: the
+    comparable statistic whose correlation (with clean accuracy held fixed) is strongest.
 
     None where the baseline is white noise or another architecture (the study ranks
     models within an architecture), where no comparable statistic's correlation is
@@ -132,7 +133,9 @@ def forecasts(result: AuditResult, calibration: Calibration | None, tolerance: f
                 continue
             if ours is None or not theirs or abs(ours / theirs - 1) < tolerance:
                 continue
-            candidates.append((abs(correlation.within), name, correlation, ours, theirs))
+            # The strength beyond accuracy decides, where the study measured it.
+            strength = correlation.partial if correlation.partial is not None else correlation.within
+            candidates.append((abs(strength), name, correlation, ours, theirs))
         if not candidates:
             continue
         _, name, correlation, ours, theirs = max(candidates, key=lambda c: c[0])

@@ -8,7 +8,12 @@ every (statistic, probe) pair gets
 - ``within``: the correlation of ranks taken *within* each group of equal architecture,
   pooled (each group's ranks centred on its own mean), with a bootstrap that resamples
   models within each group. A statistic that only tells a deep model from a shallow one
-  has a large ``rho`` and a ``within`` near zero.
+  has a large ``rho`` and a ``within`` near zero;
+- ``partial`` (with a ``control`` such as the clean accuracy): the within-architecture
+  rank correlation with the control held fixed, (r_xy - r_xz r_yz) / sqrt((1 - r_xz^2)
+  (1 - r_yz^2)), from the same resamples. A drop in points is bounded by the clean
+  accuracy, so a statistic that merely tracks accuracy keeps ``within`` and loses
+  ``partial``.
 
 A column without variation (in the sample or in a resample) has no correlation: NaN,
 ignored by the interval's percentiles. All functions are pure and seeded.
@@ -36,6 +41,9 @@ class CorrelationTable:
     within: np.ndarray
     within_low: np.ndarray
     within_high: np.ndarray
+    partial: np.ndarray | None = None
+    partial_low: np.ndarray | None = None
+    partial_high: np.ndarray | None = None
 
 
 def _pearson_of_centred(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,6 +76,24 @@ def spearman(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> 
     return _pearson_of_centred(_centred_ranks(x, groups), _centred_ranks(y, groups))
 
 
+def partial_correlation(r_xy: np.ndarray, r_xz: np.ndarray, r_yz: np.ndarray) -> np.ndarray:
+    """Correlations of x's columns with y's, z held fixed: (s, p) from (s, p), (s,), (p,)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denominator = np.sqrt((1 - r_xz**2)[:, None] * (1 - r_yz**2)[None, :])
+        out = (r_xy - r_xz[:, None] * r_yz[None, :]) / denominator
+    out[~(denominator > 1e-9)] = np.nan
+    return np.clip(out, -1.0, 1.0)
+
+
+def _within_and_partial(x, y, labels, control):
+    within = spearman(x, y, labels)
+    if control is None:
+        return within, None
+    r_xz = spearman(x, control[:, None], labels)[:, 0]
+    r_yz = spearman(y, control[:, None], labels)[:, 0]
+    return within, partial_correlation(within, r_xz, r_yz)
+
+
 def _resample(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:
     if groups is None:
         return rng.integers(0, n, n)
@@ -83,27 +109,44 @@ def _interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def correlate(
-    x: np.ndarray, y: np.ndarray, groups: list[str] | np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: list[str] | np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    control: np.ndarray | None = None,
 ) -> CorrelationTable:
-    """Spearman correlations overall and within groups, with bootstrap 95% intervals."""
+    """Spearman correlations overall and within groups (and, with ``control``, within
+    groups with the control held fixed), with bootstrap 95% intervals."""
     x, y = np.asarray(x, float), np.asarray(y, float)
+    control = None if control is None else np.asarray(control, float)
     labels = np.asarray(groups)
     n = len(x)
     rng = np.random.default_rng(seed)
     overall = np.empty((resamples, x.shape[1], y.shape[1]))
     within = np.empty_like(overall)
+    partial = np.empty_like(overall) if control is not None else None
     for draw in range(resamples):
         rows = _resample(rng, n, None)
         overall[draw] = spearman(x[rows], y[rows])
         rows = _resample(rng, n, labels)
-        within[draw] = spearman(x[rows], y[rows], labels[rows])
+        within[draw], held = _within_and_partial(
+            x[rows], y[rows], labels[rows], None if control is None else control[rows]
+        )
+        if partial is not None:
+            partial[draw] = held
     low, high = _interval(overall)
     within_low, within_high = _interval(within)
+    point_within, point_partial = _within_and_partial(x, y, labels, control)
+    partial_low, partial_high = _interval(partial) if partial is not None else (None, None)
     return CorrelationTable(
         rho=spearman(x, y),
         low=low,
         high=high,
-        within=spearman(x, y, labels),
+        within=point_within,
         within_low=within_low,
         within_high=within_high,
+        partial=point_partial,
+        partial_low=partial_low,
+        partial_high=partial_high,
     )

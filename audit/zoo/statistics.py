@@ -12,6 +12,8 @@ Each is one number per model, computed from an audit's layer spectra (no data):
     ssr_white         SSR against the white-noise reference
     ssr_init          SSR against the model's own initial weights (when they are given)
     padded_hfer       network HFER of the kernels' zero-padded 32x32 frequency response
+    clean_accuracy    not spectral: the yardstick a statistic should beat, since a drop in
+                      points is bounded by the clean accuracy
 
 The first six can also be computed for a baseline from an audit against it (each layer
 carries its baseline's HFER and h), which is what a forecast compares.
@@ -54,8 +56,12 @@ STATISTICS: dict[str, Statistic] = {
             f"HFER of the {PADDED_FFT_SIZE}x{PADDED_FFT_SIZE} zero-padded response",
             False,
         ),
+        # Not spectral: a yardstick. A drop in points is bounded by the clean accuracy, so a
+        # statistic that tracks accuracy ranks drops too; this row shows how far that goes.
+        Statistic("clean_accuracy", "clean accuracy (reference)", "the model's clean accuracy (not spectral)", False),
     )
 }
+REFERENCE = "clean_accuracy"
 
 
 def _mean(layers: list[LayerSpectrum], field: str) -> float | None:

@@ -17,7 +17,7 @@ from audit.errors import AuditError
 from audit.probes.registry import condition
 from audit.schema import AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
 from audit.zoo.correlation import RESAMPLES, correlate
-from audit.zoo.statistics import STATISTICS, model_statistics
+from audit.zoo.statistics import REFERENCE, STATISTICS, model_statistics
 
 MIN_MODELS = 3  # fewer cannot be ranked meaningfully
 
@@ -68,6 +68,10 @@ def conditions_of(audit: AuditResult) -> dict[str, str]:
     return {drop_key(r.probe, r.severity): condition(r) for r in audit.probes.results} if audit.probes else {}
 
 
+def _value(model: ZooModel, statistic: str) -> float | None:
+    return model.clean_accuracy if statistic == REFERENCE else model.statistics.get(statistic)
+
+
 def correlation_table(
     models: list[ZooModel], conditions: dict[str, str], resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[list[Correlation], list[str]]:
@@ -77,7 +81,7 @@ def correlation_table(
     notes = []
     statistics = []
     for name in STATISTICS:
-        missing = [m.name for m in models if m.statistics.get(name) is None]
+        missing = [m.name for m in models if _value(m, name) is None]
         if missing:
             if name != "ssr_init" or len(missing) < len(models):
                 notes.append(f"{STATISTICS[name].label}: not available for {len(missing)} model(s); left out")
@@ -89,15 +93,19 @@ def correlation_table(
         notes.append(f"{len(left_out)} probe condition(s) not measured on every model; left out")
     if not statistics or not keys:
         raise AuditError("the zoo's models share no statistic and probe condition to correlate.")
-    x = np.array([[m.statistics[s] for s in statistics] for m in models], dtype=float)
+    x = np.array([[_value(m, s) for s in statistics] for m in models], dtype=float)
     y = np.array([[m.drops[k][0] for k in keys] for m in models], dtype=float)
     groups = [m.architecture for m in models]
     small = [g for g in set(groups) if groups.count(g) < MIN_MODELS]
     if small:
         notes.append(f"{len(small)} architecture(s) with fewer than {MIN_MODELS} models add nothing within groups")
-    table = correlate(x, y, groups, resamples=resamples, seed=seed)
+    accuracy = [m.clean_accuracy for m in models]
+    control = np.array(accuracy, dtype=float) if all(a is not None for a in accuracy) else None
+    table = correlate(x, y, groups, resamples=resamples, seed=seed, control=control)
 
     def value(array, i, j):
+        if array is None:
+            return None
         number = float(array[i, j])
         return None if np.isnan(number) else number
 
@@ -117,6 +125,9 @@ def correlation_table(
                     within=value(table.within, i, j),
                     within_low=value(table.within_low, i, j),
                     within_high=value(table.within_high, i, j),
+                    partial=value(table.partial, i, j),
+                    partial_low=value(table.partial_low, i, j),
+                    partial_high=value(table.partial_high, i, j),
                 )
             )
     return rows, notes
