@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: the audit's choice for the device")
     parser.add_argument("--pairs", type=int, default=3, help="bare/suite pairs measured after the warm-up")
     parser.add_argument("--stream", action="store_true", help="also time the suite streamed from the folder")
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: the audit's choice)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -116,7 +117,9 @@ def main() -> None:
     if large:
         count = args.images or 256
         started = time.perf_counter()
-        files = image_folder(generated_folder(Path(work.name), count, classes), resize=256, crop=224)
+        files = image_folder(
+            generated_folder(Path(work.name), count, classes), resize=256, crop=224, workers=args.workers
+        )
         dataset = files.decode()
         seconds = time.perf_counter() - started
         print(f"decoded {count} JPEGs (resize 256, crop 224, {files.workers} workers) in {seconds:.1f} s")

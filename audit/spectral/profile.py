@@ -68,7 +68,7 @@ def measure_layers(
     return layers
 
 
-CHUNK_VALUES = 1 << 22  # weights converted to float64 per pass: 32 MB, whatever the layer's size
+CHUNK_VALUES = 1 << 20  # weights converted to float64 per pass: 8 MB, whatever the layer's size
 
 
 def layer_moments(weight: torch.Tensor, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, bool]:
