@@ -9,6 +9,7 @@ import signal
 import stat
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,14 @@ def test_a_symlink_to_a_result_is_followed_not_replaced(tmp_path):
 def test_quantised_state_dict_is_dequantised(tmp_path):
     weight = torch.randn(8, 3, 3, 3)
     scales = weight.abs().amax(dim=(1, 2, 3)) / 127
-    quantised = torch.quantize_per_channel(weight, scales, torch.zeros(8, dtype=torch.long), 0, torch.qint8)
+    # torch deprecates its quantized tensors; where a newer torch no longer makes them,
+    # no checkpoint can hold them either.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantised = torch.quantize_per_channel(weight, scales, torch.zeros(8, dtype=torch.long), 0, torch.qint8)
+    except (AttributeError, NotImplementedError, RuntimeError) as error:
+        pytest.skip(f"this torch makes no quantized tensors ({type(error).__name__})")
     torch.save({"conv.weight": quantised, "conv.scale": torch.tensor(1.0)}, tmp_path / "q.pt")
     loaded = load_checkpoint(tmp_path / "q.pt")
     (kernel,) = loaded.kernels
