@@ -342,7 +342,7 @@ def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cel
     """One small scatter per statistic: its value (x) against the drop under ``probe``
     (y), one marker shape per architecture, titled with the within-architecture rho."""
     from audit.report.zoo import label, rho_text
-    from audit.zoo.table import drop_key
+    from audit.zoo.table import drop_key, statistic_value
 
     groups = sorted({m.architecture for m in zoo.models})
     columns = 3
@@ -357,9 +357,9 @@ def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cel
             continue
         statistic = statistics[index]
         for number, group in enumerate(groups):
-            members = [m for m in zoo.models if m.architecture == group and m.statistics.get(statistic) is not None]
+            members = [m for m in zoo.models if m.architecture == group and statistic_value(m, statistic) is not None]
             axes.scatter(
-                [m.statistics[statistic] for m in members],
+                [statistic_value(m, statistic) for m in members],
                 [100 * m.drops[key][0] for m in members if key in m.drops],
                 s=9,
                 marker=GROUP_MARKERS[number % len(GROUP_MARKERS)],
@@ -368,7 +368,8 @@ def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cel
             )
         c = cells.get((statistic, probe))
         rho = rho_text(c.within, c.within_low, c.within_high) if c else "n/a"
-        axes.set_title(f"{label(statistic)}\nρ {rho}", fontsize=7)
+        held = f"; accuracy held {c.partial:+.2f}" if c and c.partial is not None else ""
+        axes.set_title(f"{label(statistic)}\nρ {rho}{held}", fontsize=6.5)
         axes.tick_params(labelsize=6)
         axes.xaxis.set_major_locator(MaxNLocator(3))
         if index % columns == 0:

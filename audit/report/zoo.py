@@ -147,18 +147,22 @@ def zoo_context(zoo: ZooResult) -> dict:
     from audit.report.charts import zoo_scatter
 
     statistics, probes, cells = middle_rows(zoo)
+    # Probes as rows and statistics as columns: the numbers are narrow, the probe names
+    # long, so this way round fits a printed page. Each cell: rho within architectures,
+    # then with clean accuracy held fixed.
     matrix = [
         {
-            "label": label(s),
+            "label": condition,
             "cells": [
                 {
-                    "text": signed(cells[(s, p)].within) if (s, p) in cells else "n/a",
+                    "within": signed(cells[(s, p)].within) if (s, p) in cells else "n/a",
+                    "partial": signed(cells[(s, p)].partial) if (s, p) in cells else "n/a",
                     "supported": (s, p) in cells and cells[(s, p)].supported,
                 }
-                for p, _ in probes
+                for s in statistics
             ],
         }
-        for s in statistics
+        for p, condition in probes
     ]
     charts = [
         {"condition": condition, "svg": Markup(zoo_scatter(zoo, probe, condition, statistics, cells))}
@@ -169,7 +173,7 @@ def zoo_context(zoo: ZooResult) -> dict:
         "headline": headline(zoo),
         "strongest": [_view_row(c) for c in ranked(zoo)[:10]],
         "weakest": [_view_row(c) for c in weakest(zoo, 5)],
-        "conditions": [condition for _, condition in probes],
+        "statistic_labels": [label(s) for s in statistics],
         "matrix": matrix,
         "charts": charts,
         "statistics": [(label(n), n, d) for n, d in zoo.statistics.items()],

@@ -68,7 +68,8 @@ def conditions_of(audit: AuditResult) -> dict[str, str]:
     return {drop_key(r.probe, r.severity): condition(r) for r in audit.probes.results} if audit.probes else {}
 
 
-def _value(model: ZooModel, statistic: str) -> float | None:
+def statistic_value(model: ZooModel, statistic: str) -> float | None:
+    """A model's value of a statistic (the clean-accuracy yardstick included)."""
     return model.clean_accuracy if statistic == REFERENCE else model.statistics.get(statistic)
 
 
@@ -81,7 +82,7 @@ def correlation_table(
     notes = []
     statistics = []
     for name in STATISTICS:
-        missing = [m.name for m in models if _value(m, name) is None]
+        missing = [m.name for m in models if statistic_value(m, name) is None]
         if missing:
             if name != "ssr_init" or len(missing) < len(models):
                 notes.append(f"{STATISTICS[name].label}: not available for {len(missing)} model(s); left out")
@@ -93,7 +94,7 @@ def correlation_table(
         notes.append(f"{len(left_out)} probe condition(s) not measured on every model; left out")
     if not statistics or not keys:
         raise AuditError("the zoo's models share no statistic and probe condition to correlate.")
-    x = np.array([[_value(m, s) for s in statistics] for m in models], dtype=float)
+    x = np.array([[statistic_value(m, s) for s in statistics] for m in models], dtype=float)
     y = np.array([[m.drops[k][0] for k in keys] for m in models], dtype=float)
     groups = [m.architecture for m in models]
     small = [g for g in set(groups) if groups.count(g) < MIN_MODELS]
