@@ -88,16 +88,7 @@ def probe_section(
         clean_accuracy=None,
         baseline_clean_accuracy=None,
         results=[],
-        probes=[
-            {
-                "name": p.name,
-                "parameter": p.parameter,
-                "description": p.description,
-                "kind": p.kind,
-                "harsher": p.harsher,
-            }
-            for p in probes
-        ],
+        probes=[p.summary() for p in probes],
         heatmap=FourierHeatmap(norm=4.0, samples=8, errors=[[0.1 * ((i + j) % 5) for j in range(8)] for i in range(8)]),
         seconds=12.5,
         images_per_second=3400.0,

@@ -80,6 +80,16 @@ class Probe:
         """One condition in words, from the parameter actually applied: 'blur k=5'."""
         return self.label.format(value=value)
 
+    def summary(self) -> dict:
+        """What a result records about the probe (its JSON ``probes`` entry)."""
+        return {
+            "name": self.name,
+            "parameter": self.parameter,
+            "description": self.description,
+            "kind": self.kind,
+            "harsher": self.harsher,
+        }
+
     def middle_severity(self) -> float:
         ordered = self.by_harshness()
         return ordered[len(ordered) // 2]

@@ -229,16 +229,7 @@ def run_probes(
         clean_accuracy=None,
         baseline_clean_accuracy=None,
         results=[],
-        probes=[
-            {
-                "name": p.name,
-                "parameter": p.parameter,
-                "description": p.description,
-                "kind": p.kind,
-                "harsher": p.harsher,
-            }
-            for p in probe_list
-        ],
+        probes=[p.summary() for p in probe_list],
         seconds=seconds,
         images_per_second=forward_images / seconds if seconds > 0 else 0.0,
         notes=notes,
