@@ -15,6 +15,9 @@ import zlib
 import torch
 
 BLOCK = 64  # images per generator
+# The block drawn last, reused while consecutive batches fall in it: a batch smaller than
+# a block (16 images of 224 px) would otherwise draw the whole block again each time.
+_last_block: tuple[tuple, torch.Tensor] | None = None
 
 
 def _block_seed(seed: int, stream: str, block: int) -> int:
@@ -27,12 +30,18 @@ class ImageNoise:
     def __init__(self, seed: int, stream: str, start: int, device: torch.device | str) -> None:
         self.seed, self.stream, self.start, self.device = seed, stream, start, torch.device(device)
 
-    def _rows(self, count: int, draw) -> torch.Tensor:
+    def _rows(self, count: int, draw, kind: tuple) -> torch.Tensor:
+        global _last_block
         first, last = self.start // BLOCK, (self.start + count - 1) // BLOCK
         blocks = []
         for block in range(first, last + 1):
+            key = (self.seed, self.stream, block, self.device, kind)
+            if _last_block is not None and _last_block[0] == key:
+                blocks.append(_last_block[1])
+                continue
             generator = torch.Generator(device=self.device).manual_seed(_block_seed(self.seed, self.stream, block))
             blocks.append(draw(generator))
+            _last_block = (key, blocks[-1])
         rows = torch.cat(blocks)
         offset = self.start - first * BLOCK
         return rows[offset : offset + count]
@@ -40,14 +49,14 @@ class ImageNoise:
     def normal(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal numbers of ``shape`` (first dimension: the images)."""
         per_image = tuple(shape[1:])
-        return self._rows(shape[0], lambda g: torch.randn((BLOCK, *per_image), generator=g, device=self.device)).to(
-            dtype
-        )
+        draw = lambda g: torch.randn((BLOCK, *per_image), generator=g, device=self.device)  # noqa: E731
+        return self._rows(shape[0], draw, ("normal", per_image)).to(dtype)
 
     def signs(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """+1 or -1 with equal probability, of ``shape`` (first dimension: the images)."""
         per_image = tuple(shape[1:])
-        bits = self._rows(shape[0], lambda g: torch.randint(0, 2, (BLOCK, *per_image), generator=g, device=self.device))
+        draw = lambda g: torch.randint(0, 2, (BLOCK, *per_image), generator=g, device=self.device)  # noqa: E731
+        bits = self._rows(shape[0], draw, ("signs", per_image))
         return (2 * bits - 1).to(dtype)
 
 
