@@ -115,7 +115,7 @@ def _resolve_baseline(
     spec: str | os.PathLike | None,
     settings: SpectralSettings,
     device: torch.device,
-    allow_pickle: bool,
+    trust_code: bool,
 ) -> _ResolvedBaseline:
     if spec is None or str(spec) == WHITE_NOISE:
         return _ResolvedBaseline(Baseline(kind=WHITE_NOISE, source="expected spectrum of i.i.d. weights"))
@@ -134,7 +134,7 @@ def _resolve_baseline(
             saved=saved,
         )
     # The baseline checkpoint is a different file: the model's checkpoint key does not apply.
-    loaded = load_checkpoint(path, allow_pickle=allow_pickle)
+    loaded = load_checkpoint(path, trust_code=trust_code)
     return _ResolvedBaseline(
         Baseline(kind="checkpoint", source=printable(str(path)), sha256=loaded.sha256),
         measure_layers(loaded.kernels, settings, device),
@@ -174,7 +174,7 @@ def run_audit(
     baseline: str | os.PathLike | None = None,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
-    allow_pickle: bool = False,
+    trust_code: bool = False,
     checkpoint_key: str | None = None,
     probes: ProbeOptions | None = None,
     policy: Policy | None = None,
@@ -191,9 +191,9 @@ def run_audit(
     policy: thresholds to check (``result.gates``) and finding thresholds; None: no gates.
     """
     torch_device = resolve_device(device)
-    loaded = load_checkpoint(model, allow_pickle=allow_pickle, checkpoint_key=checkpoint_key)
+    loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
     layers = measure_layers(loaded.kernels, settings, torch_device)
-    reference = _resolve_baseline(baseline, settings, torch_device, allow_pickle)
+    reference = _resolve_baseline(baseline, settings, torch_device, trust_code)
     match = None
     if reference.layers is not None:
         match = comparison.match_layers(layers, reference.layers, allow_partial=match_mode == comparison.PARTIAL)
@@ -226,7 +226,7 @@ def build_profile(
     *,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
-    allow_pickle: bool = False,
+    trust_code: bool = False,
     checkpoint_key: str | None = None,
     command: list[str] | None = None,
 ) -> AuditResult:
@@ -239,7 +239,7 @@ def build_profile(
         model,
         settings=settings,
         device=device,
-        allow_pickle=allow_pickle,
+        trust_code=trust_code,
         checkpoint_key=checkpoint_key,
         command=command,
     )
@@ -253,7 +253,7 @@ def run_track(
     order: str = "auto",
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
-    allow_pickle: bool = False,
+    trust_code: bool = False,
     command: list[str] | None = None,
     match_mode: str = "full",
     paper: bool = False,
@@ -275,7 +275,7 @@ def run_track(
     files = list_checkpoints([Path(p) for p in checkpoints])
     measured = []
     for path in files:
-        loaded = load_checkpoint(path, allow_pickle=allow_pickle)
+        loaded = load_checkpoint(path, trust_code=trust_code)
         layers = measure_layers(loaded.kernels, settings, torch_device)
         first = paper_protocol.first_conv(loaded.kernels) if paper else None
         spectrum = (first[0], paper_protocol.weight_spectrum(first[1])) if first else None
@@ -376,7 +376,7 @@ def run_zoo(
     init_dir: str | os.PathLike | None = None,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
-    allow_pickle: bool = False,
+    trust_code: bool = False,
     cache_dir: str | os.PathLike | None = None,
     recipes: dict[str, dict] | None = None,
     resamples: int | None = None,
@@ -431,12 +431,12 @@ def run_zoo(
                 on_model(index, len(files), name, None)
             continue
         started = time.perf_counter()
-        audit = run_audit(path, settings=settings, device=device, allow_pickle=allow_pickle, probes=probes)
+        audit = run_audit(path, settings=settings, device=device, trust_code=trust_code, probes=probes)
         padded_settings = SpectralSettings(cutoff=settings.cutoff, fft_size=PADDED_FFT_SIZE)
-        padded = build_profile(path, settings=padded_settings, device=device, allow_pickle=allow_pickle)
+        padded = build_profile(path, settings=padded_settings, device=device, trust_code=trust_code)
         ssr_init = None
         if init is not None:
-            against_init = run_audit(path, baseline=init, settings=settings, device=device, allow_pickle=allow_pickle)
+            against_init = run_audit(path, baseline=init, settings=settings, device=device, trust_code=trust_code)
             ssr_init = against_init.spectral.summary.ssr
         row = table.zoo_row(name, audit, padded.spectral.layers, ssr_init, (recipes or {}).get(name))
         rows.append(row)

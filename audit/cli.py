@@ -35,7 +35,7 @@ stderr = Console(stderr=True)
 
 # How the library's option names (in error hints) are spelled on this command line.
 FLAGS = {
-    "allow_pickle": "--allow-pickle",
+    "trust_code": "--trust-code",
     "arch": "--arch",
     "arch_args": "--arch-args",
     "baseline": "--baseline",
@@ -216,12 +216,15 @@ DeviceOption = Annotated[
     Device,
     typer.Option("--device", metavar="[auto|cpu|cuda]", help="Where to compute: auto uses CUDA when there is a GPU."),
 ]
-AllowPickle = Annotated[
+TrustCode = Annotated[
     bool,
     typer.Option(
+        "--trust-code",
         "--allow-pickle",
-        help="Allow unpickling Python objects (whole nn.Module files). This runs code from the file: "
-        "only for files you trust. Off: torch.load(weights_only=True).",
+        help="Run code from the checkpoint: load TorchScript and .pt2 programs as runnable models (for "
+        "probes) and unpickle whole nn.Module files. Only for files you trust. Off (default): programs "
+        "are parsed for their weights, never run; torch.load(weights_only=True). "
+        "--allow-pickle is an old name for it.",
     ),
 ]
 CheckpointKey = Annotated[
@@ -604,7 +607,7 @@ def audit_command(
     fft_size: FftSize = None,
     rings: Rings = False,
     device: DeviceOption = Device.auto,
-    allow_pickle: AllowPickle = False,
+    trust_code: TrustCode = False,
     checkpoint_key: CheckpointKey = None,
     data: DataOption = None,
     data_root: DataRoot = None,
@@ -788,7 +791,7 @@ def audit_command(
             baseline=baseline,
             settings=_settings(hfer_cutoff, fft_size, rings),
             device=device.value,
-            allow_pickle=allow_pickle,
+            trust_code=trust_code,
             checkpoint_key=checkpoint_key,
             probes=probe_options,
             policy=policy,
@@ -845,7 +848,7 @@ def profile_command(
     fft_size: FftSize = None,
     rings: Rings = False,
     device: DeviceOption = Device.auto,
-    allow_pickle: AllowPickle = False,
+    trust_code: TrustCode = False,
     checkpoint_key: CheckpointKey = None,
     debug: Debug = False,
 ) -> None:
@@ -873,7 +876,7 @@ def profile_command(
             model,
             settings=_settings(hfer_cutoff, fft_size, rings),
             device=device.value,
-            allow_pickle=allow_pickle,
+            trust_code=trust_code,
             checkpoint_key=checkpoint_key,
             command=_command_line(),
         )
@@ -949,7 +952,7 @@ def track_command(
     fft_size: FftSize = None,
     rings: Rings = False,
     device: DeviceOption = Device.auto,
-    allow_pickle: AllowPickle = False,
+    trust_code: TrustCode = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -976,7 +979,7 @@ def track_command(
             order="given" if order == Order.given else "auto",
             settings=_settings(hfer_cutoff, fft_size, rings),
             device=device.value,
-            allow_pickle=allow_pickle,
+            trust_code=trust_code,
             command=_command_line(),
             match_mode=match.value,
             paper=paper,
@@ -1041,7 +1044,7 @@ def zoo_command(
     html: Html = True,
     hfer_cutoff: Cutoff = 0.25,
     device: DeviceOption = Device.auto,
-    allow_pickle: AllowPickle = False,
+    trust_code: TrustCode = False,
     data_root: DataRoot = None,
     download: Download = True,
     samples: Samples = None,
@@ -1121,7 +1124,7 @@ def zoo_command(
             init_dir=init_dir,
             settings=_settings(hfer_cutoff, None, False),
             device=device.value,
-            allow_pickle=allow_pickle,
+            trust_code=trust_code,
             cache_dir=cache,
             recipes=named_recipes,
             resamples=resamples,

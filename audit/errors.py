@@ -4,8 +4,8 @@ Anything that is the user's input being wrong (a missing file, a checkpoint of a
 unknown kind, a baseline that does not match) raises :class:`AuditError` with one
 sentence that says what was found and what was expected. The library does not know
 about command-line flags: where a message points at a setting, its ``hint`` names the
-keyword argument in braces (``"re-run with {allow_pickle}"``), and whoever shows the
-error spells it: the CLI as ``--allow-pickle``, the library as ``allow_pickle=``.
+keyword argument in braces (``"re-run with {trust_code}"``), and whoever shows the
+error spells it: the CLI as ``--trust-code``, the library as ``trust_code=``.
 Anything else that escapes is a bug in spectral-audit.
 """
 

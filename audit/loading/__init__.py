@@ -6,6 +6,7 @@ the plain tensors in ``LoadedModel.kernels``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -19,32 +20,38 @@ __all__ = ["load_checkpoint", "LoadedModel"]
 def load_checkpoint(
     path: str | os.PathLike,
     *,
-    allow_pickle: bool = False,
+    trust_code: bool = False,
     checkpoint_key: str | None = None,
 ) -> LoadedModel:
     """Load any supported checkpoint and extract its convolution kernels.
 
-    allow_pickle: permit unpickling arbitrary objects (whole nn.Module files). This runs
-        code from the file; only for files you trust.
+    trust_code: allow what runs code from the file: unpickling arbitrary objects (whole
+        nn.Module files) and loading TorchScript / torch.export programs as runnable
+        modules for the probes. Off, programs are parsed for their kernels only.
     checkpoint_key: which entry of a checkpoint dict holds the weights (default: the
         first of ``state_dict``, ``model_state_dict``, ``model``, ``net``... that does).
     Raises AuditError with one explanatory sentence for anything that is not a
     readable checkpoint with at least one convolution.
     """
     path = Path(path)
-    file_format = sniff.detect_format(path)
-    sniff.check_fits_in_memory(path)
-    digest = sniff.sha256_of(path)
-
-    try:
-        loaded = _read(path, file_format, digest, allow_pickle, checkpoint_key)
-    except (AuditError, KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as error:
-        # The parsers below us raise whatever they like on malformed input; the user
-        # gets one line, never a traceback (a fuzz test holds us to this).
-        detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}.")
+    # One reader: a zip-based file is approved once, and every later step (format, size,
+    # digest, tensors, torch itself) reads through that same open, approved archive.
+    with contextlib.ExitStack() as stack:
+        archive = sniff.open_archive(path)
+        if archive is not None:
+            stack.enter_context(archive)
+        file_format = sniff.detect_format(path, archive)
+        sniff.check_fits_in_memory(path, archive)
+        digest = sniff.sha256_of(path, stream=archive.stream if archive is not None else None)
+        try:
+            loaded = _read(path, file_format, digest, trust_code, checkpoint_key, archive)
+        except (AuditError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as error:
+            # The parsers below us raise whatever they like on malformed input; the user
+            # gets one line, never a traceback (a fuzz test holds us to this).
+            detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise AuditError(f"{path} could not be read as {file_format}: {type(error).__name__}: {detail[:300]}.")
     for kernel in loaded.kernels:
         if 0 in kernel.shape:
             raise AuditError(
@@ -61,11 +68,13 @@ def load_checkpoint(
     return loaded
 
 
-def _read(path: Path, file_format: str, digest: str, allow_pickle: bool, checkpoint_key: str | None) -> LoadedModel:
+def _read(
+    path: Path, file_format: str, digest: str, trust_code: bool, checkpoint_key: str | None, archive
+) -> LoadedModel:
     if file_format == sniff.ONNX:
         kernels, parameters, notes = onnx_files.read_onnx(path)
         return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
-    contents = torch_files.read(path, file_format, allow_pickle, checkpoint_key)
+    contents = torch_files.read(path, file_format, trust_code, checkpoint_key, archive)
     return LoadedModel(
         path,
         digest,
@@ -77,4 +86,5 @@ def _read(path: Path, file_format: str, digest: str, allow_pickle: bool, checkpo
         state_dict=contents.state_dict,
         input_shape=contents.input_shape,
         facts=contents.facts,
+        program=contents.program,
     )

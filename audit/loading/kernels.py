@@ -95,6 +95,7 @@ class LoadedModel:
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
     facts: dict = field(default_factory=dict)  # what the checkpoint records: epoch, step, accuracy
+    program: bool = False  # TorchScript / torch.export: its module exists only when its code is trusted
 
     @property
     def runnable(self) -> bool:

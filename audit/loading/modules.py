@@ -71,6 +71,26 @@ _TRACED_SIGNATURES = {
 }
 
 
+CONV_CALLS = frozenset(_TRACED_SIGNATURES)
+
+
+def conv_call_arguments(node: ast.AST) -> dict | None:
+    """For a call ``torch.conv2d(...)`` / ``torch._convolution(...)`` in TorchScript code,
+    its literal arguments by name (variables left out); None for any other node."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    names = _TRACED_SIGNATURES.get(node.func.attr)
+    if names is None:
+        return None
+    values = {}
+    for name, argument in zip(names, node.args):
+        try:
+            values[name] = ast.literal_eval(argument)
+        except (ValueError, SyntaxError, TypeError, RecursionError):
+            pass  # a variable, not a literal
+    return values
+
+
 def _traced_conv_arguments(module: torch.nn.Module) -> dict:
     """Hyper-parameters of a *traced* TorchScript conv, read from its forward code.
 
@@ -83,16 +103,8 @@ def _traced_conv_arguments(module: torch.nn.Module) -> dict:
     except Exception:  # no code (not TorchScript) or code that is not Python syntax
         return {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            names = _TRACED_SIGNATURES.get(node.func.attr)
-            if names is None:
-                continue
-            values = {}
-            for name, argument in zip(names, node.args):
-                try:
-                    values[name] = ast.literal_eval(argument)
-                except ValueError:
-                    pass  # a variable, not a literal
+        values = conv_call_arguments(node)
+        if values is not None:
             return values
     return {}
 

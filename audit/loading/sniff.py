@@ -6,6 +6,7 @@ archive but is truncated") instead of whatever a parser happens to raise.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.io import check_input_file
-from audit.loading.archives import zip_entries
+from audit.loading.zip_archive import ZIP_MAGIC, ApprovedZip
 
 EXPECTED = (
     "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), .safetensors or .onnx file"
@@ -26,10 +27,13 @@ SAFETENSORS = "safetensors"
 ONNX = "onnx"
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_of(path: Path, chunk: int = 1 << 20, stream=None) -> str:
+    """SHA-256 of a file; of ``stream`` (from its start) when given, so that the digest is of
+    the very bytes an open :class:`ApprovedZip` reads."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(chunk):
+    with contextlib.nullcontext(stream) if stream is not None else open(path, "rb") as source:
+        source.seek(0)
+        while block := source.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
@@ -61,7 +65,7 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(path: Path) -> None:
+def check_fits_in_memory(path: Path, archive: ApprovedZip | None = None) -> None:
     """Refuse, before reading, a file that cannot fit in the memory available, rather
     than be killed by the kernel's out-of-memory killer half-way through.
 
@@ -69,10 +73,8 @@ def check_fits_in_memory(path: Path) -> None:
     size on disk: a 2 MB file can declare gigabytes (a zip bomb)."""
     size = path.stat().st_size
     what = f"{size / 2**30:.1f} GiB"
-    with open(path, "rb") as stream:
-        is_zip = stream.read(4) == b"PK\x03\x04"
-    if is_zip:
-        declared = sum(entry.size for entry in zip_entries(path))
+    if archive is not None:
+        declared = archive.declared_size
         if declared > size:
             size, what = declared, f"{size / 2**20:,.1f} MiB on disk but declares {declared / 2**30:.1f} GiB of content"
     available = available_memory()
@@ -92,15 +94,27 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 8 + header_length <= size and head[8:9] == b"{"
 
 
-def detect_format(path: Path) -> str:
-    """One of TORCH_SAVE, TORCHSCRIPT, TORCH_EXPORT, SAFETENSORS, ONNX, or AuditError."""
+def open_archive(path: Path) -> ApprovedZip | None:
+    """The approved zip archive of a zip-based checkpoint (open: close it), None for others."""
+    check_readable_file(path)
+    with open(path, "rb") as stream:
+        is_zip = stream.read(4) == ZIP_MAGIC
+    return ApprovedZip(path) if is_zip else None
+
+
+def detect_format(path: Path, archive: ApprovedZip | None = None) -> str:
+    """One of TORCH_SAVE, TORCHSCRIPT, TORCH_EXPORT, SAFETENSORS, ONNX, or AuditError.
+    ``archive``: the file's approved zip (from :func:`open_archive`), whose members decide."""
     size = check_readable_file(path)
     with open(path, "rb") as stream:
         head = stream.read(64)
     suffix = path.suffix.lower()
 
-    if head.startswith(b"PK\x03\x04"):
-        members = [entry.name for entry in zip_entries(path)]
+    if head.startswith(ZIP_MAGIC) and archive is None:
+        with ApprovedZip(path) as opened:
+            return detect_format(path, opened)
+    if archive is not None:
+        members = archive.names
         if any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members):
             return TORCHSCRIPT
         if any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members):

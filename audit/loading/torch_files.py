@@ -1,12 +1,19 @@
 """Read PyTorch files: torch.save (state_dict, checkpoint dict, pickled module),
 TorchScript archives, torch.export programs (.pt2) and safetensors.
 
-Loading is safe by default: ``torch.load(weights_only=True)`` cannot run code from the
-file, and a ``torch.export`` archive is loaded only once every member that
-``torch.export.load`` would unpickle has passed the same weights-only check
-(:func:`audit.loading.archives.unsafe_export_members`). A whole pickled nn.Module, or a
-.pt2 that cannot be proven safe, needs ``allow_pickle=True``; the refusal names what the
-file would import, read from the pickle's opcodes without executing them.
+Safe by construction: without ``trust_code`` nothing from the file runs.
+
+- torch.save files go through ``torch.load(weights_only=True)``, which builds tensors and
+  plain containers only;
+- TorchScript and .pt2 files are programs: their kernels are *parsed*
+  (:mod:`audit.loading.torchscript_archive`, :mod:`audit.loading.export_archive`), never
+  loaded, and only ``trust_code=True`` hands them to ``torch.jit.load`` /
+  ``torch.export.load`` to make a runnable module for the probes;
+- every zip-based file is first approved by :class:`~audit.loading.zip_archive.ApprovedZip`,
+  and torch reads the very file that was approved (its open descriptor).
+
+A whole pickled nn.Module also needs ``trust_code=True``; the refusal names what the file
+would import, read from the pickle's opcodes without executing them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,10 @@ import torch
 
 from audit.errors import AuditError
 from audit.loading import modules, sniff
-from audit.loading.archives import pickle_globals, unsafe_export_members, zip_entries, zip_pickle_globals
+from audit.loading.archives import pickle_globals, zip_pickle_globals
+from audit.loading.export_archive import read_export_archive
+from audit.loading.torchscript_archive import read_torchscript_archive
+from audit.loading.zip_archive import ApprovedZip
 from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import (
     checkpoint_facts,
@@ -45,13 +55,14 @@ class TorchContents:
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
     facts: dict = field(default_factory=dict)  # epoch, step, recorded accuracy (checkpoint_facts)
+    program: bool = False  # TorchScript / torch.export: running it runs the file's code
 
 
 def _refuse_pickles(path: Path, classes: list[str], what: str = "pickled Python objects") -> AuditError:
     named = f" ({', '.join(classes)})" if classes else ""
     return AuditError(
         f"{path} holds {what}{named}, not only tensors; loading them runs code from the file.",
-        hint="If you trust the file, re-run with {allow_pickle}, or save model.state_dict() instead.",
+        hint="If you trust the file, re-run with {trust_code}, or save model.state_dict() instead.",
         code="unsafe-file",
     )
 
@@ -81,19 +92,21 @@ def _source(path: Path):
             yield stream
 
 
-def _torch_load(path: Path, allow_pickle: bool) -> Any:
-    with open(path, "rb") as stream:
-        is_zip = stream.read(4) == b"PK\x03\x04"
+def _torch_load(path: Path, trust_code: bool, archive: ApprovedZip | None) -> Any:
     # A zip-format file can be memory-mapped (layer by layer, no copy), but only if its
     # members are stored: torch would map a deflated member's compressed bytes as if they
     # were the tensor (valid files re-zipped with ZIP_DEFLATED exist). Legacy files cannot.
-    mmap = is_zip and not any(entry.compressed for entry in zip_entries(path)) and _encodable(path)
     try:
-        with warnings.catch_warnings(), _source(path) as source:
+        with warnings.catch_warnings(), contextlib.ExitStack() as stack:
             warnings.simplefilter("ignore")
-            return torch.load(source, map_location="cpu", weights_only=not allow_pickle, mmap=mmap)
+            if archive is not None:
+                source = archive.torch_source()  # the approved bytes, not the path again
+                mmap = isinstance(source, str) and not any(entry.compressed for entry in archive.entries)
+            else:
+                source, mmap = stack.enter_context(_source(path)), False
+            return torch.load(source, map_location="cpu", weights_only=not trust_code, mmap=mmap)
     except pickle.UnpicklingError as error:
-        classes = _classes_in(path) if not allow_pickle else []
+        classes = _classes_in(path) if not trust_code else []
         if classes:
             raise _refuse_pickles(path, classes)
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unpickling failed"
@@ -126,9 +139,11 @@ def _find_module(checkpoint: Any) -> tuple[torch.nn.Module | None, str | None]:
     return None, None
 
 
-def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = None) -> TorchContents:
+def read_torch_save(
+    path: Path, trust_code: bool = False, key: str | None = None, archive: ApprovedZip | None = None
+) -> TorchContents:
     """A torch.save file: a state_dict, a checkpoint dict holding one, or a pickled module."""
-    checkpoint = _torch_load(path, allow_pickle)
+    checkpoint = _torch_load(path, trust_code, archive)
     module, module_key = _find_module(checkpoint) if key is None else (None, None)
     if module is not None:
         notes = ["whole pickled nn.Module" + (f" under key '{module_key}'" if module_key else "")]
@@ -156,19 +171,35 @@ def read_torch_save(path: Path, allow_pickle: bool = False, key: str | None = No
     )
 
 
-def read_torchscript(path: Path) -> TorchContents:
-    try:
-        with warnings.catch_warnings(), _source(path) as source:
-            warnings.simplefilter("ignore")
-            scripted = torch.jit.load(source, map_location="cpu")
-    except Exception as error:  # TorchScript raises RuntimeError subclasses of many kinds
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise AuditError(f"{path} looks like a TorchScript archive but could not be loaded: {message}.")
-    scripted.eval()
+def _program_error(path: Path, what: str, error: Exception) -> AuditError:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return AuditError(f"{path} looks like {what} but could not be loaded: {message}.")
+
+
+def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False) -> TorchContents:
+    """Kernels parsed from the archive; with ``trust_code`` also the module torch builds
+    from it (which runs the file's code), for the probes."""
+    contents = read_torchscript_archive(archive)
+    notes = ["TorchScript program: kernels parsed from its data, nothing of it run"]
+    if contents.custom_classes:
+        notes.append(f"objects of custom classes not read: {', '.join(sorted(set(contents.custom_classes))[:3])}")
+    module = None
+    if trust_code:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = torch.jit.load(archive.torch_source(), map_location="cpu")
+        except Exception as error:  # TorchScript raises RuntimeError subclasses of many kinds
+            raise _program_error(path, "a TorchScript archive", error)
+        module.eval()
+        notes[0] = "TorchScript program, run with trust_code"
     return TorchContents(
-        kernels=modules.kernels_from_module(scripted),
-        parameters=count_parameters(dict(scripted.state_dict())),
-        module=scripted,
+        kernels=contents.kernels,
+        parameters=count_parameters(contents.tensors),
+        module=module,
+        notes=notes,
+        state_dict=contents.tensors,
+        program=True,
     )
 
 
@@ -185,30 +216,29 @@ def _quiet_torch_logs():
         logger.setLevel(previous)
 
 
-def read_exported_program(path: Path, allow_pickle: bool = False) -> TorchContents:
-    if not allow_pickle:
-        unsafe = unsafe_export_members(path)
-        if unsafe:
-            described = "; ".join(f"{member}: {', '.join(classes)}" for member, classes in unsafe[:3])
-            raise _refuse_pickles(path, [], f"torch.export members it cannot prove safe ({described})")
-    try:
-        with warnings.catch_warnings(), _quiet_torch_logs():
-            warnings.simplefilter("ignore")
-            with _source(path) as source:
-                program = torch.export.load(source)
-    except Exception as error:  # deserialisation errors have no common base class
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise AuditError(f"{path} looks like a torch.export program (.pt2) but could not be loaded: {message}.")
-    input_shape = _exported_input_shape(program)
-    notes = ["torch.export program"]
-    if input_shape and isinstance(input_shape[0], int):
-        notes.append(f"exported with a fixed batch size of {input_shape[0]}")
+def read_exported_program(path: Path, archive: ApprovedZip, trust_code: bool = False) -> TorchContents:
+    """Kernels parsed from the .pt2 archive; with ``trust_code`` also ``program.module()``."""
+    contents = read_export_archive(archive)
+    notes = ["torch.export program: kernels parsed from its data, nothing of it run"]
+    if contents.input_shape and isinstance(contents.input_shape[0], int):
+        notes.append(f"exported with a fixed batch size of {contents.input_shape[0]}")
+    module = None
+    if trust_code:
+        try:
+            with warnings.catch_warnings(), _quiet_torch_logs():
+                warnings.simplefilter("ignore")
+                module = torch.export.load(archive.torch_source()).module()
+        except Exception as error:  # deserialisation errors have no common base class
+            raise _program_error(path, "a torch.export program (.pt2)", error)
+        notes[0] = "torch.export program, run with trust_code"
     return TorchContents(
-        kernels=modules.kernels_from_exported_program(program),
-        parameters=count_parameters(dict(program.state_dict)),
-        module=program.module(),
+        kernels=contents.kernels,
+        parameters=count_parameters(contents.tensors),
+        module=module,
         notes=notes,
-        input_shape=input_shape,
+        state_dict=contents.tensors,
+        input_shape=contents.input_shape,
+        program=True,
     )
 
 
@@ -235,23 +265,13 @@ def read_safetensors(path: Path) -> TorchContents:
     )
 
 
-def _exported_input_shape(program) -> tuple[int | None, ...] | None:
-    """Shape of the first user input of an exported program, None where it is symbolic."""
-    names = set(program.graph_signature.user_inputs)
-    for node in program.graph.nodes:
-        if node.op == "placeholder" and node.name in names:
-            value = node.meta.get("val")
-            if value is None or not hasattr(value, "shape"):
-                return None
-            return tuple(d if isinstance(d, int) else None for d in value.shape)
-    return None
-
-
-def read(path: Path, file_format: str, allow_pickle: bool, key: str | None) -> TorchContents:
+def read(
+    path: Path, file_format: str, trust_code: bool, key: str | None, archive: ApprovedZip | None = None
+) -> TorchContents:
     if file_format == sniff.TORCHSCRIPT:
-        return read_torchscript(path)
+        return read_torchscript(path, archive, trust_code)
     if file_format == sniff.TORCH_EXPORT:
-        return read_exported_program(path, allow_pickle)
+        return read_exported_program(path, archive, trust_code)
     if file_format == sniff.SAFETENSORS:
         return read_safetensors(path)
-    return read_torch_save(path, allow_pickle=allow_pickle, key=key)
+    return read_torch_save(path, trust_code=trust_code, key=key, archive=archive)
