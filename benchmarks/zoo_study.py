@@ -224,6 +224,7 @@ def audit_zoo(
         *TOOL,
         "zoo",
         str(listed),
+        "--trust-code",  # models this script traced itself
         "--init-dir",
         str(work / "init"),
         "--data",

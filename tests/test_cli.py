@@ -68,7 +68,7 @@ def test_fft_size_option(zoo_forms, tmp_path):
     [
         (["missing.pt"], "no such file"),
         (["{zoo}", "--rings"], "--rings needs --fft-size"),
-        (["{pickled}"], "--allow-pickle"),
+        (["{pickled}"], "--trust-code"),
         (["{zoo}", "--baseline", "missing.json"], "no such file"),
         (["{zoo}", "--hfer-cutoff", "2"], "Invalid value"),
     ],
@@ -89,7 +89,7 @@ def test_error_is_a_single_line(tmp_path):
     assert run.stderr.startswith("error:")
 
 
-def test_allow_pickle_loads_a_whole_module(resnet18_forms):
+def test_trust_code_loads_a_whole_module(resnet18_forms):
     run = invoke(resnet18_forms["whole_module.pt"], "--allow-pickle", "-q")
     assert run.returncode == 0, run.stderr
 
@@ -136,6 +136,7 @@ def test_probes_end_to_end_with_baseline_and_json(tmp_path):
     out = tmp_path / "probes.json"
     run = invoke(
         SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--trust-code",
         "--baseline",
         SAMPLES / "cifar_resnet8_baseline.onnx",
         "--data",
@@ -205,12 +206,12 @@ def test_channel_mismatch_is_a_clear_error(tmp_path):
     import numpy as np
 
     np.savez(tmp_path / "mnist_like.npz", images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(4, np.int64))
-    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", tmp_path / "mnist_like.npz")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--trust-code", "--data", tmp_path / "mnist_like.npz")
     assert run.returncode == 2 and "(1, 28, 28)" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_unknown_probe_lists_known_ones():
-    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--data", "cifar10-sample", "--probes", "wobble")
+    run = invoke(SAMPLES / "cifar_resnet8_l2.ts.pt", "--trust-code", "--data", "cifar10-sample", "--probes", "wobble")
     assert run.returncode == 2 and "gaussian_blur" in run.stderr
 
 

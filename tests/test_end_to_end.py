@@ -87,6 +87,7 @@ def _interrupt_during_the_probes(tmp_path, signum: int) -> tuple[subprocess.Pope
         [
             console_script(),
             str(SAMPLES / "cifar_resnet8_l2.ts.pt"),
+            "--trust-code",
             "--data",
             "cifar10-sample",
             "--probes",

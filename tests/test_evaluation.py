@@ -29,7 +29,7 @@ def small_set():
 @pytest.fixture(scope="module")
 def runners():
     return {
-        "model": make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU),
+        "model": make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt", trust_code=True), CPU),
         "baseline": make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_baseline.onnx"), CPU),
     }
 

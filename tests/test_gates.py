@@ -13,9 +13,10 @@ from audit.errors import AuditError
 from audit.rules.policy import load_policy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
-MODEL = SAMPLES / "cifar_resnet8_l2.ts.pt"
-BASELINE = SAMPLES / "cifar_resnet8_baseline.ts.pt"
-PROBE_ARGS = ["--data", "cifar10-sample", "--samples", "64", "--probes", "blur", "--seed", "1"]
+# The safe way to probe: state_dicts with the architecture named (no --trust-code).
+MODEL = SAMPLES / "cifar_resnet8_l2.pt"
+BASELINE = SAMPLES / "cifar_resnet8_baseline.pt"
+PROBE_ARGS = ["--arch", f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", "--data", "cifar10-sample", "--samples", "64", "--probes", "blur", "--seed", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def test_model_whose_output_is_not_logits(tmp_path):
             return self.conv(x)
 
     torch.jit.save(torch.jit.script(Features()), tmp_path / "features.pt")
-    run = invoke(tmp_path / "features.pt", "--data", "cifar10-sample", "--samples", "4", cwd=tmp_path)
+    run = invoke(tmp_path / "features.pt", "--trust-code", "--data", "cifar10-sample", "--samples", "4", cwd=tmp_path)
     assert_one_clear_line(run, "not (batch=2, classes) logits")
 
 
@@ -91,7 +91,7 @@ def test_class_count_not_matching_the_data_set(tmp_path):
         torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 7)
     )
     torch.jit.save(torch.jit.script(model), tmp_path / "seven.pt")
-    run = invoke(tmp_path / "seven.pt", "--data", "cifar10-sample", "--samples", "4", cwd=tmp_path)
+    run = invoke(tmp_path / "seven.pt", "--trust-code", "--data", "cifar10-sample", "--samples", "4", cwd=tmp_path)
     assert_one_clear_line(run, "predicts 7 classes", "has 10")
 
 

@@ -20,7 +20,7 @@ PICKLED = {"whole_module.pt"}
 
 
 def per_layer(path: Path) -> dict[str, tuple]:
-    loaded = load_checkpoint(path, allow_pickle=path.name in PICKLED)
+    loaded = load_checkpoint(path, trust_code=path.name in PICKLED)
     return {layer.name: (tuple(layer.shape), layer.hfer, layer.paper_h) for layer in measure_layers(loaded.kernels)}
 
 
@@ -65,13 +65,13 @@ def test_formats_are_recognised(resnet18_forms):
 def test_parameter_count_is_the_same_in_every_form(resnet18_forms):
     expected = sum(p.numel() for p in make_resnet18().parameters())
     for form, path in resnet18_forms.items():
-        loaded = load_checkpoint(path, allow_pickle=form in PICKLED)
+        loaded = load_checkpoint(path, trust_code=form in PICKLED)
         assert loaded.parameters == expected, form
 
 
 def test_runnable_forms_carry_a_module(resnet18_forms):
     for form in ("torchscript.pt", "exported.pt2", "whole_module.pt"):
-        loaded = load_checkpoint(resnet18_forms[form], allow_pickle=form in PICKLED)
+        loaded = load_checkpoint(resnet18_forms[form], trust_code=True)
         assert loaded.module is not None, form
         with torch.inference_mode():
             assert loaded.module(torch.randn(2, 3, 32, 32)).shape == (2, 10)
@@ -100,7 +100,7 @@ EXPECTED_ZOO = {
 
 @pytest.mark.parametrize("form", ["whole_module.pt", "torchscript.pt", "exported.pt2", "model.onnx"])
 def test_runnable_forms_record_groups_stride_dilation(zoo_forms, form):
-    loaded = load_checkpoint(zoo_forms[form], allow_pickle=form in PICKLED)
+    loaded = load_checkpoint(zoo_forms[form], trust_code=form in PICKLED)
     found = {k.name: (k.kind, k.groups, k.stride, k.dilation, k.transposed) for k in loaded.kernels}
     assert found == EXPECTED_ZOO
 
@@ -175,15 +175,15 @@ def test_pickled_module_is_refused_by_default_and_names_the_flag(resnet18_forms)
     with pytest.raises(AuditError) as error:
         load_checkpoint(resnet18_forms["whole_module.pt"])
     message = str(error.value)
-    assert "allow_pickle" in message and "torchvision.models.resnet.ResNet" in message
-    assert "--allow-pickle" in error.value.render({"allow_pickle": "--allow-pickle"})
+    assert "trust_code" in message and "torchvision.models.resnet.ResNet" in message
+    assert "--allow-pickle" in error.value.render({"trust_code": "--allow-pickle"})
 
 
 def test_a_pickle_payload_does_not_run_by_default(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": make_zoo().state_dict(), "extra": _Payload(marker)}, path)
-    with pytest.raises(AuditError, match="allow_pickle"):
+    with pytest.raises(AuditError, match="trust_code"):
         load_checkpoint(path)
     assert not marker.exists()
 

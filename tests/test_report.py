@@ -162,6 +162,7 @@ def sample_pdf(tmp_path_factory) -> list[str]:
     result = run_audit(
         SAMPLES / "cifar_resnet8_l2.ts.pt",
         baseline=SAMPLES / "cifar_resnet8_baseline.ts.pt",
+        trust_code=True,
         device="cpu",
         probes=ProbeOptions(data="cifar10-sample", samples=100),
     )

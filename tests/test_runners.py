@@ -29,7 +29,7 @@ def batch(n=6, seed=0):
 
 
 def test_torch_and_onnx_runners_agree_on_the_sample_model():
-    torch_runner = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU)
+    torch_runner = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt", trust_code=True), CPU)
     onnx_runner = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.onnx"), CPU)
     x = batch()
     a, b = torch_runner.logits(x), onnx_runner.logits(x)
@@ -45,7 +45,7 @@ def test_state_dict_with_arch_from_a_file_matches_torchscript():
     runner = make_runner(
         loaded, CPU, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", arch_args=parse_arch_args("width=16")
     )
-    scripted = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt"), CPU)
+    scripted = make_runner(load_checkpoint(SAMPLES / "cifar_resnet8_l2.ts.pt", trust_code=True), CPU)
     x = batch()
     assert torch.allclose(runner.logits(x), scripted.logits(x), atol=1e-5)
 
@@ -140,7 +140,7 @@ def test_exported_program_with_a_fixed_batch(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.export.save(torch.export.export(model, (torch.randn(3, 3, 16, 16),)), path)
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust_code=True)
     assert loaded.input_shape == (3, 3, 16, 16)
     assert any("fixed batch size of 3" in note for note in loaded.notes)
     runner = make_runner(loaded, CPU, num_classes=10)

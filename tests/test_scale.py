@@ -110,7 +110,7 @@ def test_batch_size_by_device_and_image_size():
 
 def probes_of(**options) -> object:
     settings = {"data": None, "probes": "noise,blur", "resize": 36, "crop": 32, "batch_size": 8} | options
-    return run_audit(MODEL, probes=ProbeOptions(**settings)).probes
+    return run_audit(MODEL, trust_code=True, probes=ProbeOptions(**settings)).probes
 
 
 def test_streaming_gives_the_numbers_of_the_resident_run(folder):
@@ -124,7 +124,7 @@ def test_streaming_gives_the_numbers_of_the_resident_run(folder):
 
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes_write_what_one_process_writes(tmp_path):
-    command = [str(MODEL), "--data", "cifar10-sample", "--samples", "80", "--probes", "noise,blur"]
+    command = [str(MODEL), "--trust-code", "--data", "cifar10-sample", "--samples", "80", "--probes", "noise,blur"]
     command += ["--batch-size", "16", "-q"]
     one = invoke(*command, "--json", "one.json", cwd=tmp_path)  # one process: this one
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "audit"]

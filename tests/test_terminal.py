@@ -63,6 +63,7 @@ def test_the_bundled_model_with_probes_at_80_columns(tmp_path):
         SAMPLES / "cifar_resnet8_l2.ts.pt",
         "--baseline",
         SAMPLES / "cifar_resnet8_baseline.ts.pt",
+        "--trust-code",
         "--data",
         "cifar10-sample",
         "--samples",
@@ -82,6 +83,7 @@ def test_the_bundled_model_with_probes_at_80_columns(tmp_path):
 def test_progress_lines_in_a_ci_log(tmp_path):
     run = invoke(
         SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--trust-code",
         "--data",
         "cifar10-sample",
         "--samples",

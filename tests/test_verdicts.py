@@ -29,7 +29,7 @@ def audit_json(*args, tmp_path: Path):
 
 def test_a_model_against_itself_has_every_difference_zero_and_no_finding(tmp_path):
     run, data = audit_json(
-        SAMPLES / "cifar_resnet8_l2.ts.pt", "--baseline", SAMPLES / "cifar_resnet8_l2.onnx", *FEW, tmp_path=tmp_path
+        SAMPLES / "cifar_resnet8_l2.ts.pt", "--trust-code", "--baseline", SAMPLES / "cifar_resnet8_l2.onnx", *FEW, tmp_path=tmp_path
     )
     assert run.returncode == 0, run.stderr
     probes = data["probes"]
@@ -46,7 +46,7 @@ def test_a_chance_level_model_fails_the_default_gate(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.trace(untrained, torch.zeros(1, 3, 32, 32)), tmp_path / "untrained.ts.pt")
-    run, data = audit_json(tmp_path / "untrained.ts.pt", *FEW, tmp_path=tmp_path)
+    run, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
     assert run.returncode == 1
     first = data["findings"][0]
     assert first["id"] == "chance-level-accuracy" and first["severity"] == "error"
