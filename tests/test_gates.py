@@ -16,7 +16,18 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 # The safe way to probe: state_dicts with the architecture named (no --trust-code).
 MODEL = SAMPLES / "cifar_resnet8_l2.pt"
 BASELINE = SAMPLES / "cifar_resnet8_baseline.pt"
-PROBE_ARGS = ["--arch", f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet", "--data", "cifar10-sample", "--samples", "64", "--probes", "blur", "--seed", "1"]
+PROBE_ARGS = [
+    "--arch",
+    f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet",
+    "--data",
+    "cifar10-sample",
+    "--samples",
+    "64",
+    "--probes",
+    "blur",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,12 @@ def audit_json(*args, tmp_path: Path):
 
 def test_a_model_against_itself_has_every_difference_zero_and_no_finding(tmp_path):
     run, data = audit_json(
-        SAMPLES / "cifar_resnet8_l2.ts.pt", "--trust-code", "--baseline", SAMPLES / "cifar_resnet8_l2.onnx", *FEW, tmp_path=tmp_path
+        SAMPLES / "cifar_resnet8_l2.ts.pt",
+        "--trust-code",
+        "--baseline",
+        SAMPLES / "cifar_resnet8_l2.onnx",
+        *FEW,
+        tmp_path=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     probes = data["probes"]

@@ -73,6 +73,13 @@ def _read(
 ) -> LoadedModel:
     if file_format == sniff.ONNX:
         kernels, parameters, notes = onnx_files.read_onnx(path)
+        foreign = [note for note in notes if note.startswith("operators outside the ONNX standard")]
+        if foreign and not trust_code:
+            # onnxruntime would run kernels that are not the standard's (custom operators come
+            # from libraries); probing such a file is trusting it, as for a program.
+            return LoadedModel(
+                path, digest, file_format, parameters, kernels, notes=notes, needs_trust=f"it uses {foreign[0]}"
+            )
         return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
     contents = torch_files.read(path, file_format, trust_code, checkpoint_key, archive)
     return LoadedModel(

@@ -96,7 +96,11 @@ def _raw_tensor(archive: ApprovedZip, member: str, meta: dict) -> torch.Tensor:
         raise AuditError(f"{archive.path}: {member} has symbolic or malformed sizes; a stored weight has fixed ones.")
     raw = bytearray(archive.read(member))
     itemsize = torch.empty((), dtype=dtype).element_size()
-    flat = torch.frombuffer(raw, dtype=dtype, count=len(raw) // itemsize) if len(raw) >= itemsize else torch.empty(0, dtype=dtype)
+    flat = (
+        torch.frombuffer(raw, dtype=dtype, count=len(raw) // itemsize)
+        if len(raw) >= itemsize
+        else torch.empty(0, dtype=dtype)
+    )
     try:
         return flat.as_strided(sizes, strides, offset)
     except RuntimeError:
@@ -145,7 +149,7 @@ def _sources(signature: dict) -> tuple[dict[str, str], list[str]]:
     for spec in signature.get("input_specs", []):
         if not isinstance(spec, dict) or len(spec) != 1:
             continue
-        (kind, body), = spec.items()
+        ((kind, body),) = spec.items()
         if not isinstance(body, dict):
             continue
         argument = body.get("arg", {})
@@ -173,7 +177,7 @@ def _defaults(op: str, overload: str) -> dict[str, Any]:
 def _argument(value: Any) -> Any:
     if not isinstance(value, dict) or len(value) != 1:
         return None
-    (kind, body), = value.items()
+    ((kind, body),) = value.items()
     if kind in ("as_int", "as_bool", "as_ints"):
         return body
     if kind == "as_tensor" and isinstance(body, dict):

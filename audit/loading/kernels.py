@@ -96,6 +96,12 @@ class LoadedModel:
     input_shape: tuple[int | None, ...] | None = None
     facts: dict = field(default_factory=dict)  # what the checkpoint records: epoch, step, accuracy
     program: bool = False  # TorchScript / torch.export: its module exists only when its code is trusted
+    needs_trust: str | None = None  # why running this file needs trust_code, when it is not runnable without
+
+    def __post_init__(self) -> None:
+        if self.program and self.module is None and self.needs_trust is None:
+            what = "TorchScript" if self.format == "torchscript" else "torch.export (.pt2)"
+            self.needs_trust = f"it is a {what} program: running it runs code from the file"
 
     @property
     def runnable(self) -> bool:

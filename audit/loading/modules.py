@@ -71,9 +71,6 @@ _TRACED_SIGNATURES = {
 }
 
 
-CONV_CALLS = frozenset(_TRACED_SIGNATURES)
-
-
 def conv_call_arguments(node: ast.AST) -> dict | None:
     """For a call ``torch.conv2d(...)`` / ``torch._convolution(...)`` in TorchScript code,
     its literal arguments by name (variables left out); None for any other node."""

@@ -115,6 +115,29 @@ def _integer_weight(values: torch.Tensor, zero_point: torch.Tensor | None) -> to
     return result.float()
 
 
+STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+def foreign_domains(model) -> list[str]:
+    """Operator domains beyond the ONNX standard that running ``model`` would use: custom
+    operators (kernels from a library registered with onnxruntime), ``ai.onnx.ml``,
+    training and preview domains, ``com.microsoft`` contrib ops; in the graph, its
+    subgraphs and its local functions. Read from the parsed protobuf; nothing is run."""
+    found: set[str] = set()
+    graphs = [model.graph]
+    for function in model.functions:
+        found.update(node.domain for node in function.node)
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            found.add(node.domain)
+            for attribute in node.attribute:
+                graphs.extend([attribute.g] if attribute.HasField("g") else [])
+                graphs.extend(attribute.graphs)
+    local = {function.domain for function in model.functions}
+    return sorted(d for d in found if d not in STANDARD_DOMAINS and d not in local)
+
+
 def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
     """(kernels, parameter count, notes) of an ONNX file.
 
@@ -221,4 +244,7 @@ def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
     parameters = count_parameters(
         {t.name: torch.empty(tuple(t.dims), device="meta") for t in model.graph.initializer if t.data_type in floating}
     )
+    domains = foreign_domains(model)
+    if domains:
+        notes.append(f"operators outside the ONNX standard: {', '.join(domains)}")
     return kernels, parameters, notes

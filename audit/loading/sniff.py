@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import struct
+import zipfile
 from pathlib import Path
 
 from audit.errors import AuditError
@@ -129,6 +130,12 @@ def detect_format(path: Path, archive: ApprovedZip | None = None) -> str:
     # ONNX is a protobuf whose first field is ir_version (tag byte 0x08).
     if suffix == ".onnx" or head[:1] == b"\x08":
         return ONNX
+    if zipfile.is_zipfile(path):
+        raise AuditError(
+            f"{path} holds a zip archive with other bytes before it, which zip readers locate differently; "
+            "it is refused. Re-save the checkpoint.",
+            code="unsafe-file",
+        )
     what = f"a {suffix} suffix but" if suffix else "no known suffix and"
     raise AuditError(
         f"{path} has {what} is not a format spectral-audit can read (first bytes {head[:8].hex(' ')}); {EXPECTED}."

@@ -32,8 +32,6 @@ from audit.errors import AuditError
 from audit.loading import modules, sniff
 from audit.loading.archives import pickle_globals, zip_pickle_globals
 from audit.loading.export_archive import read_export_archive
-from audit.loading.torchscript_archive import read_torchscript_archive
-from audit.loading.zip_archive import ApprovedZip
 from audit.loading.kernels import ConvKernel
 from audit.loading.state_dict import (
     checkpoint_facts,
@@ -42,6 +40,8 @@ from audit.loading.state_dict import (
     find_state_dict,
     kernels_from_state_dict,
 )
+from audit.loading.torchscript_archive import read_torchscript_archive
+from audit.loading.zip_archive import ApprovedZip
 
 
 @dataclass

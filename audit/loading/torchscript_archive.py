@@ -30,7 +30,7 @@ import torch
 
 from audit.errors import AuditError
 from audit.loading.kernels import ConvKernel
-from audit.loading.modules import CONV_CLASS_NAMES, CONV_CALLS, conv_call_arguments
+from audit.loading.modules import CONV_CLASS_NAMES, conv_call_arguments
 from audit.loading.state_dict import strip_wrapper_prefixes
 from audit.loading.tensor_pickle import ScriptObject, UnsafePickle, read_pickle
 from audit.loading.zip_archive import ApprovedZip

@@ -110,7 +110,7 @@ class ApprovedZip:
         infos = self._archive.infolist()
         seen: dict[str, str] = {}
         for info in infos:
-            _check_name(self.path, info.filename)
+            _check_name(self.path, info.orig_filename)  # zipfile cuts .filename at a NUL
             key = _canonical(info.filename)
             if key in seen:
                 other = seen[key]

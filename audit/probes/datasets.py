@@ -16,7 +16,6 @@ import gzip
 import os
 import pickle
 import socket
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,19 +238,27 @@ def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     """An .npz with images (N,H,W,C | N,C,H,W | N,H,W; uint8 or float in [0,1]) and
     optional labels. Keys: images/x/data and labels/y/targets."""
     from audit.io import check_input_file
-    from audit.loading.archives import zip_entries
     from audit.loading.sniff import available_memory
+    from audit.loading.zip_archive import ApprovedZip, is_zip
 
     check_input_file(path, "data file")
-    available = available_memory()
-    declared = sum(entry.size for entry in zip_entries(path)) if zipfile.is_zipfile(path) else path.stat().st_size
-    if available is not None and declared > 0.9 * available:
-        raise AuditError(
-            f"{path} declares {declared / 2**30:.1f} GiB of arrays; "
-            f"only {available / 2**30:.1f} GiB of memory is available."
-        )
+    if not is_zip(path):
+        raise AuditError(f"{path} is not a readable .npz file (an .npz is a zip archive of arrays).")
+    with ApprovedZip(path) as approved:  # numpy reads the very archive approved here
+        available = available_memory()
+        declared = approved.declared_size
+        if available is not None and declared > 0.9 * available:
+            raise AuditError(
+                f"{path} declares {declared / 2**30:.1f} GiB of arrays; "
+                f"only {available / 2**30:.1f} GiB of memory is available."
+            )
+        return _read_npz_arrays(path, approved.stream)
+
+
+def _read_npz_arrays(path: Path, stream) -> tuple[torch.Tensor, torch.Tensor | None]:
     try:
-        archive = np.load(path, allow_pickle=False)
+        stream.seek(0)
+        archive = np.load(stream, allow_pickle=False)
         keys = set(archive.files)
     except Exception as error:
         raise AuditError(f"{path} is not a readable .npz file ({error}).")

@@ -236,10 +236,9 @@ def make_runner(
         module = loaded.module
     elif arch is not None:
         module = load_weights(build_architecture(arch, arch_args, num_classes), loaded.state_dict, arch)
-    elif loaded.program:
+    elif loaded.needs_trust:
         raise AuditError(
-            f"{loaded.path} is a {'TorchScript' if loaded.format == 'torchscript' else 'torch.export (.pt2)'} "
-            "program: probing it runs code from the file, which is off by default.",
+            f"{loaded.path} is not probed: {loaded.needs_trust}, which is off by default.",
             hint="If you trust the file, re-run with {trust_code}. Safe ways to probe: its weights with an "
             "architecture you name ({arch}), a state_dict or .safetensors file with {arch}, or an ONNX export.",
             code="unsafe-file",
