@@ -745,20 +745,21 @@ def audit_command(
 
     def action() -> int:
         from audit.api import run_audit
-        from audit.io import append_text, check_output_folder, check_output_path, write_atomic
+        from audit.io import append_text, check_output_folder, check_output_path, write_all_atomic
         from audit.probes.architectures import parse_arch_args
         from audit.report.ci import junit_xml, markdown_summary, summary_line
-        from audit.report.html import write_report
+        from audit.report.html import REPORT_FILES, write_report
         from audit.report.terminal import print_result
         from audit.rules.policy import load_policy
         from audit.schema import to_json
 
         chosen_logits = _renamed_logits_option(logits, old_output)
+        inputs = _inputs(model, baseline, policy_path, data, arch, baseline_arch)
         for path in (json_path, junit):
             if path is not None:
-                check_output_path(path)  # refuse a folder or a device before an hour of probes
+                check_output_path(path, inputs)  # refuse a folder, a link, an input before an hour of probes
         if out is not None:
-            check_output_folder(out)
+            check_output_folder(out, inputs, names=REPORT_FILES)
         probe_options = None
         if data is not None:
             probe_options = _probe_options(
@@ -798,13 +799,13 @@ def audit_command(
             command=_command_line(),
             match_mode=match.value,
         )
-        written = write_report(result, out, html=html, pdf=pdf) if out is not None else []
-        if json_path is not None:
-            write_atomic(json_path, to_json(result))
-            written.append(json_path)
-        if junit is not None:
-            write_atomic(junit, junit_xml(result.gates))
-            written.append(junit)
+        also = [(json_path, to_json(result))] if json_path is not None else []
+        also += [(junit, junit_xml(result.gates))] if junit is not None else []
+        if out is not None:
+            written = write_report(result, out, html=html, pdf=pdf, also=also)
+        else:
+            write_all_atomic(also)  # every output or none
+            written = [Path(p) for p, _ in also]
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             append_text(
                 os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
@@ -820,6 +821,23 @@ def audit_command(
         return 0 if result.gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
+
+
+def _inputs(*given) -> list[Path]:
+    """The files a run reads (models, baselines, a policy, data, an architecture file), for
+    refusing an output that would replace one; folders contribute the files inside them."""
+    found: list[Path] = []
+    for item in given:
+        if item is None:
+            continue
+        text = str(item)
+        candidates = [Path(text)] + ([Path(text.rpartition(":")[0])] if ":" in text else [])  # --arch FILE.py:Class
+        for path in candidates:
+            if path.is_dir():
+                found += [p for p in path.iterdir() if p.is_file()]
+            elif path.is_file():
+                found.append(path)
+    return found
 
 
 def _renamed_logits_option(logits: Optional[str], old_output: Optional[str]) -> Optional[str]:
@@ -871,7 +889,7 @@ def profile_command(
             path = old_output
         if path is None:
             raise AuditError("profile needs --json PATH: where to write the profile.")
-        check_output_path(path)
+        check_output_path(path, _inputs(model))
         result = build_profile(
             model,
             settings=_settings(hfer_cutoff, fft_size, rings),
@@ -964,16 +982,17 @@ def track_command(
 
     def action() -> int:
         from audit.api import run_track
-        from audit.io import check_output_folder, check_output_path, write_atomic
-        from audit.report.html import write_track_report
+        from audit.io import check_output_folder, check_output_path, write_all_atomic
+        from audit.report.html import TRACK_FILES, write_track_report
         from audit.report.terminal import track_caption, track_table
         from audit.rules.verdict import track_verdict
         from audit.schema import to_json
 
+        inputs = _inputs(*checkpoints)
         if json_path is not None:
-            check_output_path(json_path)
+            check_output_path(json_path, inputs)
         if out is not None:
-            check_output_folder(out)
+            check_output_folder(out, inputs, names=TRACK_FILES)
         result = run_track(
             checkpoints,
             order="given" if order == Order.given else "auto",
@@ -987,10 +1006,12 @@ def track_command(
         stdout.print(track_table(result))
         for line in track_caption(result):
             stdout.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
-        written = write_track_report(result, out, html=html, pdf=pdf) if out is not None else []
-        if json_path is not None:
-            write_atomic(json_path, to_json(result))
-            written.append(json_path)
+        also = [(json_path, to_json(result))] if json_path is not None else []
+        if out is not None:
+            written = write_track_report(result, out, html=html, pdf=pdf, also=also)
+        else:
+            write_all_atomic(also)
+            written = [Path(p) for p, _ in also]
         _report_written(written)
         stdout.print(track_verdict(result), markup=False, highlight=False)
         return 0
@@ -1082,17 +1103,18 @@ def zoo_command(
         import json as json_module
 
         from audit.api import run_zoo
-        from audit.io import check_output_folder, check_output_path, read_text, write_atomic
-        from audit.report.html import write_zoo_report
+        from audit.io import check_output_folder, check_output_path, read_text, write_all_atomic
+        from audit.report.html import ZOO_FILES, write_zoo_report
         from audit.report.zoo import headline, zoo_table
         from audit.schema import to_json
 
         if data is None:
             raise AuditError("zoo needs accuracy drops to correlate with: pass --data (e.g. --data cifar10-sample).")
+        inputs = _inputs(*checkpoints, init_dir, recipes, data, arch)
         if json_path is not None:
-            check_output_path(json_path)
+            check_output_path(json_path, inputs)
         if out is not None:
-            check_output_folder(out)
+            check_output_folder(out, inputs, names=ZOO_FILES)
         named_recipes = None
         if recipes is not None:
             try:
@@ -1137,10 +1159,12 @@ def zoo_command(
             stdout.print("No correlation could be computed: the drops or the statistics do not vary across models.")
         for note in result.notes:
             stdout.print(f"  note: {escape(note)}", highlight=False)
-        written = write_zoo_report(result, out, html=html, pdf=pdf) if out is not None else []
-        if json_path is not None:
-            write_atomic(json_path, to_json(result))
-            written.append(json_path)
+        also = [(json_path, to_json(result))] if json_path is not None else []
+        if out is not None:
+            written = write_zoo_report(result, out, html=html, pdf=pdf, also=also)
+        else:
+            write_all_atomic(also)
+            written = [Path(p) for p, _ in also]
         _report_written(written)
         stdout.print(headline(result), markup=False, highlight=False)
         return 0

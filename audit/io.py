@@ -19,10 +19,12 @@ Writers call :func:`raise_if_interrupted` before their commit point.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from audit.errors import AuditError
@@ -176,34 +178,80 @@ def _writable_in_place(kind: str) -> bool:
     return kind in ("a FIFO (named pipe)", "a character device")
 
 
-def check_output_path(path: str | os.PathLike) -> None:
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.realpath(first) == os.path.realpath(second)
+
+
+def _refuse_unsafe_destination(
+    path: Path, inputs: Sequence[str | os.PathLike] = (), folder_may_be_created: bool = False
+) -> None:
+    """A destination is never written through a symlink (a link committed in a pull request
+    would make the report replace a file elsewhere), never one of the run's inputs, and
+    never in a folder that does not exist (created silently, a typo would scatter files)."""
+    if path.is_symlink():
+        target = os.path.realpath(path)
+        kind = _existing_kind(Path(target))
+        if kind is None or not _writable_in_place(kind):  # /dev/stdout -> a device: written in place
+            raise AuditError(
+                f"cannot write {path}: it is a symbolic link (to {target}); spectral-audit never writes "
+                "through a link, which could replace a file elsewhere. Remove the link or name another file."
+            )
+    for source in inputs:
+        if source is not None and Path(source).exists() and _same_file(path, Path(source)):
+            raise AuditError(f"cannot write {path}: it is an input of this run ({source}), which it would replace.")
+    parent = path.parent
+    if not parent.is_dir() and not (folder_may_be_created and parent.parent.is_dir()):
+        raise AuditError(f"cannot write {path}: its folder {parent} does not exist.")
+
+
+def check_output_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> None:
     """Refuse, before any work, a destination that must not be written: a folder, a
-    block device, a socket."""
+    block device, a socket, a symlink to a file, one of ``inputs``, a file more than one
+    missing folder deep (its folder is created as ``mkdir`` would, never ``mkdir -p``)."""
     path = Path(path)
     kind = _existing_kind(path)
     if kind is not None and kind != "regular" and not _writable_in_place(kind):
         raise AuditError(f"cannot write {path}: it is {kind}.")
+    _refuse_unsafe_destination(path, inputs, folder_may_be_created=True)
 
 
 SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
 
 
-def check_output_folder(folder: str | os.PathLike) -> None:
-    """An output folder must be a folder (or not exist yet, to be created), and not one
-    of the kernel's (/dev, /proc, /sys), where report.html would land among devices."""
+def check_output_folder(
+    folder: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (), names: Sequence[str] = ()
+) -> None:
+    """An output folder must be a folder (or not exist yet, in a folder that does: it is
+    created as ``mkdir`` would, not ``mkdir -p``), not a symlink, and not one of the
+    kernel's (/dev, /proc, /sys), where report.html would land among devices; the files
+    ``names`` it will hold are checked as :func:`check_output_path` checks a file."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise AuditError(
+            f"cannot write into {folder}: it is a symbolic link (to {os.path.realpath(folder)}); "
+            "name the folder itself."
+        )
+    if not folder.exists() and not folder.parent.is_dir():
+        what = "is not a folder" if folder.parent.exists() else "does not exist"
+        raise AuditError(f"cannot write into {folder}: its parent {folder.parent} {what} (it is not created).")
     resolved = os.path.realpath(folder)
     if any(resolved == system or resolved.startswith(system + "/") for system in SYSTEM_FOLDERS):
         raise AuditError(f"cannot write a report into {folder}: it is a system folder ({resolved}).")
     kind = _existing_kind(folder)
     if kind is not None and kind != "a folder":
         raise AuditError(f"cannot write into {folder}: it is {'a file' if kind == 'regular' else kind}, not a folder.")
+    if kind is not None:
+        for name in names:
+            check_output_path(folder / name, inputs)
 
 
 def _stage(path: Path, content: bytes) -> Path:
     """Write ``content`` to a temporary file beside ``path``; the caller renames it."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)  # the --out folder itself, never its parents
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:
         raise AuditError(f"cannot write {path}: {_error_text(error)}.")
@@ -223,16 +271,20 @@ def _stage(path: Path, content: bytes) -> Path:
 
 
 def _write_in_place(path: Path, content: bytes) -> None:
+    """Into a FIFO or a device. A FIFO is opened without blocking first: with nobody
+    reading it, open() would wait forever."""
     try:
-        with open(path, "wb") as stream:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            raise AuditError(f"cannot write {path}: it is a FIFO that nobody is reading.")
+        raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+    try:
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "wb") as stream:
             stream.write(content)
     except OSError as error:
         raise AuditError(f"cannot write {path}: {_error_text(error)}.")
-
-
-def _regular_target(path: Path) -> Path:
-    """Where an atomic rename must land: the file a symlink points at, not the link."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def secondary_rank() -> bool:
@@ -251,12 +303,19 @@ def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None
     if secondary_rank():
         return  # rank 0 writes the same files
     planned: list[tuple[Path, bytes, bool]] = []
+    seen: set[str] = set()
     for raw, content in files:
         path = Path(raw)
+        if os.path.realpath(path) in seen:
+            raise AuditError(f"cannot write {path}: two outputs of this run name the same file.")
+        seen.add(os.path.realpath(path))
         data = content.encode("utf-8") if isinstance(content, str) else content
         kind = _existing_kind(path)
+        # Again at write time: a link made during the run is refused too. A missing
+        # folder is created here (one level, as mkdir does).
+        _refuse_unsafe_destination(path, folder_may_be_created=True)
         if kind is None or kind == "regular":
-            planned.append((_regular_target(path), data, True))
+            planned.append((path, data, True))
         elif _writable_in_place(kind):
             planned.append((path, data, False))
         else:
@@ -270,6 +329,11 @@ def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None
                     staged.append((path, _stage(path, data)))
             if _signal_pending() or _received_signal is not None:
                 raise Interrupted(_received_signal or signal.SIGINT)  # before the commit point
+            # Devices and FIFOs next: if one fails (/dev/full, a FIFO nobody reads), no
+            # regular file has been replaced yet, so it is all or nothing.
+            for path, data, atomic in planned:
+                if not atomic:
+                    _write_in_place(path, data)
             for path, temporary in staged:
                 try:
                     os.replace(temporary, path)
@@ -279,9 +343,6 @@ def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None
         finally:
             for _, temporary in staged:
                 temporary.unlink(missing_ok=True)
-    for path, data, atomic in planned:
-        if not atomic:
-            _write_in_place(path, data)
 
 
 def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
@@ -298,7 +359,12 @@ def append_text(path: str | os.PathLike, text: str, what: str) -> None:
     if kind is not None and kind != "regular" and not _writable_in_place(kind):
         raise AuditError(f"cannot append to {what} {path}: it is {kind}.")
     try:
-        with open(path, "a", encoding="utf-8") as stream:
+        # Without blocking: a FIFO nobody reads would otherwise hang the run for ever.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as stream:
             stream.write(text)
     except OSError as error:
+        if error.errno == errno.ENXIO:
+            raise AuditError(f"cannot append to {what} {path}: it is a FIFO that nobody is reading.")
         raise AuditError(f"cannot append to {what} {path}: {_error_text(error)}.")

@@ -63,13 +63,78 @@ def test_json_to_a_fifo_is_written_into_the_fifo(tmp_path):
     assert json.loads(received["data"])["model"]["format"] == "torch.save"
 
 
-def test_a_symlink_to_a_result_is_followed_not_replaced(tmp_path):
-    real = tmp_path / "real.json"
-    real.write_text("{}")
+def test_a_symlink_output_is_refused_and_its_target_untouched(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
     link = tmp_path / "link.json"
-    link.symlink_to(real)
-    assert invoke(MODEL, "--json", link, "-q", cwd=tmp_path).returncode == 0
-    assert link.is_symlink() and json.loads(real.read_text())["schema_version"] == 1
+    link.symlink_to(outside)
+    run = invoke(MODEL, "--json", link, "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "symbolic link" in run.stderr
+    assert link.is_symlink() and outside.read_text() == "precious"
+
+
+def test_a_symlink_committed_inside_the_output_folder_is_not_followed(tmp_path):
+    """A pull request commits audit/result.json as a link to a file outside the checkout."""
+    outside = tmp_path / "home.txt"
+    outside.write_text("precious")
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    (folder / "result.json").symlink_to(outside)
+    run = invoke(MODEL, "--out", folder, "--no-pdf", "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "symbolic link" in run.stderr and run.stderr.count("\n") == 1
+    assert outside.read_text() == "precious" and not (folder / "report.html").exists()
+
+
+def test_an_output_folder_that_is_a_link_is_refused(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    run = invoke(MODEL, "--out", tmp_path / "out", "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "symbolic link" in run.stderr and not any((tmp_path / "real").iterdir())
+
+
+@pytest.mark.parametrize("flag", ["--json", "--junit"])
+def test_an_output_naming_an_input_is_refused(tmp_path, flag):
+    model = tmp_path / "model.pt"
+    model.write_bytes(MODEL.read_bytes())
+    run = invoke(model, flag, model, "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "input" in run.stderr
+    assert model.read_bytes() == MODEL.read_bytes()
+
+
+def test_two_outputs_naming_one_file_are_refused(tmp_path):
+    run = invoke(MODEL, "--json", tmp_path / "a.xml", "--junit", tmp_path / "a.xml", "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "same file" in run.stderr and not (tmp_path / "a.xml").exists()
+
+
+def test_outputs_are_all_replaced_or_none(tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    for name in ("report.html", "result.json"):
+        (out / name).write_text("old")
+    (tmp_path / "old.json").write_text("old")
+    run = invoke(MODEL, "--out", out, "--no-pdf", "--json", tmp_path / "old.json", "--junit", "/dev/full", "-q")
+    assert run.returncode == 2 and "No space left" in run.stderr
+    assert (out / "report.html").read_text() == "old" and (out / "result.json").read_text() == "old"
+    assert (tmp_path / "old.json").read_text() == "old"
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "result.json"]  # no temporary file left
+
+
+def test_a_fifo_nobody_reads_is_refused_not_waited_for(tmp_path):
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    run = invoke(MODEL, "--json", fifo, "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "nobody is reading" in run.stderr
+    run = invoke(MODEL, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(fifo)})
+    assert run.returncode == 2 and "nobody is reading" in run.stderr
+
+
+def test_an_output_in_a_missing_folder_is_refused_not_created(tmp_path):
+    run = invoke(MODEL, "--json", tmp_path / "no" / "such" / "r.json", "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "does not exist" in run.stderr
+    run = invoke(MODEL, "--out", tmp_path / "no" / "such", "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "does not exist" in run.stderr and not (tmp_path / "no").exists()
+    run = invoke(MODEL, "--out", tmp_path / "new", "--no-pdf", "-q", cwd=tmp_path)  # one level, as mkdir
+    assert run.returncode == 0 and (tmp_path / "new" / "report.html").is_file()
 
 
 # --- numbers read right ----------------------------------------------------------------------

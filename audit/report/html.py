@@ -9,6 +9,7 @@ a good one was.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from audit.errors import AuditError
@@ -76,11 +77,11 @@ def _write_rendered(
     html: bool,
     pdf: bool,
     json: bool,
-    extra: list[tuple[Path, bytes]] = (),
+    extra: Sequence[tuple[str | os.PathLike, str | bytes]] = (),
 ) -> list[Path]:
     """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf,
     ``json_name`` and any ``extra`` files. Nothing is written before everything has rendered."""
-    outputs: list[tuple[Path, bytes]] = list(extra)
+    outputs: list[tuple[Path, bytes]] = [(Path(p), c.encode() if isinstance(c, str) else c) for p, c in extra]
     if json:
         outputs.append((folder / json_name, json_text.encode()))
     if html:
@@ -91,36 +92,56 @@ def _write_rendered(
     return [path for path, _ in outputs]
 
 
-def write_report(
-    result: AuditResult, folder: str | os.PathLike, *, html: bool = True, pdf: bool = True, json: bool = True
-) -> list[Path]:
-    """Render, then write report.html, report.pdf and result.json into ``folder``.
+REPORT_FILES = ("report.html", "report.pdf", "result.json")
+TRACK_FILES = ("track.html", "track.pdf", "track.json")
+ZOO_FILES = ("zoo.html", "zoo.pdf", "zoo.json", "zoo.md")
 
-    Nothing is written until everything has rendered; each file replaces the old one
-    atomically. Returns the paths written.
+Outputs = Sequence[tuple[str | os.PathLike, str | bytes]]
+
+
+def write_report(
+    result: AuditResult,
+    folder: str | os.PathLike,
+    *,
+    html: bool = True,
+    pdf: bool = True,
+    json: bool = True,
+    also: Outputs = (),
+) -> list[Path]:
+    """Render, then write report.html, report.pdf and result.json into ``folder``, and the
+    files ``also`` names (a --json or --junit elsewhere) with them.
+
+    Nothing is written until everything has rendered; then every file is replaced, or
+    none (:func:`audit.io.write_all_atomic`). Returns the paths written.
     """
-    check_output_folder(folder)
+    check_output_folder(folder, names=REPORT_FILES)
     page = render_html(result) if (html or pdf) else None
-    return _write_rendered(Path(folder), "report", page, "result.json", to_json(result), html=html, pdf=pdf, json=json)
+    return _write_rendered(
+        Path(folder), "report", page, "result.json", to_json(result), html=html, pdf=pdf, json=json, extra=also
+    )
 
 
 def write_track_report(
-    track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True
+    track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True, also: Outputs = ()
 ) -> list[Path]:
-    """track.html, track.pdf and track.json, rendered first, then written atomically."""
-    check_output_folder(folder)
+    """track.html, track.pdf and track.json (and ``also``), rendered first, then written together."""
+    check_output_folder(folder, names=TRACK_FILES)
     page = render_track_html(track) if (html or pdf) else None
-    return _write_rendered(Path(folder), "track", page, "track.json", to_json(track), html=html, pdf=pdf, json=json)
+    return _write_rendered(
+        Path(folder), "track", page, "track.json", to_json(track), html=html, pdf=pdf, json=json, extra=also
+    )
 
 
-def write_zoo_report(zoo: ZooResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True) -> list[Path]:
-    """zoo.html, zoo.pdf, zoo.json and the Markdown summary zoo.md, rendered first, then
-    written atomically."""
+def write_zoo_report(
+    zoo: ZooResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True, also: Outputs = ()
+) -> list[Path]:
+    """zoo.html, zoo.pdf, zoo.json and the Markdown summary zoo.md (and ``also``), rendered
+    first, then written together."""
     from audit.report.zoo import zoo_markdown
 
-    check_output_folder(folder)
+    check_output_folder(folder, names=ZOO_FILES)
     page = render_zoo_html(zoo) if (html or pdf) else None
-    summary = [(Path(folder) / "zoo.md", zoo_markdown(zoo).encode())]
+    summary = [(Path(folder) / "zoo.md", zoo_markdown(zoo).encode()), *also]
     return _write_rendered(
         Path(folder), "zoo", page, "zoo.json", to_json(zoo), html=html, pdf=pdf, json=json, extra=summary
     )
