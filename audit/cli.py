@@ -36,6 +36,10 @@ stderr = Console(stderr=True)
 # How the library's option names (in error hints) are spelled on this command line.
 FLAGS = {
     "trust_code": "--trust-code",
+    "min_clean_accuracy": "--min-clean-accuracy",
+    "max_hfer": "--max-hfer",
+    "max_layer_hfer": "--max-layer-hfer",
+    "min_ssr": "--min-ssr",
     "arch": "--arch",
     "arch_args": "--arch-args",
     "baseline": "--baseline",
@@ -750,7 +754,7 @@ def audit_command(
         from audit.report.ci import junit_xml, markdown_summary, summary_line
         from audit.report.html import REPORT_FILES, write_report
         from audit.report.terminal import print_result
-        from audit.rules.policy import load_policy
+        from audit.rules.policy import load_policy, override
         from audit.schema import to_json
 
         chosen_logits = _renamed_logits_option(logits, old_output)
@@ -782,7 +786,7 @@ def audit_command(
             ("min_ssr", min_ssr),
         ):
             if value is not None:
-                setattr(policy, key, value)  # flags override the policy file
+                override(policy, key, value)  # flags override the policy file, with its checks
         if fail_on is not None:
             policy.fail_on = fail_on.value
         if gate_mode is not None:

@@ -243,3 +243,21 @@ def test_gates_show_in_the_report_with_pass_and_fail(measured, tmp_path):
     section = page[page.index('id="gates"') : page.index('id="spectra"')]
     assert "<code>max_hfer</code>" in section and "FAIL" in section
     assert "<code>min_ssr</code>" in section and ">pass<" in section
+
+
+@pytest.mark.parametrize(
+    "flag,value,fragment",
+    [
+        ("--max-hfer", "70", "percentage"),
+        ("--max-hfer", "inf", "finite"),
+        ("--max-hfer", "nan", "finite"),
+        ("--min-ssr", "-5", "out of range"),
+        ("--max-layer-hfer", "2", "out of range"),
+        ("--min-clean-accuracy", "60", "percentage"),
+    ],
+)
+def test_gate_flags_are_checked_as_the_policy_file_is(tmp_path, flag, value, fragment):
+    run = invoke(MODEL, flag, value, "-q", cwd=tmp_path)
+    assert run.returncode == 2, run.stdout
+    message = run.stderr.strip()
+    assert message.count("\n") == 0 and fragment in message and flag in message

@@ -84,16 +84,25 @@ _TABLE_KEYS = ("max_accuracy_drop", "max_accuracy_drop_vs_baseline")
 KNOWN_KEYS = (*NUMBER_RANGES, *_TABLE_KEYS, "fail_on", "gate_mode", "findings")
 
 
-def _in_range(value, where: str, limits: tuple[float, float, str]) -> float:
+def _in_range(value, where: str, limits: tuple[float, float, str], what: str = "policy key", hint=None) -> float:
     low, high, meaning = limits
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AuditError(f"policy key {where} must be a number ({meaning}), got {value!r}.")
+        raise AuditError(f"{what} {where} must be a number ({meaning}, finite), got {value!r}.", hint=hint)
     if not low <= value <= high or (meaning == "a positive ratio" and value <= 0):
         percentage = (
             " (it looks like a percentage: write fractions, 0.6 for 60%)" if 1 < value <= 100 and high == 1 else ""
         )
-        raise AuditError(f"policy key {where} = {value!r} is out of range: expected {meaning}{percentage}.")
+        raise AuditError(f"{what} {where} = {value!r} is out of range: expected {meaning}{percentage}.", hint=hint)
     return float(value)
+
+
+def override(policy: Policy, key: str, value: float) -> None:
+    """Set threshold ``key`` from the caller's own settings (command-line flags), checked
+    exactly as the same key in a policy file is: one place for the ranges."""
+    if key not in NUMBER_RANGES:
+        raise AuditError(f"{key} is not a threshold; known: {', '.join(NUMBER_RANGES)}.")
+    checked = _in_range(value, key, NUMBER_RANGES[key], what="threshold", hint=f"(set by {{{key}}})")
+    setattr(policy, key, checked)
 
 
 def _drop_table(table, key: str) -> dict[str, Any]:
