@@ -461,6 +461,7 @@ class ZooResult:
     def from_dict(cls, data: dict[str, Any]) -> ZooResult:
         if not isinstance(data, dict) or data.get("kind") != "zoo":
             raise AuditError("not a spectral-audit zoo table (its 'kind' is not 'zoo').")
+        check_fields(cls, data, "")
         try:
             return cls(
                 **{
@@ -531,6 +532,112 @@ def to_json(result: AuditResult | TrackResult | ZooResult) -> str:
     return json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
+# --- checking a saved result before it is used --------------------------------------------------
+#
+# A saved result is an input like any other (a --baseline from a pull request, a report to
+# re-render): every field is checked against its declared type, numbers are finite and in
+# their range, strings have sane lengths and per-image outcomes are base64, so a forged file
+# gets one line naming the field instead of a NaN verdict or a report that never finishes.
+
+_FRACTIONS = {
+    "hfer", "channel_hfer", "paper_h", "white_noise_hfer", "white_noise_paper_h", "baseline_hfer",
+    "baseline_paper_h", "accuracy", "agreement", "baseline_accuracy", "baseline_agreement", "clean_accuracy",
+    "baseline_clean_accuracy", "radial_energy", "accuracy_ci", "baseline_accuracy_ci", "clean_accuracy_ci",
+    "baseline_clean_accuracy_ci", "mcnemar_p", "clean_mcnemar_p",
+}  # fmt: skip
+_NON_NEGATIVE = {"ssr", "radii", "paper_radii", "mean_square", "seconds", "images_per_second", "samples"}
+_BASE64 = {"correct", "clean_correct"}
+_NAME_LENGTH = 4096  # a layer or file name; real ones are a few hundred characters
+_TEXT_LENGTH = 1 << 16
+_BASE64_LENGTH = 64 << 20
+_LIST_LENGTH = 1 << 22
+
+
+def _field_error(where: str, message: str) -> AuditError:
+    return AuditError(f"field {where} {message}.")
+
+
+def _check_number(value: Any, where: str, name: str, integer: bool) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise _field_error(where, f"must be {'an integer' if integer else 'a number'}, got {str(value)[:40]!r}")
+    if not integer and not math.isfinite(value):
+        raise _field_error(where, f"must be finite, got {value!r}")
+    if integer and abs(value) > 1 << 62:
+        raise _field_error(where, "is out of range")
+    if name in _FRACTIONS and not -1e-9 <= value <= 1 + 1e-9:
+        raise _field_error(where, f"must be a fraction in [0, 1], got {value!r}")
+    if name in _NON_NEGATIVE and value < 0:
+        raise _field_error(where, f"must not be negative, got {value!r}")
+
+
+def _check_value(hint: Any, value: Any, where: str, name: str) -> None:
+    import base64
+    import binascii
+    import types
+    import typing
+
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in arguments:
+            return
+        options = [a for a in arguments if a is not type(None)]
+        hint, origin, arguments = options[0], typing.get_origin(options[0]), typing.get_args(options[0])
+    if hint is Any:
+        if isinstance(value, str) and len(value) > _BASE64_LENGTH:
+            raise _field_error(where, f"is {len(value):,} characters long")
+        return
+    if dataclasses.is_dataclass(hint):
+        check_fields(hint, value, where)
+    elif hint is float or hint is int:
+        _check_number(value, where, name, hint is int)
+    elif hint is bool:
+        if not isinstance(value, bool):
+            raise _field_error(where, f"must be true or false, got {str(value)[:40]!r}")
+    elif hint is str:
+        if not isinstance(value, str):
+            raise _field_error(where, f"must be text, got {type(value).__name__}")
+        limit = (
+            _BASE64_LENGTH if name in _BASE64 else _NAME_LENGTH if name in ("name", "path", "probe") else _TEXT_LENGTH
+        )
+        if len(value) > limit:
+            raise _field_error(where, f"is {len(value):,} characters long, more than {limit:,}")
+        if name in _BASE64:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise _field_error(where, "is not base64 (per-image outcomes)")
+    elif origin is list:
+        if not isinstance(value, list):
+            raise _field_error(where, f"must be a list, got {type(value).__name__}")
+        if len(value) > _LIST_LENGTH:
+            raise _field_error(where, f"holds {len(value):,} items")
+        for index, item in enumerate(value):
+            _check_value(arguments[0] if arguments else Any, item, f"{where}[{index}]", name)
+    elif origin is dict:
+        if not isinstance(value, dict):
+            raise _field_error(where, f"must be an object, got {type(value).__name__}")
+        for key, item in value.items():
+            _check_value(arguments[1] if len(arguments) == 2 else Any, item, f"{where}.{str(key)[:40]}", "")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def check_fields(cls: type, data: Any, where: str) -> None:
+    """Check the dict ``data`` against the dataclass ``cls``'s declared field types (and
+    the ranges above); raises AuditError naming the first bad field (``where`` its path)."""
+    import typing
+
+    if not isinstance(data, dict):
+        raise _field_error(where, f"must be an object, got {type(data).__name__}")
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    for key, hint in _HINTS[cls].items():
+        if key in data:
+            _check_value(hint, data[key], f"{where}.{key}" if where else key, key)
+
+
 def result_from_json(text: str, where: str) -> AuditResult:
     """Parse a result written by :func:`to_json`; ``where`` names the source in errors."""
     try:
@@ -542,6 +649,7 @@ def result_from_json(text: str, where: str) -> AuditResult:
     if not isinstance(data, dict):
         raise AuditError(f"{where}: expected a JSON object from spectral-audit, found {type(data).__name__}.")
     try:
+        check_fields(AuditResult, data, "")
         return AuditResult.from_dict(data)
     except AuditError as error:
         raise AuditError(f"{where}: {error.message}", hint=error.hint, code=error.code)

@@ -310,3 +310,49 @@ def test_a_step_summary_that_cannot_be_written_is_one_line(tmp_path):
     run = invoke(MODEL, "-q", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(tmp_path / "missing" / "summary.md")})
     assert run.returncode == 2
     assert run.stderr.startswith("error: cannot append to GITHUB_STEP_SUMMARY") and run.stderr.count("\n") == 1
+
+
+# --- saved results are inputs too --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_result(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "result.json"
+    assert invoke(MODEL, "--json", path, "-q").returncode == 0
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "change,fragment",
+    [
+        (lambda d: d["spectral"]["layers"][0].__setitem__("hfer", float("nan")), "spectral.layers[0].hfer"),
+        (lambda d: d["spectral"]["summary"].__setitem__("hfer", 1e400), "spectral.summary.hfer"),
+        (lambda d: d["spectral"]["layers"][0].__setitem__("hfer", 7.5), "fraction"),
+        (lambda d: d["spectral"]["layers"][0].__setitem__("name", "x" * (4 << 20)), "characters long"),
+        (lambda d: d["spectral"]["layers"][0].__setitem__("shape", "big"), "must be a list"),
+        (lambda d: d["model"].__setitem__("parameters", True), "model.parameters"),
+    ],
+)
+def test_a_forged_saved_result_is_refused_naming_the_field(tmp_path, saved_result, change, fragment):
+    data = json.loads(json.dumps(saved_result))
+    change(data)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(data))  # json writes NaN and Infinity for the non-finite ones
+    for args in (["report", forged, "--out", tmp_path / "out"], [MODEL, "--baseline", forged, "-q"]):
+        run = invoke(*args, cwd=tmp_path)
+        assert run.returncode == 2 and fragment in run.stderr and run.stderr.count("\n") == 1, run.stderr[:300]
+    assert not (tmp_path / "out").exists()
+
+
+def test_per_image_outcomes_that_are_not_base64_are_refused(tmp_path):
+    result = tmp_path / "probed.json"
+    arch = f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"
+    run = invoke(
+        MODEL, "--arch", arch, "--data", "cifar10-sample", "--samples", "16", "--probes", "blur", "--json", result, "-q"
+    )
+    assert run.returncode == 0, run.stderr
+    data = json.loads(result.read_text())
+    data["probes"]["results"][0]["correct"] = "not base64 !!"
+    result.write_text(json.dumps(data))
+    run = invoke(MODEL, "--baseline", result, "-q", cwd=tmp_path)
+    assert run.returncode == 2 and "probes.results[0].correct" in run.stderr and "base64" in run.stderr
