@@ -535,8 +535,9 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
 
     Under torchrun the process joins the group first; ranks other than 0 compute their
     share silently (their errors still show, with the rank)."""
-    from audit.io import secondary_rank
+    from audit.io import secondary_rank, written
 
+    written.clear()  # this run's outputs (in-process callers run several)
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if secondary_rank():
         stdout.quiet = True
@@ -553,10 +554,11 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
         _print_error(error.render(FLAGS))
         code = EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
+        from audit.io import written
+
         signal_code = interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
-        stderr.print(
-            "terminated" if signal_code == 143 else "interrupted", "; nothing was written.", sep="", highlight=False
-        )
+        outcome = f"after writing {len(written)} file(s)" if written else "nothing was written"
+        stderr.print("terminated" if signal_code == 143 else "interrupted", "; ", outcome, ".", sep="", highlight=False)
         code = signal_code
     except Exception as error:  # a bug or an input we failed to foresee: still no traceback
         if debug:

@@ -68,6 +68,12 @@ def raise_if_interrupted() -> None:
 def reset_interrupts() -> None:
     global _received_signal
     _received_signal = None
+    written.clear()
+
+
+# Outputs replaced so far in this run: an interrupt after the commit point must not claim
+# that nothing was written.
+written: list[Path] = []
 
 
 @contextlib.contextmanager
@@ -334,11 +340,13 @@ def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None
             for path, data, atomic in planned:
                 if not atomic:
                     _write_in_place(path, data)
+                    written.append(path)
             for path, temporary in staged:
                 try:
                     os.replace(temporary, path)
                 except OSError as error:
                     raise AuditError(f"cannot write {path}: {_error_text(error)}.")
+                written.append(path)
             staged = []
         finally:
             for _, temporary in staged:
