@@ -560,6 +560,18 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
         outcome = f"after writing {len(written)} file(s)" if written else "nothing was written"
         stderr.print("terminated" if signal_code == 143 else "interrupted", "; ", outcome, ".", sep="", highlight=False)
         code = signal_code
+    except MemoryError:
+        if debug:
+            raise
+        _print_error("ran out of memory: the machine (or a ulimit on this process) leaves too little for this run.")
+        code = EXIT_BAD_INPUT
+    except ImportError as error:
+        if debug:
+            raise
+        detail = one_line(str(error))[:200]
+        why = " The process has too little memory or address space for it (ulimit -v?)." if "map" in detail else ""
+        _print_error(f"a library spectral-audit needs could not be loaded ({detail}).{why}")
+        code = EXIT_BAD_INPUT
     except Exception as error:  # a bug or an input we failed to foresee: still no traceback
         if debug:
             raise

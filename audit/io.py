@@ -156,7 +156,8 @@ def read_text(path: str | os.PathLike, what: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise AuditError(f"{what} {path} grew past {max_bytes / MiB:,.0f} MiB while being read.")
     try:
-        return data.decode("utf-8")
+        # A byte-order mark (Windows editors write one) is not part of the text.
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise AuditError(f"{what} {path} is not UTF-8 text (byte {error.start}).")
 

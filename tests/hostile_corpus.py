@@ -213,12 +213,21 @@ def build(folder: Path, model: Path) -> list[Case]:
         )
     add("--input-size 100000", [model, "--data", "cifar10-sample", "--input-size", "100000"], "100000")
 
+    legacy = folder / "legacy_whole.pt"
+    torch.save({"conv.weight": torch.randn(4, 3, 3, 3)}, legacy, _use_new_zipfile_serialization=False)
+    for name, cut in (("legacy_half.pt", 0.5), ("legacy_head.pt", 0.02)):
+        data = legacy.read_bytes()
+        (folder / name).write_bytes(data[: max(8, int(len(data) * cut))])
+        add(f"a truncated legacy file ({name})", [folder / name], "truncated")
+    legacy.unlink()
+
     # --- policies ---------------------------------------------------------------------------
     for name, text, expect in (
         ("deep", "x = " + "[" * 5000 + "]" * 5000 + "\n", "deeply"),
         ("negative_ssr", "min_ssr = -1\n", "min_ssr"),
         ("percentage", "min_clean_accuracy = 60\n", "percentage"),
         ("unknown_key", "max_hfr = 0.5\n", "max_hfr"),
+        ("huge_integer", "max_hfer = 1" + "0" * 400 + "\n", "401 digits"),
     ):
         (folder / f"{name}.toml").write_text(text)
         add(f"policy: {name}", [model, "--policy", folder / f"{name}.toml"], expect)

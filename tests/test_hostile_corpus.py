@@ -64,6 +64,8 @@ def test_every_hostile_input_is_refused_in_one_line_and_harms_nothing(tmp_path):
             problems.append(f"stderr is not one error line: {run.stderr!r}")
         elif case.expect not in lines[0]:
             problems.append(f"{case.expect!r} not in {lines[0]!r}")
+        elif "unexpected" in lines[0].lower():  # the message must say what is wrong with the input
+            problems.append(f"a message that does not say what is wrong: {lines[0]!r}")
         if "Traceback" in run.stderr + run.stdout:
             problems.append("traceback")
         if (folder / MARKER).exists():

@@ -361,3 +361,11 @@ def test_per_image_outcomes_that_are_not_base64_are_refused(tmp_path):
     result.write_text(json.dumps(data))
     run = invoke(MODEL, "--baseline", result, "-q", cwd=tmp_path)
     assert run.returncode == 2 and "probes.results[0].correct" in run.stderr and "base64" in run.stderr
+
+
+def test_a_json_result_with_a_byte_order_mark_reads(tmp_path):
+    result = tmp_path / "r.json"
+    assert invoke(MODEL, "--json", result, "-q").returncode == 0
+    result.write_bytes(b"\xef\xbb\xbf" + result.read_bytes())
+    run = invoke(MODEL, "--baseline", result, "-q", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr

@@ -118,9 +118,17 @@ def _torch_load(path: Path, trust_code: bool, archive: ApprovedZip | None) -> An
             f"{path} is a pickled model whose code ({missing}) is not importable here; install "
             "the package that defines the model, or save its state_dict() and audit that."
         )
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (EOFError, IndexError):  # the pickle stops in the middle of an opcode or a container
+        raise AuditError(
+            f"{path} ends before its pickled data does: the file is truncated or damaged; re-save or re-download it."
+        )
+    except (RuntimeError, OSError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AuditError(f"{path} could not be read as a PyTorch file: {message}.")
+        if "unexpected eof" in message.lower() or "might be corrupted" in message.lower():
+            raise AuditError(
+                f"{path} ends before its tensor data does: the file is truncated; re-save or re-download it."
+            )
+        raise AuditError(f"{path} could not be read as a PyTorch file: {message.rstrip('.')}.")
 
 
 def _is_lightning(checkpoint: Any) -> bool:

@@ -86,6 +86,11 @@ KNOWN_KEYS = (*NUMBER_RANGES, *_TABLE_KEYS, "fail_on", "gate_mode", "findings")
 
 def _in_range(value, where: str, limits: tuple[float, float, str], what: str = "policy key", hint=None) -> float:
     low, high, meaning = limits
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1 << 64:
+        raise AuditError(
+            f"{what} {where} = {str(value)[:12]}... ({len(str(value))} digits) is out of range: expected {meaning}.",
+            hint=hint,
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise AuditError(f"{what} {where} must be a number ({meaning}, finite), got {value!r}.", hint=hint)
     if not low <= value <= high or (meaning == "a positive ratio" and value <= 0):
