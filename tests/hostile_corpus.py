@@ -165,7 +165,7 @@ def build(folder: Path, model: Path) -> list[Case]:
                 data[position + size_at : position + size_at + 4] = struct.pack("<I", 0xFFFFFFF0)
             position = data.find(signature, position + 4)
     bomb.write_bytes(bytes(data))
-    add("a zip that declares gigabytes", [bomb], "declares")
+    add("a zip that declares gigabytes", [bomb], "needs about")
 
     # --- malformed models ------------------------------------------------------------------
     torch.save({"conv.weight": torch.zeros(0, 3, 3, 3)}, folder / "zero_dim.pt")

@@ -105,7 +105,7 @@ def test_batch_size_by_device_and_image_size():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert default_batch_size(cpu, 32, 32) == 256 and default_batch_size(gpu, 32, 32) == 512
     assert default_batch_size(cpu, 224, 224) == 16 and default_batch_size(gpu, 224, 224) == 128
-    assert default_batch_size(cpu, 4096, 4096) == 8
+    assert default_batch_size(cpu, 512, 512) == 8 and default_batch_size(cpu, 4096, 4096) == 1
 
 
 def probes_of(**options) -> object:
@@ -224,3 +224,15 @@ def test_timm_architectures_by_name_with_timms_checkpoint_conventions(tmp_path, 
     assert [r.value for r in result.probes.results] == [5, 9, 13, 17, 21]  # blur k scaled to 64 px
     with pytest.raises(AuditError, match="timm has no model"):
         run_audit(tmp_path / "convnext.pth", probes=ProbeOptions(data=str(folder), arch="timm:no_such_net"))
+
+
+def test_stream_chunks_follow_the_memory_budget():
+    from audit.probes.stage import STREAM_CHUNK, default_batch_size, stream_chunk
+
+    per_image = 3 * 224 * 224
+    assert stream_chunk(1 << 40, per_image, 32) == STREAM_CHUNK  # a large budget: the usual chunk
+    small = stream_chunk(64 << 20, per_image, 32)  # 64 MiB: a quarter holds 111 images
+    assert small == 96 and small * per_image * 4 <= 64 << 20
+    assert stream_chunk(1, per_image, 32) == 32  # never less than one batch
+    assert default_batch_size(torch.device("cpu"), 6000, 6000) == 1  # 36 MP photos: one at a time
+    assert default_batch_size(torch.device("cpu"), 224, 224) == 16

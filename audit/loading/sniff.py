@@ -66,18 +66,33 @@ def available_memory() -> int | None:
         return None
 
 
+MAX_PICKLE_BYTES = 1 << 30
+
+
 def check_fits_in_memory(path: Path, archive: ApprovedZip | None = None) -> None:
     """Refuse, before reading, a file that cannot fit in the memory available, rather
     than be killed by the kernel's out-of-memory killer half-way through.
 
     For a zip archive the need is what its members declare they inflate to, not the
-    size on disk: a 2 MB file can declare gigabytes (a zip bomb)."""
+    size on disk (a 2 MB file can declare gigabytes: a zip bomb), with every compressed
+    member counted twice (its inflated bytes, then the tensor made from them) and the
+    largest member once more (a member's bytes and the copy a parser makes of them).
+    A pickle is the archive's table of contents, a few megabytes even for a large model:
+    one that declares more than :data:`MAX_PICKLE_BYTES` is refused outright."""
     size = path.stat().st_size
     what = f"{size / 2**30:.1f} GiB"
     if archive is not None:
+        entries = archive.entries
+        for entry in entries:
+            if entry.name.endswith(".pkl") and entry.size > MAX_PICKLE_BYTES:
+                raise AuditError(
+                    f"{path}: its member {entry.name} declares a {entry.size / 2**30:.1f} GiB pickle; a checkpoint's "
+                    f"pickle lists tensors in a few megabytes (at most {MAX_PICKLE_BYTES >> 20} MiB are read)."
+                )
         declared = archive.declared_size
-        if declared > size:
-            size, what = declared, f"{size / 2**20:,.1f} MiB on disk but declares {declared / 2**30:.1f} GiB of content"
+        need = declared + sum(e.size for e in entries if e.compressed) + max((e.size for e in entries), default=0)
+        if need > size:
+            size, what = need, f"{size / 2**20:,.1f} MiB on disk but needs about {need / 2**30:.1f} GiB to read"
     available = available_memory()
     if available is None:
         return

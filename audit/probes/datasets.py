@@ -246,7 +246,7 @@ def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise AuditError(f"{path} is not a readable .npz file (an .npz is a zip archive of arrays).")
     with ApprovedZip(path) as approved:  # numpy reads the very archive approved here
         available = available_memory()
-        declared = approved.declared_size
+        declared = 2 * approved.declared_size  # the arrays, then the uint8 tensor made from them
         if available is not None and declared > 0.9 * available:
             raise AuditError(
                 f"{path} declares {declared / 2**30:.1f} GiB of arrays; "

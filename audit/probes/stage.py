@@ -67,13 +67,24 @@ class ProbeOptions:
 STREAM_CHUNK = 2048  # images per streamed chunk (rounded to whole batches)
 
 
+def stream_chunk(budget: int, bytes_per_image: int, batch_size: int) -> int:
+    """Images per streamed chunk: whole batches (the resident run's batches, so the numbers
+    are the same), as many as a quarter of the memory budget holds, since a chunk is held
+    while the next is decoded and each probe makes a corrupted copy; at most STREAM_CHUNK,
+    at least one batch."""
+    fitting = budget // (4 * max(1, bytes_per_image))
+    return batch_size * max(1, min(STREAM_CHUNK, fitting) // batch_size)
+
+
 def default_batch_size(device: torch.device, height: int, width: int) -> int:
     """Images per batch: 256 up to 64x64 px on a CPU (512 was measured slower there), 512
     up to 112x112 on a GPU, and fewer for larger images (same pixels per batch), as a power
-    of two, at least 8. Shown in the report's "How it was run"."""
+    of two: at least 8 up to 512x512 px, and down to 1 for huge images, so that a batch of
+    20 photos of 36 MP is not decoded and run at once. Shown in the report's "How it was run"."""
     base, reference = (512, 112 * 112) if device.type == "cuda" else (256, 64 * 64)
     wanted = base * min(1.0, reference / max(1, height * width))
-    return max(8, 2 ** int(math.log2(max(1.0, wanted))))
+    floor = 8 if height * width <= 512 * 512 else 1
+    return max(floor, 2 ** int(math.log2(max(1.0, wanted))))
 
 
 def memory_budget(device: torch.device, gibibytes: float | None) -> int:
@@ -176,7 +187,7 @@ def run_probes(
     show_progress = options.show_progress and rank == 0
     common = {"seed": options.seed, "batch_size": batch_size, "stored_uint8": options.stored_uint8}
     if streamed:
-        chunk = batch_size * max(1, STREAM_CHUNK // batch_size)  # whole batches: the resident run's batches
+        chunk = stream_chunk(budget, source.decoded_bytes() // max(1, len(source)), batch_size)
         parts = source.parts(start, stop, chunk)
         label = f"probes on {source.name} (streamed)"
         with inference_threads(source.workers):
