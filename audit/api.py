@@ -42,7 +42,7 @@ from audit.schema import (
 )
 from audit.spectral import comparison, evolution
 from audit.spectral.profile import measure_layers
-from audit.zoo.calibration import bundled_calibration
+from audit.zoo.calibration import bundled_calibrations, load_calibration
 
 WHITE_NOISE = "white-noise"
 MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
@@ -180,6 +180,7 @@ def run_audit(
     policy: Policy | None = None,
     command: list[str] | None = None,
     match_mode: str = "full",
+    calibration_path: str | os.PathLike | None = None,
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
     plus the robustness probes when ``probes`` names a data set.
@@ -189,6 +190,8 @@ def run_audit(
     match_mode: "full" refuses a baseline of another architecture; "partial" compares the
         layers the two have in common (every number then says it is partial).
     policy: thresholds to check (``result.gates``) and finding thresholds; None: no gates.
+    calibration_path: a ``spectral-audit zoo --json`` table (or calibration file) of your own
+        models, used instead of the bundled zoo studies for data-free forecasts.
     """
     torch_device = resolve_device(device)
     loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
@@ -213,7 +216,9 @@ def run_audit(
         probes=probe_section,
     )
     thresholds = policy.findings if policy else Policy().findings
-    calibration = bundled_calibration()
+    # A user's own zoo study describes their models; else the bundled studies, where a
+    # forecast must replicate across the trained and the real zoo.
+    calibration = load_calibration(calibration_path) if calibration_path is not None else bundled_calibrations()
     result.findings = evaluate_findings(result, thresholds, calibration)
     if policy is not None:
         result.gates = check_gates(result, policy)

@@ -664,6 +664,15 @@ def audit_command(
     ] = None,
     stored_uint8: StoredUint8 = True,
     match: MatchOption = Match.full,
+    calibration: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--calibration",
+            metavar="ZOO.json",
+            help="Your own `spectral-audit zoo --json` table: data-free forecasts then come from your models' "
+            "correlations instead of the bundled zoo studies'.",
+        ),
+    ] = None,
     input_size: InputSize = None,
     mean: Mean = None,
     std: Std = None,
@@ -772,7 +781,7 @@ def audit_command(
         from audit.schema import to_json
 
         chosen_logits = _renamed_logits_option(logits, old_output)
-        inputs = _inputs(model, baseline, policy_path, data, arch, baseline_arch)
+        inputs = _inputs(model, baseline, policy_path, data, arch, baseline_arch, calibration)
         for path in (json_path, junit):
             if path is not None:
                 check_output_path(path, inputs)  # refuse a folder, a link, an input before an hour of probes
@@ -816,6 +825,7 @@ def audit_command(
             policy=policy,
             command=_command_line(),
             match_mode=match.value,
+            calibration_path=calibration,
         )
         also = [(json_path, to_json(result))] if json_path is not None else []
         also += [(junit, junit_xml(result.gates))] if junit is not None else []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from audit.probes.registry import PROBES, condition
 from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult
-from audit.zoo.calibration import Calibration, Forecast, forecasts
+from audit.zoo.calibration import Calibrations, Forecast, forecasts
 from audit.zoo.statistics import STATISTICS
 
 
@@ -271,8 +271,8 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
         ]
     if not measured and not white and not forecast_made:
         unsupported = (
-            " The bundled zoo study supports no robustness forecast from this difference; run the probes (--data) "
-            "to measure one."
+            " The weights alone do not predict robustness for this architecture: no spectral statistic that differs "
+            "here ranks a probe's drop with the same sign in every zoo study. Run the probes (--data) to measure it."
         )
     else:
         unsupported = ""
@@ -325,28 +325,37 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     ]
 
 
-def forecast_message(forecast: Forecast) -> str:
-    """'Forecast: a larger drop than the baseline's under blur k=7. First-layer HFER is
-    0.412 against the baseline's 0.356, and in the bundled zoo study ...'"""
-    statistic = STATISTICS[forecast.statistic].label
-    correlation = forecast.correlation
-    more = "larger" if forecast.larger_drop else "smaller"
+def _strength(description: str, models: int, correlation) -> str:
     held = ""
     if correlation.partial is not None:
         held = (
-            f" ({correlation.partial:+.2f} [{correlation.partial_low:+.2f}, {correlation.partial_high:+.2f}] with "
-            "clean accuracy held fixed)"
+            f"; {correlation.partial:+.2f} [{correlation.partial_low:+.2f}, {correlation.partial_high:+.2f}] with "
+            "clean accuracy held fixed"
         )
     return (
-        f"Forecast: a {more} drop than the baseline's under {forecast.condition}. Its {statistic} is "
-        f"{forecast.model_value:.3f} against the baseline's {forecast.baseline_value:.3f}, and in {forecast.source} "
-        f"{statistic} ranks the drop under {forecast.condition} with rho {correlation.within:+.2f} "
-        f"[{correlation.within_low:+.2f}, {correlation.within_high:+.2f}] within architectures{held}. "
-        "Run the probes (--data) to measure it."
+        f"rho {correlation.within:+.2f} [{correlation.within_low:+.2f}, {correlation.within_high:+.2f}]{held} "
+        f"in {description}, n={models}"
     )
 
 
-def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibration | None) -> list[Finding]:
+def forecast_message(forecast: Forecast) -> str:
+    """'Forecast: a larger drop than the baseline's under blur k=7 is likely. Its late-stage
+    HFER is 0.394 against the baseline's 0.636; in both zoos ... (rho, interval, n of each).'"""
+    statistic = STATISTICS[forecast.statistic].label
+    more = "larger" if forecast.larger_drop else "smaller"
+    support = forecast.support or [(forecast.source, forecast.models, forecast.correlation)]
+    where = "every study" if len(support) > 1 else "the study"
+    return (
+        f"Forecast: a {more} drop than the baseline's under {forecast.condition} is likely. Its {statistic} is "
+        f"{forecast.model_value:.3f} against the baseline's {forecast.baseline_value:.3f}, and in {where} "
+        f"{statistic} ranked the drop under {forecast.condition} within architectures with the same sign ("
+        + "; and ".join(_strength(*s) for s in support)
+        + "). A rank correlation across models, not a measurement of this one: run the probes (--data) to "
+        "measure it."
+    )
+
+
+def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibrations) -> list[Finding]:
     """Data-free forecasts, only from statistics the zoo study supports; none once the
     probes have measured the model against the baseline."""
     if result.probes is not None and result.probes.paired:
@@ -366,6 +375,16 @@ def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibr
                 "rho_ci": [forecast.correlation.within_low, forecast.correlation.within_high],
                 "rho_accuracy_held_fixed": forecast.correlation.partial,
                 "study_models": forecast.models,
+                "studies": [
+                    {
+                        "study": description,
+                        "models": models,
+                        "rho": c.within,
+                        "rho_ci": [c.within_low, c.within_high],
+                        "rho_accuracy_held_fixed": c.partial,
+                    }
+                    for description, models, c in forecast.support
+                ],  # fmt: skip
                 "larger_drop": forecast.larger_drop,
             },
         )
@@ -455,7 +474,7 @@ def _evidence(row: ProbeResult) -> dict:
 
 
 def evaluate_findings(
-    result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibration | None = None
+    result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibrations = None
 ) -> list[Finding]:
     """All findings for an audit result: sanity first, then by severity.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from audit.probes.registry import condition
 from audit.rules.findings import Thresholds, negated, points
 from audit.schema import AuditResult, ProbeResult, TrackResult
-from audit.zoo.calibration import Calibration, Forecast, forecasts
+from audit.zoo.calibration import Calibrations, Forecast, forecasts
 
 
 def _spectral_sentence(result: AuditResult, tolerance: float) -> str:
@@ -135,7 +135,9 @@ def _forecast_sentence(made: list[Forecast]) -> str | None:
             ("a smaller one under " if larger else "a smaller drop than the baseline's under ") + _listed(smaller)
         )
     return (
-        "From its spectrum, the zoo study forecasts " + " and ".join(parts) + "; the probes (--data) would measure it."
+        "From its spectrum, a forecast that replicates across the zoo studies suggests "
+        + " and ".join(parts)
+        + "; the probes (--data) would measure it."
     )
 
 
@@ -164,9 +166,7 @@ def _action(result: AuditResult) -> str:
     return "Nothing here calls for action."
 
 
-def audit_verdict(
-    result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibration | None = None
-) -> str:
+def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibrations = None) -> str:
     """Two to four sentences joining the spectral and the measured evidence (or, with no
     probes, the forecasts the zoo study supports), the gates and what a reviewer should do."""
     chance = next(
@@ -199,6 +199,11 @@ def audit_verdict(
         forecast = _forecast_sentence(made)
         if forecast:
             sentences.append(forecast)
+        elif result.spectral.baseline.kind != "white-noise" and not result.spectral.summary.partial:
+            sentences.append(
+                "The weights alone do not predict its robustness against the baseline's (no forecast replicates "
+                "across the zoo studies); run the probes (--data) to measure it."
+            )
     gates = _gates_sentence(result)
     if gates:
         sentences.append(gates)

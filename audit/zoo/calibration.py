@@ -1,14 +1,20 @@
-"""What the bundled zoo study supports, and the forecasts the findings make from it.
+"""What the bundled zoo studies support, and the forecasts the findings make from them.
 
-The study (``benchmarks/zoo_study.py``) measured, across a zoo of trained models, how
-each spectral statistic ranks each probe's accuracy drop. A data-free audit against a
-baseline of the same architecture can then forecast: "first-layer HFER is higher than
-the baseline's, and in the study a higher first-layer HFER went with a larger drop under
-blur k=7 (rho 0.71 [0.45, 0.86] within architectures)". Only correlations whose
-within-architecture 95% interval excludes zero support a forecast; the others make none.
+Two studies measured how each spectral statistic ranks each probe's accuracy drop across
+models of one architecture: a zoo trained here (``benchmarks/zoo_study.py``, ResNet-8s
+on 4,660 images) and a zoo of real ResNet-20/56s that other people trained and published
+(``benchmarks/real_zoo_study.py``). A data-free audit against a baseline of the same
+architecture forecasts a probe only from a statistic whose association **replicates**:
+supported (within-architecture interval excluding zero, and the interval with clean
+accuracy held fixed too where measured) in *every* study, with the same sign. A
+correlation found in one zoo alone is a description, never a forecast: the first-layer
+HFER's strong association in the trained zoo has the opposite sign on real models.
 
-The calibration file is the study's correlation table without the per-model rows
-(``audit/data/zoo_calibration.json``, written by the study script).
+A user's own ``spectral-audit zoo`` table (``calibration=``) replaces the bundled studies:
+it describes the user's models, which the bundled zoos do not.
+
+Each calibration file is a study's correlation table without the per-model rows
+(``audit/data/zoo_calibration.json`` and ``zoo_calibration_real.json``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,7 +32,7 @@ from audit.probes.registry import PROBES
 from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, build
 from audit.zoo.statistics import STATISTICS, spectral_statistics
 
-BUNDLED = "zoo_calibration.json"
+BUNDLED = ("zoo_calibration.json", "zoo_calibration_real.json")  # trained zoo, real zoo
 # The probes of the default preset a forecast is made for, at their middle severity;
 # the Fourier filters are diagnostics, not corruptions a deployment meets.
 FORECAST_PROBES = ("gaussian_noise", "gaussian_blur", "low_resolution")
@@ -80,19 +87,54 @@ def calibration_from_zoo(zoo: ZooResult, description: str) -> Calibration:
 
 
 def load_calibration(path: str | Path) -> Calibration:
+    """A calibration file, or a ``spectral-audit zoo --json`` table (a user's own study)."""
+    from audit.io import read_text
+
     try:
-        return Calibration.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError) as error:
+        data = json.loads(read_text(path, "zoo calibration", 256 << 20))
+    except json.JSONDecodeError as error:
         raise AuditError(f"{path}: cannot read the zoo calibration ({error}).")
+    if isinstance(data, dict) and data.get("kind") == "zoo":
+        zoo = ZooResult.from_dict(data)
+        return calibration_from_zoo(zoo, f"your zoo study ({len(zoo.models)} models, {Path(path).name})")
+    return Calibration.from_dict(data)
 
 
 @functools.lru_cache(maxsize=1)
+def bundled_calibrations() -> tuple[Calibration, ...]:
+    """The studies shipped with the package (those present), trained zoo first."""
+    found = []
+    for name in BUNDLED:
+        resource = files("audit").joinpath("data", name)
+        if resource.is_file():
+            found.append(Calibration.from_dict(json.loads(resource.read_text())))
+    return tuple(found)
+
+
 def bundled_calibration() -> Calibration | None:
-    """The calibration shipped with the package, or None where it is missing."""
-    resource = files("audit").joinpath("data", BUNDLED)
-    if not resource.is_file():
+    """The trained zoo's calibration alone (the real zoo's is ``bundled_calibrations()[1]``)."""
+    studies = bundled_calibrations()
+    return studies[0] if studies else None
+
+
+Calibrations = Calibration | Sequence[Calibration] | None
+
+
+def as_studies(calibration: Calibrations) -> tuple[Calibration, ...]:
+    if calibration is None:
+        return ()
+    return (calibration,) if isinstance(calibration, Calibration) else tuple(calibration)
+
+
+def replicated(studies: Sequence[Calibration], statistic: str, probe: str, severity: float) -> list[Correlation] | None:
+    """The correlation of ``statistic`` with ``probe``'s drop in each study, when every
+    study supports it with the same sign; None otherwise (a description, not a forecast)."""
+    found = [study.find(statistic, probe, severity) for study in studies]
+    if not found or any(c is None or not c.supported for c in found):
         return None
-    return Calibration.from_dict(json.loads(resource.read_text()))
+    if len({c.within > 0 for c in found}) != 1:
+        return None
+    return found
 
 
 @dataclass
@@ -105,20 +147,23 @@ class Forecast:
     baseline_value: float
     correlation: Correlation
     larger_drop: bool  # the forecast: the model drops more than the baseline
-    source: str  # the calibration's description
+    source: str  # the first study's description
     models: int
+    support: list[tuple[str, int, Correlation]] = field(default_factory=list)  # every study: description, n, rho
 
 
-def forecasts(result: AuditResult, calibration: Calibration | None, tolerance: float = 0.05) -> list[Forecast]:
-    """Per forecast probe, the best-supported forecast against the audit's baseline: the
-    comparable statistic whose correlation (with clean accuracy held fixed) is strongest.
+def forecasts(result: AuditResult, calibration: Calibrations, tolerance: float = 0.05) -> list[Forecast]:
+    """Per forecast probe, the best-replicated forecast against the audit's baseline: the
+    comparable statistic supported with the same sign in every study whose weakest
+    correlation (with clean accuracy held fixed, where measured) is strongest.
 
-    None where the baseline is white noise or another architecture (the study ranks
-    models within an architecture), where no comparable statistic's correlation is
-    supported, or where the model's and the baseline's values of every supported
-    statistic differ by less than ``tolerance`` (relative)."""
+    None where the baseline is white noise or another architecture (the studies rank
+    models within an architecture), where no comparable statistic's correlation
+    replicates, or where the model's and the baseline's values of every such statistic
+    differ by less than ``tolerance`` (relative)."""
     summary = result.spectral.summary
-    if calibration is None or result.spectral.baseline.kind == "white-noise" or summary.partial:
+    studies = as_studies(calibration)
+    if not studies or result.spectral.baseline.kind == "white-noise" or summary.partial:
         return []
     model = spectral_statistics(result.spectral.layers)
     baseline = spectral_statistics(result.spectral.layers, baseline=True)
@@ -127,18 +172,19 @@ def forecasts(result: AuditResult, calibration: Calibration | None, tolerance: f
         severity = PROBES[probe_name].middle_severity()
         candidates = []
         for name, statistic in STATISTICS.items():
-            correlation = calibration.find(name, probe_name, severity)
+            found = replicated(studies, name, probe_name, severity)
             ours, theirs = model.get(name), baseline.get(name)
-            if not statistic.comparable or correlation is None or not correlation.supported:
+            if not statistic.comparable or found is None:
                 continue
             if ours is None or not theirs or abs(ours / theirs - 1) < tolerance:
                 continue
-            # The strength beyond accuracy decides, where the study measured it.
-            strength = correlation.partial if correlation.partial is not None else correlation.within
-            candidates.append((abs(strength), name, correlation, ours, theirs))
+            # The strength beyond accuracy decides, where a study measured it; the weakest study counts.
+            strength = min(abs(c.partial if c.partial is not None else c.within) for c in found)
+            candidates.append((strength, name, found, ours, theirs))
         if not candidates:
             continue
-        _, name, correlation, ours, theirs = max(candidates, key=lambda c: c[0])
+        _, name, found, ours, theirs = max(candidates, key=lambda c: c[0])
+        correlation = found[0]
         made.append(
             Forecast(
                 statistic=name,
@@ -149,8 +195,9 @@ def forecasts(result: AuditResult, calibration: Calibration | None, tolerance: f
                 baseline_value=theirs,
                 correlation=correlation,
                 larger_drop=(ours > theirs) == (correlation.within > 0),
-                source=calibration.description,
-                models=calibration.models,
+                source=studies[0].description,
+                models=studies[0].models,
+                support=[(s.description, s.models, c) for s, c in zip(studies, found)],
             )
         )
     return made
