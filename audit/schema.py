@@ -422,6 +422,10 @@ class Correlation:
     partial: float | None = None  # within architectures, clean accuracy held fixed
     partial_low: float | None = None
     partial_high: float | None = None
+    # Out of sample: the share of folds (each source, recipe or model left out in turn) whose
+    # within-architecture rho, computed without that fold, has the sign of ``within``.
+    held_out_agreement: float | None = None
+    held_out: str | None = None  # what a fold is: "source", "recipe" or "model"
 
     @property
     def supported(self) -> bool:

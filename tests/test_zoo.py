@@ -203,20 +203,78 @@ def test_a_supported_statistic_forecasts_and_cites_its_correlation(fixture_calib
     blur = by_probe["gaussian_blur"]
     assert blur.evidence["statistic"] == "first_layer_hfer"  # the strongest *comparable* supported one
     assert blur.severity == "info" and not blur.evidence["larger_drop"]
-    assert blur.message.startswith("Forecast: a smaller drop than the baseline's under blur k=7. Its first-layer HFER")
-    assert (
-        "in the fixture zoo study (24 models) first-layer HFER ranks the drop under blur k=7 with rho +0.71 "
-        "[+0.45, +0.86] within architectures (+0.48 [+0.20, +0.70] with clean accuracy held fixed)" in blur.message
+    assert blur.message.startswith(
+        "Forecast: a smaller drop than the baseline's under blur k=7 is likely. Its first-layer HFER"
     )
+    assert (
+        "rho +0.71 [+0.45, +0.86]; +0.48 [+0.20, +0.70] with clean accuracy held fixed in the fixture zoo study "
+        "(24 models), n=24" in blur.message
+    )
+    assert " will " not in blur.message
     # late-stage HFER is stronger within architectures (-0.75) but not once accuracy is held fixed.
     noise = by_probe["gaussian_noise"]  # lower network HFER, negative rho: a larger noise drop
     assert noise.severity == "warning" and noise.evidence["larger_drop"]
     assert "rho -0.62 [-0.80, -0.35]" in noise.message
     assert "low_resolution" not in by_probe  # its only correlation is not supported
     assert (
-        "From its spectrum, the zoo study forecasts a larger drop than the baseline's under noise σ=0.10 and a "
-        "smaller one under blur k=7" in result.verdict
+        "From its spectrum, a forecast that replicates across the zoo studies suggests a larger drop than the "
+        "baseline's under noise σ=0.10 and a smaller one under blur k=7" in result.verdict
     )
+
+
+def flipped(calibration: Calibration, statistic: str | None) -> Calibration:
+    """The same study with one statistic's correlations of the opposite sign (as the real
+    zoo has for first-layer HFER)."""
+    swapped = [
+        dataclasses.replace(
+            c, within=-c.within, within_low=-c.within_high, within_high=-c.within_low,
+            partial=None if c.partial is None else -c.partial,
+            partial_low=None if c.partial is None else -c.partial_high,
+            partial_high=None if c.partial is None else -c.partial_low,
+        )
+        if statistic in (None, c.statistic) and c.within is not None else c
+        for c in calibration.correlations
+    ]  # fmt: skip
+    return Calibration("a real zoo", 14, 2, swapped)
+
+
+def test_a_forecast_needs_the_same_sign_in_every_study(fixture_calibration):
+    both = [fixture_calibration, fixture_calibration]
+    agreeing = audit_result(probes=False, calibration=both)
+    blur = next(f for f in agreeing.findings if f.evidence.get("probe") == "gaussian_blur")
+    assert blur.evidence["statistic"] == "first_layer_hfer" and len(blur.evidence["studies"]) == 2
+    assert blur.message.count("n=24") == 2
+    # The real zoo reverses first-layer HFER: it no longer forecasts; another statistic may.
+    real = flipped(fixture_calibration, "first_layer_hfer")
+    made = forecasts(audit_result(probes=False, calibration=None), [fixture_calibration, real])
+    assert all(f.statistic != "first_layer_hfer" for f in made)
+    assert all(len(f.support) == 2 and f.support[1][0] == "a real zoo" for f in made)
+
+
+def test_without_a_replicated_forecast_the_verdict_says_the_weights_alone_do_not_predict(fixture_calibration):
+    opposite = flipped(fixture_calibration, None)  # every statistic reversed in the second study
+    result = audit_result(probes=False, calibration=[fixture_calibration, opposite])
+    assert not [f for f in result.findings if f.id == "spectral-forecast"]
+    assert "The weights alone do not predict its robustness" in result.verdict and "--data" in result.verdict
+
+
+def test_held_out_agreement_leaves_out_each_source():
+    from audit.zoo.table import folds_of
+
+    models = zoo_models()
+    for index, model in enumerate(models):
+        model.recipe = {"source": "A" if index % 2 else "B", "seed": index}
+    kind, folds = folds_of(models)
+    assert kind == "source" and set(folds) == {"A", "B"}
+    rows, _ = correlation_table(models, {}, resamples=50)
+    assert all(r.held_out == "source" for r in rows)
+    assert all(r.held_out_agreement in (None, 0.0, 0.5, 1.0) for r in rows)
+    for model in models:
+        model.recipe = {"width": 8, "seed": model.name}
+    assert folds_of(models)[0] == "recipe"
+    for model in models:
+        model.recipe = {}
+    assert folds_of(models)[0] == "model"
 
 
 def test_unsupported_statistics_make_no_prediction(fixture_calibration):
@@ -233,7 +291,7 @@ def test_unsupported_statistics_make_no_prediction(fixture_calibration):
     assert not [f for f in result.findings if f.id == "spectral-forecast"]
     assert not [f for f in result.findings if f.severity == "warning"]  # descriptions only
     network = next(f for f in result.findings if f.id == "network-ssr")
-    assert "supports no robustness forecast" in network.message
+    assert "The weights alone do not predict robustness for this architecture" in network.message
     layers = [f for f in result.findings if f.id == "layer-high-frequency"]
     assert all(f.severity == "info" for f in layers)
 

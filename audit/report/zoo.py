@@ -82,22 +82,28 @@ def zoo_table(zoo: ZooResult, count: int = 12) -> Table:
     table.add_column("probe")
     table.add_column("within arch.", justify="right")
     table.add_column("accuracy held", justify="right")
+    table.add_column("held out", justify="right")
     for c in ranked(zoo)[:count]:
         table.add_row(
             label(c.statistic),
             c.condition,
             rho_text(c.within, c.within_low, c.within_high),
             rho_text(c.partial, c.partial_low, c.partial_high) + ("" if c.supported else " ~"),
+            "" if c.held_out_agreement is None else f"{100 * c.held_out_agreement:.0f}%",
         )
-    table.caption = "~: not supported (an interval includes 0). Ranked by rho within architectures."
+    table.caption = (
+        "~: not supported (an interval includes 0). Ranked by rho within architectures. Held out: the share of "
+        f"{(zoo.correlations[0].held_out if zoo.correlations else None) or 'model'}s whose leaving-out keeps the sign."
+    )
     return table
 
 
 def _markdown_row(c: Correlation) -> str:
+    held = "n/a" if c.held_out_agreement is None else f"{100 * c.held_out_agreement:.0f}% of {c.held_out}s"
     return (
         f"| {label(c.statistic)} | {c.condition} | {rho_text(c.within, c.within_low, c.within_high)} | "
         f"{rho_text(c.partial, c.partial_low, c.partial_high)} | {rho_text(c.rho, c.low, c.high)} | "
-        f"{'yes' if c.supported else 'no'} |"
+        f"{'yes' if c.supported else 'no'} | {held} |"
     )
 
 
@@ -106,7 +112,7 @@ def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> st
     probe's middle severity, and what was left out."""
     head = (
         "| statistic | probe | rho within architectures [95%] | ... clean accuracy held fixed [95%] | "
-        "rho across all models [95%] | supported |\n|---|---|---|---|---|---|"
+        "rho across all models [95%] | supported | same sign with one left out |\n|---|---|---|---|---|---|---|"
     )
     lines = [f"# {title}", "", headline(zoo), ""]
     lines += ["## Strongest pairs (within architectures)", "", head, *map(_markdown_row, ranked(zoo)[:count]), ""]

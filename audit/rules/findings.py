@@ -540,9 +540,10 @@ GUIDE: dict[str, tuple[str, str, str]] = {
     ),
     "spectral-forecast": (
         "Forecast from the spectrum",
-        "A spectral statistic differs from the baseline's, and in the bundled zoo study that statistic ranked the "
-        "drop under this probe across models of one architecture (rho with its 95% interval). It is a forecast "
-        "from weights alone, made only where the study supports it; measured drops replace it.",
+        "A spectral statistic differs from the baseline's, and in every zoo study (a zoo trained here and real "
+        "models trained by others, or your own --calibration study) that statistic ranked the drop under this "
+        "probe across models of one architecture with the same sign (rho, 95% interval and n of each). It is a "
+        "forecast from weights alone, made only where the association replicates; measured drops replace it.",
         "Run the probes (--data) with this baseline to measure the drop before relying on the forecast.",
     ),
     "network-ssr": (

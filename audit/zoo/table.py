@@ -16,7 +16,7 @@ import numpy as np
 from audit.errors import AuditError
 from audit.probes.registry import condition
 from audit.schema import AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
-from audit.zoo.correlation import RESAMPLES, correlate
+from audit.zoo.correlation import RESAMPLES, correlate, held_out_within
 from audit.zoo.statistics import REFERENCE, STATISTICS, model_statistics
 
 MIN_MODELS = 3  # fewer cannot be ranked meaningfully
@@ -73,6 +73,21 @@ def statistic_value(model: ZooModel, statistic: str) -> float | None:
     return model.clean_accuracy if statistic == REFERENCE else model.statistics.get(statistic)
 
 
+def folds_of(models: list[ZooModel]) -> tuple[str | None, list[str]]:
+    """What to leave out in turn for the out-of-sample check: each source (where models
+    record two or more), else each recipe (the recipe without its seed, where models share
+    recipes), else each model; (None, []) with fewer than four models."""
+    if len(models) < MIN_MODELS + 1:
+        return None, []
+    sources = [str(m.recipe.get("source")) for m in models if m.recipe.get("source") is not None]
+    if len(sources) == len(models) and len(set(sources)) >= 2:
+        return "source", sources
+    recipes = [json.dumps({k: v for k, v in m.recipe.items() if k != "seed"}, sort_keys=True) for m in models]
+    if all(m.recipe for m in models) and len(set(recipes)) < len(models):
+        return "recipe", recipes
+    return "model", [m.name for m in models]
+
+
 def correlation_table(
     models: list[ZooModel], conditions: dict[str, str], resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[list[Correlation], list[str]]:
@@ -103,6 +118,8 @@ def correlation_table(
     accuracy = [m.clean_accuracy for m in models]
     control = np.array(accuracy, dtype=float) if all(a is not None for a in accuracy) else None
     table = correlate(x, y, groups, resamples=resamples, seed=seed, control=control)
+    fold_kind, folds = folds_of(models)
+    agreement = held_out_within(x, y, groups, folds, control)[0] if fold_kind else None
 
     def value(array, i, j):
         if array is None:
@@ -129,6 +146,8 @@ def correlation_table(
                     partial=value(table.partial, i, j),
                     partial_low=value(table.partial_low, i, j),
                     partial_high=value(table.partial_high, i, j),
+                    held_out_agreement=value(agreement, i, j),
+                    held_out=fold_kind,
                 )
             )
     return rows, notes
