@@ -213,3 +213,20 @@ def test_torch_reads_the_bytes_that_were_approved(tmp_path):
         (tmp_path / "other.pt").replace(path)
         state = torch.load(archive.torch_source(), weights_only=True)
     assert torch.equal(state["conv.weight"], torch.ones(2, 3, 3, 3))
+
+
+def test_a_traced_subclassed_conv_is_found_by_what_its_code_calls(tmp_path):
+    """timm's Conv2dSame, traced, is neither called Conv2d nor holds groups/stride: its
+    forward's torch._convolution(x, self.weight, ...) says it is a convolution."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    expected = [name for name, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    path = tmp_path / "traced.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, torch.randn(1, 3, 32, 32)), path)
+    loaded = load_checkpoint(path)
+    assert [k.name for k in loaded.kernels] == expected and len(expected) == 49
+    stem = loaded.kernels[0]
+    assert stem.name == "conv_stem" and stem.stride == (2, 2) and torch.equal(stem.weight, model.conv_stem.weight)
+    assert not any("not used as a conv weight" in note for note in loaded.notes)

@@ -191,6 +191,11 @@ def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False)
     notes = ["TorchScript program: kernels parsed from its data, nothing of it run"]
     if contents.custom_classes:
         notes.append(f"objects of custom classes not read: {', '.join(sorted(set(contents.custom_classes))[:3])}")
+    if contents.unrecognised:
+        notes.append(
+            f"{len(contents.unrecognised)} tensor(s) of rank 3-5 not used as a conv weight, not analysed: "
+            + ", ".join(contents.unrecognised[:3])
+        )
     module = None
     if trust_code:
         try:

@@ -53,6 +53,7 @@ class TorchScriptContents:
     kernels: list[ConvKernel]
     tensors: dict[str, torch.Tensor]  # parameters and buffers by dotted name (state_dict())
     custom_classes: list[str]  # classes of recorded objects that are not modules
+    unrecognised: list[str] = field(default_factory=list)  # 3-D to 5-D parameters not used as a conv weight
 
 
 def _literal(node: ast.AST) -> Any:
@@ -211,7 +212,9 @@ def _walk(reader: _Archive, root: ScriptObject) -> TorchScriptContents:
     kernels = [
         ConvKernel(renamed[k.name] or "(root)", k.weight, k.groups, k.stride, k.dilation, k.transposed) for k in found
     ]
-    return TorchScriptContents(kernels, tensors, custom)
+    used = {f"{k.name}.weight" if k.name else "weight" for k in found}
+    unrecognised = [name for name, t in tensors.items() if 3 <= t.dim() <= 5 and name not in used]
+    return TorchScriptContents(kernels, tensors, custom, unrecognised)
 
 
 def read_torchscript_archive(archive: ApprovedZip) -> TorchScriptContents:
