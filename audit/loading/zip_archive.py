@@ -226,9 +226,3 @@ class ApprovedZip:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def zip_entries(path: Path) -> list[ZipEntry]:
-    """Members of an approved zip archive with their declared sizes."""
-    with ApprovedZip(path) as archive:
-        return archive.entries
