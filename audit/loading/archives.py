@@ -13,7 +13,6 @@ import pickletools
 import zipfile
 from pathlib import Path
 
-
 # --- naming what a pickle imports (messages only) ------------------------------------------
 
 _STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING", "BINSTRING", "STRING"}
