@@ -267,7 +267,8 @@ DataOption = Annotated[
         metavar="NAME|PATH",
         rich_help_panel=PROBES_PANEL,
         help="Run the robustness probes on: cifar10, cifar10-sample (bundled, offline), cifar100, svhn, mnist, "
-        "fashion-mnist, an .npz (images, labels) or an image folder (one sub-folder per class).",
+        "fashion-mnist, imagenet (val, with --data-root), an .npz (images, labels) or an image folder (one "
+        "sub-folder per class).",
     ),
 ]
 

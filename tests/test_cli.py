@@ -218,3 +218,16 @@ def test_unknown_probe_lists_known_ones():
 def test_data_free_audit_says_how_to_add_probes():
     run = invoke(SAMPLES / "cifar_resnet8_l2.pt", "-q")
     assert run.returncode == 0 and "--data cifar10-sample" in run.stdout
+
+
+def test_probes_none_is_a_clean_only_run_and_an_empty_list_is_refused(tmp_path):
+    onnx_model = SAMPLES / "cifar_resnet8_l2.onnx"
+    run = invoke(
+        onnx_model, "--data", "cifar10-sample", "--samples", "32", "--probes", "none", "--json", tmp_path / "r.json"
+    )
+    assert run.returncode == 0, run.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["probes"]["results"] == [] and data["probes"]["clean_accuracy"] is not None
+    assert "clean accuracy only" in run.stdout
+    run = invoke(onnx_model, "--data", "cifar10-sample", "--probes", ", ,")
+    assert run.returncode == 2 and "names no probe" in run.stderr and "none" in run.stderr

@@ -215,7 +215,15 @@ FOURIER_HEATMAP = "fourier_heatmap"  # not a sweep: run by audit.probes.heatmap
 
 def resolve_probes(spec: str) -> tuple[list[Probe], bool]:
     """Probes named in ``spec`` (comma-separated names, aliases or presets) and whether
-    the Fourier heat map was asked for. Unknown names list the known ones."""
+    the Fourier heat map was asked for; ``none`` is a clean-only run. Unknown names list
+    the known ones, and a spec that names nothing is refused rather than run as nothing."""
+    if spec.strip().lower() == "none":
+        return [], False
+    if not any(part.strip() for part in spec.split(",")):
+        raise AuditError(
+            f"the probe list {spec!r} names no probe.",
+            hint="Name probes or presets with {probes}, or none for clean accuracy only.",
+        )
     chosen: list[Probe] = []
     heatmap = False
     for raw in (part.strip() for part in spec.split(",")):
@@ -229,7 +237,7 @@ def resolve_probes(spec: str) -> tuple[list[Probe], bool]:
         elif name in PROBES:
             chosen.append(PROBES[name])
         else:
-            known = ", ".join([*PRESETS, *PROBES, *ALIASES, FOURIER_HEATMAP])
+            known = ", ".join([*PRESETS, *PROBES, *ALIASES, FOURIER_HEATMAP, "none"])
             raise AuditError(f"unknown probe {raw!r}; known probes and presets: {known}.")
     unique = list({p.name: p for p in chosen}.values())
     return unique, heatmap

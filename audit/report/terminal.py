@@ -155,7 +155,11 @@ def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
         )
         + ("" if baseline else "; agree = same prediction as on the clean image")
     ]
-    caption.append("value: " + "; ".join(f"{name} = {p['parameter']}" for name, p in _probe_names(result).items()))
+    names = _probe_names(result)
+    if names:
+        caption.append("value: " + "; ".join(f"{name} = {p['parameter']}" for name, p in names.items()))
+    else:
+        caption.append("clean accuracy only (--probes none)")
     if baseline and not section.paired:
         caption.append("the baseline's numbers are not paired with the model's: no intervals on differences")
     return table, caption
@@ -218,8 +222,8 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
             console.print(f"  [dim]logits taken from model output {escape(section.output_used)}[/dim]", highlight=False)
     elif result.kind == "audit":
         console.print(
-            "[dim]Data-free audit (weights only). Add --data cifar10 (or --data cifar10-sample, offline) "
-            "to run the robustness probes.[/dim]",
+            "[dim]Data-free audit (weights only). Add --data with the model's data set (cifar10, imagenet, an "
+            "image folder...; cifar10-sample runs offline) to run the robustness probes.[/dim]",
             highlight=False,
         )
     if result.findings:
