@@ -354,7 +354,10 @@ def _model_name(path: Path) -> str:
     """'runs/a/w8_wd0.ts.pt' -> 'w8_wd0': the file name without its checkpoint suffixes."""
     import re
 
-    return re.sub(r"(\.ts|\.jit|\.script)?\.(pt|pth|bin|ckpt|pt2|safetensors|onnx)$", "", path.name, flags=re.I)
+    from audit.loading.runs import CHECKPOINT_SUFFIXES
+
+    suffixes = "|".join(sorted((re.escape(s[1:]) for s in CHECKPOINT_SUFFIXES), key=len, reverse=True))
+    return re.sub(rf"(\.ts|\.jit|\.script)?\.({suffixes})$", "", path.name, flags=re.I)
 
 
 def _zoo_cache_key(path: Path, init: Path | None, probes: ProbeOptions, settings: SpectralSettings) -> str:

@@ -322,6 +322,39 @@ def test_the_bundled_calibration_is_the_committed_study():
     assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
 
 
+def test_the_bundled_real_calibration_is_the_committed_real_study():
+    from audit.zoo.calibration import bundled_calibrations
+
+    studies = bundled_calibrations()
+    study = REPO / "benchmarks" / "real_zoo_study.json"
+    assert len(studies) == 2 and study.is_file()
+    zoo = ZooResult.from_dict(json.loads(study.read_text()))
+    real = studies[1]
+    assert real.models == len(zoo.models) == 14 and real.groups == zoo.groups == 2
+    ours = {(c.statistic, c.probe, c.severity): c.within for c in real.correlations}
+    assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
+    assert {m.recipe["source"] for m in zoo.models} == {
+        "DanSun18/pytorch_resnet_cifar10",
+        "antonioverdi/MLReproChallenge",
+    }
+
+
+def test_no_spectral_forecast_replicates_across_the_bundled_zoos():
+    """The trained zoo's first-layer and late-stage HFER forecasts do not hold on the real
+    zoo, so the bundled studies forecast nothing (what the README says)."""
+    from audit.zoo.calibration import bundled_calibrations, replicated
+    from audit.zoo.statistics import STATISTICS
+
+    studies = bundled_calibrations()
+    for name, statistic in STATISTICS.items():
+        if not statistic.comparable:
+            continue
+        for probe in ("gaussian_noise", "gaussian_blur", "low_resolution"):
+            from audit.probes.registry import PROBES
+
+            assert replicated(studies, name, probe, PROBES[probe].middle_severity()) is None, (name, probe)
+
+
 # --- the verb and the study script ----------------------------------------------------------
 
 

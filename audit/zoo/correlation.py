@@ -104,18 +104,20 @@ def held_out_within(
     number of folds."""
     labels = np.unique(np.asarray(groups), return_inverse=True)[1]
     fold_of = np.asarray([str(f) for f in folds])
-    full_within, full_partial = _within_and_partial(x, y, labels, control)
-    full = full_partial if full_partial is not None else full_within
+
+    def tested(within, partial):  # what the support test uses: partial where defined, else within
+        return within if partial is None else np.where(np.isnan(partial), within, partial)
+
+    full = tested(*_within_and_partial(x, y, labels, control))
     agree = np.zeros_like(full)
     names = sorted(set(fold_of))
     for name in names:
         keep = fold_of != name
-        within, partial = _within_and_partial(
-            x[keep], y[keep], labels[keep], control[keep] if control is not None else None
+        rest = tested(
+            *_within_and_partial(x[keep], y[keep], labels[keep], control[keep] if control is not None else None)
         )
-        rest = partial if partial is not None else within
         agree += np.sign(rest) == np.sign(full)
-    return agree / max(1, len(names)), len(names)
+    return np.where(np.isnan(full), np.nan, agree / max(1, len(names))), len(names)
 
 
 def _resample(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:
