@@ -64,21 +64,76 @@ class Recipe:
     seed: int
     epochs: int
     batch_size: int = 128
-    lr: float = 0.05
+    lr: float | None = None  # None: the optimiser's usual rate (LEARNING_RATES)
     max_steps: int | None = None  # tests: stop after this many optimiser steps
+    # The factors real training differs in (the real zoo's recipes, and issue 19's list):
+    optimiser: str = "sgd"  # sgd (momentum 0.9) | adam | signsgd (sign of the momentum: signum)
+    schedule: str = "cosine"  # cosine | multistep (x0.1 at 50% and 75%) | constant
+    label_smoothing: float = 0.0
+    pgd_steps: int = 0  # adversarial training: this many PGD steps (eps 2/255, L-inf) per batch
+    prune: float = 0.0  # magnitude-prune this share of conv weights after training, then fine-tune
+    finetune_epochs: int = 0  # after pruning, with the pruned weights held at zero
 
     @property
     def name(self) -> str:
-        return f"w{self.width}_wd{self.weight_decay:g}_{self.augmentation}_do{self.dropout:g}_s{self.seed}"
+        base = f"w{self.width}_wd{self.weight_decay:g}_{self.augmentation}_do{self.dropout:g}"
+        extra = [
+            self.optimiser if self.optimiser != "sgd" else "",
+            self.schedule if self.schedule != "cosine" else "",
+            f"ls{self.label_smoothing:g}" if self.label_smoothing else "",
+            f"pgd{self.pgd_steps}" if self.pgd_steps else "",
+            f"prune{self.prune:g}" if self.prune else "",
+        ]
+        return "_".join([base, *[e for e in extra if e], f"s{self.seed}"])
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else LEARNING_RATES[self.optimiser]
+
+
+LEARNING_RATES = {"sgd": 0.05, "adam": 1e-3, "signsgd": 1e-3}
+PGD_EPSILON, PGD_STEP = 2 / 255, 0.5 / 255
 
 
 def grid(seeds: int, epochs: int) -> list[Recipe]:
+    """The first study's grid: width x weight decay x augmentation x dropout (48 per seed)."""
     return [
         Recipe(width, wd, aug, dropout, seed, epochs)
         for seed, width, wd, aug, dropout in itertools.product(
             range(seeds), WIDTHS, WEIGHT_DECAYS, AUGMENTATIONS, DROPOUTS
         )
     ]
+
+
+def recipe_grid(seeds: int, epochs: int) -> list[Recipe]:
+    """Recipes as real training varies them: a base recipe (SGD, cosine, weight decay 5e-4,
+    flip+crop) and one factor changed at a time (optimiser, schedule, weight decay, label
+    smoothing, adversarial training, pruning with fine-tuning, augmentation, dropout), for
+    both widths and every seed: 13 recipes x 2 widths x ``seeds`` models. Two seeds or more
+    measure the seed-to-seed spread a statistic must exceed."""
+    base = {"weight_decay": 5e-4, "augmentation": "flip-crop", "dropout": 0.0, "epochs": epochs}
+    variants = [
+        {},
+        {"optimiser": "adam"},
+        {"optimiser": "signsgd"},
+        {"schedule": "multistep"},
+        {"schedule": "constant"},
+        {"weight_decay": 0.0},
+        {"weight_decay": 5e-3},
+        {"label_smoothing": 0.1},
+        {"pgd_steps": 3},
+        {"prune": 0.5, "finetune_epochs": max(1, epochs // 5)},
+        {"prune": 0.8, "finetune_epochs": max(1, epochs // 5)},
+        {"augmentation": "none"},
+        {"dropout": 0.5},
+    ]
+    return [
+        Recipe(width=width, seed=seed, **{**base, **variant})
+        for seed, width, variant in itertools.product(range(seeds), WIDTHS, variants)
+    ]
+
+
+GRIDS = {"factors": recipe_grid, "regularisers": grid}
 
 
 def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,26 +190,15 @@ def train_one(recipe: Recipe, train, test, work: Path, progress=None) -> dict:
     (work / "models").mkdir(parents=True, exist_ok=True)
     _save_traced(model, work / "init" / f"{recipe.name}.ts.pt")
     model.train()
-    optimiser = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
     steps_per_epoch = -(-len(train[0]) // recipe.batch_size)
     total = recipe.epochs * steps_per_epoch if recipe.max_steps is None else recipe.max_steps
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(total, 1))
-    start, step = time.time(), 0
+    start = time.time()
     task = progress.add_task(recipe.name, total=total) if progress is not None else None
-    while step < total:
-        model.train()
-        for batch in torch.randperm(len(train[0]), generator=generator).split(recipe.batch_size):
-            images = (augment(train[0][batch], recipe.augmentation, generator) - MEAN) / STD
-            loss = F.cross_entropy(model(images), train[1][batch])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            step += 1
-            if progress is not None:
-                progress.update(task, advance=1, description=f"{recipe.name} loss {loss.item():.2f}")
-            if step >= total:
-                break
+    steps = _train_steps(model, recipe, train, generator, total, progress, task)
+    if recipe.prune:
+        masks = magnitude_prune(model, recipe.prune)
+        finetune = recipe.finetune_epochs * steps_per_epoch if recipe.max_steps is None else recipe.max_steps
+        steps += _train_steps(model, recipe, train, generator, finetune, progress, task, masks=masks, lr_scale=0.1)
     if progress is not None:
         progress.remove_task(task)
     record = {
@@ -162,11 +206,106 @@ def train_one(recipe: Recipe, train, test, work: Path, progress=None) -> dict:
         "test_accuracy": round(accuracy(model, *test), 4),
         "train_accuracy": round(accuracy(model, *train), 4),
         "train_seconds": round(time.time() - start, 1),
-        "steps": step,
+        "steps": steps,
     }
     _save_traced(model, work / "models" / f"{recipe.name}.ts.pt")
     (work / "models" / f"{recipe.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+class SignSGD(torch.optim.Optimizer):
+    """Signum: a step of -lr * sign(momentum of the gradient), decoupled weight decay."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                buffer = self.state[p].setdefault("momentum", torch.zeros_like(p))
+                buffer.mul_(group["momentum"]).add_(p.grad, alpha=1 - group["momentum"])
+                p.mul_(1 - group["lr"] * group["weight_decay"]).add_(buffer.sign(), alpha=-group["lr"])
+
+
+def make_optimiser(model: torch.nn.Module, recipe: Recipe, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    lr, wd = recipe.learning_rate * lr_scale, recipe.weight_decay
+    if recipe.optimiser == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+    if recipe.optimiser == "adam":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    if recipe.optimiser == "signsgd":
+        return SignSGD(model.parameters(), lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimiser {recipe.optimiser!r}")
+
+
+def make_schedule(optimiser: torch.optim.Optimizer, recipe: Recipe, total: int):
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(total, 1))
+    if recipe.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimiser, [total // 2, (3 * total) // 4], 0.1)
+    if recipe.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: 1.0)
+    raise ValueError(f"unknown schedule {recipe.schedule!r}")
+
+
+def pgd_images(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int, generator
+) -> torch.Tensor:
+    """L-inf PGD (Madry et al.) on [0, 1] pixels, eps 2/255, random start: the adversarial
+    examples an adversarially trained model learns from."""
+    delta = (torch.rand(images.shape, generator=generator) * 2 - 1) * PGD_EPSILON
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.cross_entropy(model(((images + delta).clamp(0, 1) - MEAN) / STD), labels)
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = (delta.detach() + PGD_STEP * grad.sign()).clamp(-PGD_EPSILON, PGD_EPSILON)
+    return (images + delta).clamp(0, 1).detach()
+
+
+def magnitude_prune(model: torch.nn.Module, share: float) -> dict[torch.nn.Parameter, torch.Tensor]:
+    """Zero the smallest ``share`` of all conv weights by magnitude (global, one shot), as
+    the real zoo's pruned ResNet-56s were; returns the masks that keep them at zero."""
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    magnitudes = torch.cat([w.detach().abs().flatten() for w in weights])
+    threshold = magnitudes.kthvalue(max(1, int(share * magnitudes.numel()))).values
+    masks = {}
+    with torch.no_grad():
+        for weight in weights:
+            masks[weight] = (weight.abs() > threshold).to(weight.dtype)
+            weight.mul_(masks[weight])
+    return masks
+
+
+def _train_steps(model, recipe: Recipe, train, generator, total: int, progress, task, masks=None, lr_scale=1.0):
+    optimiser = make_optimiser(model, recipe, lr_scale)
+    schedule = make_schedule(optimiser, recipe, total)
+    step = 0
+    while step < total:
+        model.train()
+        for batch in torch.randperm(len(train[0]), generator=generator).split(recipe.batch_size):
+            pixels = augment(train[0][batch], recipe.augmentation, generator)
+            if recipe.pgd_steps:
+                pixels = pgd_images(model, pixels, train[1][batch], recipe.pgd_steps, generator)
+            loss = F.cross_entropy(
+                model((pixels - MEAN) / STD), train[1][batch], label_smoothing=recipe.label_smoothing
+            )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            if masks:
+                with torch.no_grad():
+                    for weight, mask in masks.items():
+                        weight.mul_(mask)
+            step += 1
+            if progress is not None:
+                progress.update(task, advance=1, description=f"{recipe.name} loss {loss.item():.2f}")
+            if step >= total:
+                break
+    return step
 
 
 def trained_already(recipe: Recipe, work: Path) -> dict | None:
@@ -311,7 +450,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=ROOT / "zoo_work", help="trained models and audits (not committed)"
     )
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (48 models each)")
+    parser.add_argument(
+        "--grid",
+        choices=sorted(GRIDS),
+        default="regularisers",
+        help="regularisers: width x weight decay x augmentation x dropout (the committed study, 48 per seed); "
+        "factors: a base recipe and one real-training factor changed at a time (26 per seed)",
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (2 or more measure the seed spread)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--probes", default="default,cifar10-c")
     parser.add_argument("--samples", type=int, default=None, help="test images per audit (default: all 846)")
@@ -326,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.time()
-    recipes = grid(args.seeds, args.epochs)
+    recipes = GRIDS[args.grid](args.seeds, args.epochs)
     if args.limit:
         recipes = recipes[:: max(1, len(recipes) // args.limit)][: args.limit]
     if args.max_steps:

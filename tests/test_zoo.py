@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from builders import audit_result
 from conftest import ROOT as REPO
 from conftest import invoke
@@ -458,3 +459,33 @@ def test_accuracy_held_fixed_removes_a_correlation_that_only_runs_through_accura
     table = correlate(x, drop[:, None], ["g"] * 60, resamples=300, control=accuracy)
     assert table.within[0, 0] > 0.6 and abs(table.partial[0, 0]) < 0.3  # explained by accuracy
     assert table.partial[1, 0] > 0.5 and table.partial_low[1, 0] > 0  # survives it
+
+
+def test_every_recipe_factor_of_the_factors_grid_trains(tmp_path):
+    """Each real-training factor (optimisers, schedules, label smoothing, PGD, pruning with
+    fine-tuning) trains a few steps on tiny data and leaves what it promises."""
+    study = load_study_script()
+    recipes = study.recipe_grid(seeds=2, epochs=1)
+    assert len(recipes) == 13 * 2 * 2 and len({r.name for r in recipes}) == len(recipes)
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (16, 3, 32, 32), dtype=np.uint8))
+    labels = torch.from_numpy(rng.integers(0, 10, 16)).long()
+    for recipe in recipes[:13]:  # one seed, width 8: every variant once
+        tiny = dataclasses.replace(recipe, max_steps=2, batch_size=8)
+        record = study.train_one(tiny, (images, labels), (images, labels), tmp_path)
+        assert record["steps"] == (4 if tiny.prune else 2), tiny.name
+        if tiny.prune:  # the pruned share of conv weights is still zero after fine-tuning
+            state = _traced_state(tmp_path, tiny)
+            weights = torch.cat([t.flatten() for n, t in state.items() if n.endswith(".weight") and t.dim() == 4])
+            assert (weights == 0).float().mean() >= tiny.prune - 0.01, tiny.name
+    model = study.CifarResNet(width=8)
+    pixels = images.float() / 255
+    adversarial = study.pgd_images(model, pixels, labels, 3, torch.Generator().manual_seed(0))
+    assert (adversarial - pixels).abs().max() <= study.PGD_EPSILON + 1e-6
+
+
+def _traced_state(work, recipe):
+    from audit.loading import load_checkpoint
+
+    loaded = load_checkpoint(work / "models" / f"{recipe.name}.ts.pt")
+    return loaded.state_dict
