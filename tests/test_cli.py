@@ -217,7 +217,7 @@ def test_unknown_probe_lists_known_ones():
 
 def test_data_free_audit_says_how_to_add_probes():
     run = invoke(SAMPLES / "cifar_resnet8_l2.pt", "-q")
-    assert run.returncode == 0 and "--data cifar10-sample" in run.stdout
+    assert run.returncode == 0 and "Add --data" in run.stdout and "cifar10-sample runs offline" in run.stdout
 
 
 def test_probes_none_is_a_clean_only_run_and_an_empty_list_is_refused(tmp_path):
