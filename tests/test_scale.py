@@ -88,6 +88,27 @@ def test_imagenet_val_layout_labels_as_torchvisions_imagenet(tmp_path):
     assert datasets.load_dataset("imagenet", tmp_path, resize=72, crop=64).shape == (3, 64, 64)
 
 
+def test_a_flat_imagenet_val_folder_reads_its_labels_from_the_solution_csv(tmp_path):
+    """val/*.JPEG as Kaggle ships it: labels from LOC_val_solution.csv, with the same class
+    indices as the WNID-folder layout of the same images."""
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    write_jpegs(tmp_path / "nested" / "val", wnids, 2)
+    nested = imagenet_val(tmp_path / "nested")
+    flat = tmp_path / "flat" / "val"
+    flat.mkdir(parents=True)
+    rows = ["ImageId,PredictionString"]
+    for index, file in enumerate(nested.files):
+        name = f"ILSVRC2012_val_{index + 1:08d}"
+        (flat / f"{name}.JPEG").write_bytes(file.read_bytes())
+        rows.append(f"{name},{file.parent.name} 1 2 30 40")
+    with pytest.raises(AuditError, match="LOC_val_solution.csv") as error:
+        imagenet_val(tmp_path / "flat")
+    assert "WNID" in str(error.value)
+    (tmp_path / "flat" / "LOC_val_solution.csv").write_text("\n".join(rows) + "\n")
+    ours = imagenet_val(tmp_path / "flat")
+    assert ours.labels.tolist() == nested.labels.tolist() and ours.classes == wnids
+
+
 def test_imagenet_missing_names_what_is_expected(tmp_path):
     with pytest.raises(AuditError, match="ILSVRC2012_img_val.tar"):
         datasets.load_dataset("imagenet", tmp_path)

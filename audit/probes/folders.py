@@ -308,6 +308,39 @@ def _indexed(name, folder, files, labels, classes, geometry, workers, notes) -> 
     )
 
 
+SOLUTION_CSV = "LOC_val_solution.csv"  # the ILSVRC localisation challenge's ground truth (as on Kaggle)
+
+
+def _flat_val(root: Path, folder: Path, flat: list[Path]) -> tuple[list[Path], list[int], list[str]]:
+    """val/*.JPEG with no class folders: labels from LOC_val_solution.csv (ImageId, then a
+    prediction string that starts with the WNID), in root/ or val/. Classes are the sorted
+    WNIDs, torchvision's order, so label k means the same as in the WNID-folder layout."""
+    import csv
+
+    solution = next((p for p in (root / SOLUTION_CSV, folder / SOLUTION_CSV) if p.is_file()), None)
+    if solution is None:
+        raise AuditError(
+            f"{folder} holds {len(flat)} images directly, with no class folders, and no {SOLUTION_CSV} gives their "
+            f"labels. Either place {SOLUTION_CSV} (ImageId,PredictionString) in {root}, or arrange the images as "
+            f"{folder}/WNID/*.JPEG (torchvision's layout; valprep.sh does it)."
+        )
+    from audit.io import read_text
+
+    truth: dict[str, str] = {}
+    for row in csv.DictReader(read_text(solution, "ImageNet ground truth", 64 << 20).splitlines()):
+        words = (row.get("PredictionString") or "").split()
+        if row.get("ImageId") and words and WNID.match(words[0]):
+            truth[row["ImageId"]] = words[0]
+    if not truth:
+        raise AuditError(f"{solution}: no rows of ImageId,PredictionString with a WordNet id (n01440764...).")
+    missing = [f.name for f in flat if f.stem not in truth]
+    if missing:
+        raise AuditError(f"{solution} gives no label for {len(missing)} image(s) of {folder}, e.g. {missing[0]}.")
+    classes = sorted(set(truth.values()))
+    index = {wnid: k for k, wnid in enumerate(classes)}
+    return flat, [index[truth[f.stem]] for f in flat], classes
+
+
 def imagenet_val(
     root: Path,
     *,
@@ -332,9 +365,13 @@ def imagenet_val(
                 hint="Point {data_root} at the folder that holds val/.",
             )
     classes = _class_folders(folder)
-    if not classes or not all(WNID.match(c) for c in classes):
+    flat = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if not classes and flat:
+        files, labels, classes = _flat_val(root, folder, flat)
+    elif not classes or not all(WNID.match(c) for c in classes):
         raise AuditError(f"{folder}: expected one folder per WordNet id (n01440764...), found {classes[:3]}.")
-    files, labels = _files_of(folder, classes)
+    else:
+        files, labels = _files_of(folder, classes)
     if not files:
         raise AuditError(f"{folder}: no images in its class folders.")
     notes = []
