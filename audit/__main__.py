@@ -12,7 +12,11 @@ import sys
 def _exit_now(code: int) -> None:
     """Leave without the interpreter's teardown: Python restores the default signal
     handlers while it finalises (torch's teardown takes a while), so a Ctrl-C then would
-    kill the process by signal (-2) after a run that had finished and written its files."""
+    kill the process by signal (-2) after a run that had finished and written its files.
+    The scratch folder is removed first, since atexit handlers do not run."""
+    from audit.io import remove_scratch
+
+    remove_scratch()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -33,11 +37,33 @@ def main() -> None:
     except Interrupted as interrupt:  # before the command line was even parsed
         sys.stderr.write(f"{'terminated' if interrupt.exit_code == 143 else 'interrupted'}; nothing was written.\n")
         code = interrupt.exit_code
+    except Exception:  # an import that a signal broke half-way ("cannot load module more than once")
+        from audit import io
+
+        if io._received_signal is None:
+            raise
+        interrupt = Interrupted(io._received_signal)
+        sys.stderr.write(f"{'terminated' if interrupt.exit_code == 143 else 'interrupted'}; nothing was written.\n")
+        code = interrupt.exit_code
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, (int, type(None))):
             sys.stderr.write(f"{done.code}\n")
-    _exit_now(code)
+    _exit_now(_signal_code(code))
+
+
+def _signal_code(code: int) -> int:
+    """A signal that came at any moment decides the exit code (128 + signal), even where a
+    library caught its exception first (click turns a KeyboardInterrupt into a bare 130,
+    whatever the signal); the one line is written here when the CLI could not write it."""
+    from audit import io
+
+    signum = io._received_signal
+    if signum is None or code == 128 + signum:
+        return code
+    outcome = f"after writing {len(io.written)} file(s)" if io.written else "nothing was written"
+    sys.stderr.write(f"{'terminated' if signum == 15 else 'interrupted'}; {outcome}.\n")
+    return 128 + signum
 
 
 if __name__ == "__main__":

@@ -142,17 +142,23 @@ def _resolve_baseline(
     )
 
 
+def _installed_version(*distributions: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in distributions:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
 def _run_info(device: torch.device, command: list[str] | None, precision: str) -> RunInfo:
     import platform
 
     from audit import __version__
 
-    try:
-        import onnxruntime
-
-        onnxruntime_version = onnxruntime.__version__
-    except ImportError:
-        onnxruntime_version = None
+    onnxruntime_version = _installed_version("onnxruntime-gpu", "onnxruntime")  # without importing it
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)})"
@@ -193,8 +199,12 @@ def run_audit(
     calibration_path: a ``spectral-audit zoo --json`` table (or calibration file) of your own
         models, used instead of the bundled zoo studies for data-free forecasts.
     """
+    from audit.io import raise_if_interrupted
+
     torch_device = resolve_device(device)
+    raise_if_interrupted()  # a signal swallowed by an import (torch's) stops the run here, not at the end
     loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
+    raise_if_interrupted()
     layers = measure_layers(loaded.kernels, settings, torch_device)
     reference = _resolve_baseline(baseline, settings, torch_device, trust_code)
     match = None

@@ -474,9 +474,22 @@ def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise AuditError(f"{option} expects comma-separated numbers, e.g. 0.4914,0.4822,0.4465; got {text!r}.")
+    for value in values:
+        _finite(value, option)
+    return values
+
+
+def _finite(value: Optional[float], option: str) -> Optional[float]:
+    """NaN and infinity pass click's range checks (every comparison with NaN is false), and
+    a NaN std silently zeroes every drop: refuse them in every numeric option."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise AuditError(f"{option} must be a finite number, got {value!r}.")
+    return value
 
 
 def _probe_options(
@@ -487,6 +500,7 @@ def _probe_options(
     from audit.api import ProbeOptions
     from audit.probes.architectures import parse_arch_args
 
+    _finite(more.get("memory_budget"), "--memory-budget")
     return ProbeOptions(
         data=data,
         data_root=str(data_root) if data_root else None,
@@ -549,37 +563,18 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
             distributed.start()
         code = action() or 0
         raise_if_interrupted()  # an interrupt whose exception a finaliser swallowed still counts
-    except AuditError as error:
-        if debug:
-            raise
-        _print_error(error.render(FLAGS))
-        code = EXIT_BAD_INPUT
+    except Exception as error:
+        # A signal that arrived while a library was importing or working can surface as that
+        # library's error ("cannot load module more than once per process"): once a signal
+        # came, whatever followed is the interruption, not a problem to report.
+        if isinstance(error, AuditError) and not _signal_came():
+            code = _bad_input(error, debug)
+        elif _signal_came():
+            code = _interrupted(Interrupted(_signal_came()))
+        else:
+            code = _unforeseen(error, debug)
     except KeyboardInterrupt as interrupt:
-        from audit.io import written
-
-        signal_code = interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
-        outcome = f"after writing {len(written)} file(s)" if written else "nothing was written"
-        stderr.print("terminated" if signal_code == 143 else "interrupted", "; ", outcome, ".", sep="", highlight=False)
-        code = signal_code
-    except MemoryError:
-        if debug:
-            raise
-        _print_error("ran out of memory: the machine (or a ulimit on this process) leaves too little for this run.")
-        code = EXIT_BAD_INPUT
-    except ImportError as error:
-        if debug:
-            raise
-        detail = one_line(str(error))[:200]
-        why = " The process has too little memory or address space for it (ulimit -v?)." if "map" in detail else ""
-        _print_error(f"a library spectral-audit needs could not be loaded ({detail}).{why}")
-        code = EXIT_BAD_INPUT
-    except Exception as error:  # a bug or an input we failed to foresee: still no traceback
-        if debug:
-            raise
-        _print_error(
-            f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, and please report it)"
-        )
-        code = EXIT_BAD_INPUT
+        code = _interrupted(interrupt)
     finally:
         if launched:
             from audit.probes import distributed
@@ -588,8 +583,48 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
     raise typer.Exit(code)
 
 
+def _signal_came() -> int | None:
+    from audit import io
+
+    return io._received_signal
+
+
+def _bad_input(error: AuditError, debug: bool) -> int:
+    if debug:
+        raise error
+    _print_error(error.render(FLAGS))
+    return EXIT_BAD_INPUT
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    from audit.io import written
+
+    signal_code = interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
+    outcome = f"after writing {len(written)} file(s)" if written else "nothing was written"
+    stderr.print("terminated" if signal_code == 143 else "interrupted", "; ", outcome, ".", sep="", highlight=False)
+    return signal_code
+
+
+def _unforeseen(error: Exception, debug: bool) -> int:
+    if debug:
+        raise error
+    if isinstance(error, MemoryError):
+        _print_error("ran out of memory: the machine (or a ulimit on this process) leaves too little for this run.")
+    elif isinstance(error, ImportError):
+        detail = one_line(str(error))[:200]
+        why = " The process has too little memory or address space for it (ulimit -v?)." if "map" in detail else ""
+        _print_error(f"a library spectral-audit needs could not be loaded ({detail}).{why}")
+    else:  # a bug or an input we failed to foresee: still no traceback
+        _print_error(
+            f"unexpected {type(error).__name__}: {error} (re-run with --debug for the traceback, and please report it)"
+        )
+    return EXIT_BAD_INPUT
+
+
 def _settings(hfer_cutoff: float, fft_size: Optional[int], rings: bool):
     from audit.schema import SpectralSettings
+
+    _finite(hfer_cutoff, "--hfer-cutoff")
 
     if rings and fft_size is None:
         raise AuditError("--rings needs --fft-size N (rings have width 1/N).")

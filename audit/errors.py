@@ -28,9 +28,17 @@ def printable(text: str) -> str:
     return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _visible(character: str) -> str:
+    """A control character as an escape a terminal shows (``\\x1b``), never obeys: a file
+    name with ANSI sequences must not recolour, move or clear a CI log."""
+    return f"\\x{ord(character):02x}" if ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0 else character
+
+
 def one_line(text: str) -> str:
-    """Printable, whitespace collapsed: messages from libraries can hold newlines and tabs."""
-    return " ".join(printable(text).split())
+    """Printable, whitespace collapsed, control characters escaped: messages from libraries
+    and file names can hold newlines, tabs and terminal escape sequences."""
+    collapsed = " ".join(printable(text).split())
+    return "".join(_visible(c) for c in collapsed)
 
 
 class AuditError(Exception):

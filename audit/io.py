@@ -94,6 +94,62 @@ def _signal_pending() -> bool:
     return hasattr(signal, "sigpending") and bool({signal.SIGINT, signal.SIGTERM} & signal.sigpending())
 
 
+# --- scratch: libraries' caches, kept out of $HOME and $TMPDIR -----------------------------
+#
+# A CI tool must leave nothing outside its outputs. onnxruntime writes a session file to
+# $TMPDIR and a telemetry folder under ~/.cache when it is imported; matplotlib writes its
+# config and font cache under ~/.config and ~/.cache. Both are pointed at one private
+# folder that is removed when the run ends (atexit, and explicitly before os._exit).
+
+_scratch: Path | None = None
+
+
+def scratch_folder() -> Path:
+    """This process's private scratch folder (created on first use, removed at exit)."""
+    global _scratch
+    if _scratch is None:
+        import atexit
+
+        _scratch = Path(tempfile.mkdtemp(prefix="spectral-audit-"))
+        atexit.register(remove_scratch)
+    return _scratch
+
+
+def remove_scratch() -> None:
+    global _scratch
+    if _scratch is not None:
+        import shutil
+
+        shutil.rmtree(_scratch, ignore_errors=True)
+        _scratch = None
+
+
+@contextlib.contextmanager
+def home_and_tmp_in_scratch():
+    """$HOME and $TMPDIR pointed at the scratch folder while a library sets itself up."""
+    names = ("HOME", "TMPDIR", "TEMP", "TMP")
+    saved = {name: os.environ.get(name) for name in names}
+    folder = str(scratch_folder())
+    try:
+        for name in names:
+            os.environ[name] = folder
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def use_private_matplotlib_config() -> None:
+    """matplotlib's config and font cache in the scratch folder, unless the user chose a place."""
+    if "MPLCONFIGDIR" not in os.environ:
+        folder = scratch_folder() / "matplotlib"
+        folder.mkdir(exist_ok=True)
+        os.environ["MPLCONFIGDIR"] = str(folder)
+
+
 # --- reads ---------------------------------------------------------------------------------
 
 MiB = 1 << 20

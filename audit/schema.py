@@ -249,6 +249,8 @@ class ProbeSection:
     paired: bool = False  # model and baseline compared image by image
     statistics: str | None = None  # how the intervals were computed
     examples: list[dict] = field(default_factory=list)  # probe, label, png (base64): one image under each probe
+    non_finite_logits: int = 0  # clean images whose logits held NaN or Inf (counted as wrong)
+    baseline_non_finite_logits: int = 0
 
 
 # --- judgments -----------------------------------------------------------------------------

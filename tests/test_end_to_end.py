@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -160,3 +161,85 @@ def test_templates_ship_inside_the_wheel(tmp_path, hand_set_model):
     ).stdout
     assert location.startswith(str(installed))
     assert "Spectral audit of" in (tmp_path / "from-wheel" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_runs_leave_nothing_in_home_or_tmpdir(tmp_path):
+    """onnxruntime (a session file, a telemetry folder), matplotlib (config, font cache) and
+    torch.export (an inductor cache) are kept in the run's scratch folder, removed at exit."""
+    import warnings
+
+    import torch
+
+    sys.path.insert(0, str(SAMPLES))
+    from cifar_resnet import CifarResNet
+
+    model = CifarResNet().eval()
+    model.load_state_dict(torch.load(SAMPLES / "cifar_resnet8_l2.pt", weights_only=True))
+    program = tmp_path / "model.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(model, (torch.randn(2, 3, 32, 32),)), program)
+    probes = ["--data", "cifar10-sample", "--samples", "8", "--probes", "blur"]
+    for args in (
+        [SAMPLES / "cifar_resnet8_l2.pt"],
+        [SAMPLES / "cifar_resnet8_l2.onnx", *probes, "--out", tmp_path / "report"],
+        [program, "--trust-code", *probes],
+    ):
+        home, scratch = tmp_path / "home", tmp_path / "tmp"
+        home.mkdir(exist_ok=True)
+        scratch.mkdir(exist_ok=True)
+        run = run_cli(*args, "-q", env={"HOME": str(home), "TMPDIR": str(scratch)})
+        assert run.returncode == 0, run.stderr
+        assert list(home.iterdir()) == [] and list(scratch.iterdir()) == [], (
+            args[0],
+            list(home.rglob("*")),
+            list(scratch.rglob("*")),
+        )
+
+
+def _handlers_installed(pid: int) -> bool:
+    """Whether the process catches SIGTERM yet (Linux /proc): spectral-audit's handlers are
+    in place, so from now on every moment of start-up is the tool's to answer."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next(line for line in status if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc to see the handlers installed")
+def test_a_signal_at_any_moment_of_start_up_exits_128_plus_it_in_one_line(tmp_path):
+    """Signals from the moment the handlers are in place through torch's import and the
+    model's loading: 130 for SIGINT, 143 for SIGTERM, at most one line, nothing written,
+    never a library's error. Offsets are spread over start-up; whatever moment each lands
+    on, the answer must be the same, so the test does not depend on the machine's speed."""
+    failures = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        for offset in (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.15, 1.25, 1.4, 1.7):
+            out = tmp_path / f"{signum}-{offset}.json"
+            process = subprocess.Popen(
+                [
+                    console_script(),
+                    str(SAMPLES / "cifar_resnet8_l2.onnx"),
+                    "--data",
+                    "cifar10-sample",
+                    "--json",
+                    str(out),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not _handlers_installed(process.pid) and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(offset)
+            process.send_signal(signum)
+            _, err = process.communicate(timeout=300)
+            lines = err.strip().splitlines()
+            if process.returncode != 128 + signum or len(lines) > 1 or out.exists() or "Traceback" in err:
+                failures.append((signum, offset, process.returncode, err.strip()[-200:]))
+    assert not failures, failures

@@ -178,3 +178,10 @@ def test_fuzzed_checkpoints_load_or_raise_the_tools_error(zoo_forms, tmp_path_fa
 
     check()
     assert "Traceback" not in capfd.readouterr().err  # no library logs a traceback on the way
+
+
+def test_terminal_escapes_in_a_file_name_are_shown_not_obeyed(tmp_path):
+    name = tmp_path / "m\x1b[31mred\x1b[2J.pt"
+    name.write_bytes(b"not a checkpoint")
+    run = invoke(name)
+    assert run.returncode == 2 and "\x1b" not in run.stderr and "\\x1b[31m" in run.stderr

@@ -124,3 +124,23 @@ def test_the_verdict_joins_spectra_probes_gates_and_action():
     assert verdict.count(". ") + 1 <= 4
     alone = audit_result(baseline=False).verdict
     assert "white noise" in alone and "no baseline to compare with" in alone
+
+
+def test_nan_logits_are_an_error_finding_not_a_perfect_agreement(tmp_path):
+    (tmp_path / "nan_net.py").write_text(
+        "import torch\n"
+        "class NanNet(torch.nn.Module):\n"
+        "    def __init__(self, num_classes=10):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(3, num_classes, 3)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x).mean((2, 3)) * float('nan')\n"
+    )
+    torch.manual_seed(0)
+    torch.save({"conv.weight": torch.randn(10, 3, 3, 3), "conv.bias": torch.zeros(10)}, tmp_path / "nan.pt")
+    run, data = audit_json(tmp_path / "nan.pt", "--arch", f"{tmp_path / 'nan_net.py'}:NanNet", *FEW, tmp_path=tmp_path)
+    assert run.returncode == 1, run.stderr
+    finding = next(f for f in data["findings"] if f["id"] == "non-finite-logits")
+    assert finding["severity"] == "error" and finding["evidence"]["images"] == data["probes"]["samples"]
+    assert all(r["agreement"] == 0 for r in data["probes"]["results"])
+    assert data["probes"]["clean_accuracy"] == 0

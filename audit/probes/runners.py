@@ -125,7 +125,13 @@ class OnnxRunner:
     output_used: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        import onnxruntime as ort
+        from audit.io import home_and_tmp_in_scratch
+
+        with home_and_tmp_in_scratch():  # its session file and telemetry folder land in the scratch folder
+            import onnxruntime as ort
+
+            if hasattr(ort, "disable_telemetry_events"):
+                ort.disable_telemetry_events()
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no provider chatter on the terminal

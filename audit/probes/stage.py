@@ -248,6 +248,10 @@ def run_probes(
         statistics=METHOD.format(resamples=RESAMPLES),
     )
     fill_results(section, outcome.tasks, per_runner["model"], per_runner.get("baseline"))
+    if outcome.non_finite is not None:
+        counts = dict(zip(outcome.runners, (int(n) for n in outcome.non_finite)))
+        section.non_finite_logits = counts.get("model", 0)
+        section.baseline_non_finite_logits = counts.get("baseline", 0)
     section.examples = example_strip(preview, probe_list, options.seed, options.stored_uint8)
     if heatmap:
         section.heatmap = run_fourier_heatmap(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from audit.errors import AuditError
+from audit.io import raise_if_interrupted
 from audit.probes.datasets import ImageSet
 from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
@@ -75,6 +76,7 @@ class SuiteOutcome:
     agrees: np.ndarray
     batch_size: int
     notes: list[str] = field(default_factory=list)
+    non_finite: np.ndarray | None = None  # per runner: clean images whose logits hold NaN or Inf
 
 
 def task_stream(probe: Probe, severity: float) -> str:
@@ -111,6 +113,7 @@ def run_probe_suite(
     correct = torch.zeros(len(tasks), len(names), total, dtype=torch.bool, device=device)
     agrees = torch.zeros_like(correct)
     clean_predictions = torch.zeros(len(names), total, dtype=torch.long, device=device)
+    non_finite = torch.zeros(len(names), dtype=torch.long, device=device)
     notes: list[str] = []
     last_of_probe = {
         index
@@ -127,6 +130,7 @@ def run_probe_suite(
         for index, (probe, severity) in enumerate(tasks):
             start = 0
             while start < total:
+                raise_if_interrupted()  # a signal whose exception a library swallowed still stops the run
                 end = min(start + batch_size, total)
                 try:
                     batch = images[start:end].float().div_(255.0)
@@ -135,12 +139,17 @@ def run_probe_suite(
                         batch = probe.apply(batch, severity, noise, as_uint8=stored_uint8)
                     normalised = (batch - mean) / std
                     for column, name in enumerate(names):
-                        prediction = run_in_fixed_batches(runners[name], normalised).argmax(dim=1)
+                        logits = run_in_fixed_batches(runners[name], normalised)
+                        # A NaN or Inf logit is no prediction: wrong, and agreeing with nothing
+                        # (an all-NaN model would otherwise "agree" 100% and drop 0 points).
+                        finite = torch.isfinite(logits).all(dim=1)
+                        prediction = torch.where(finite, logits.argmax(dim=1), -1)
                         if probe is None:
                             clean_predictions[column, start:end] = prediction
+                            non_finite[column] += (~finite).sum()
                         if labels is not None:
-                            correct[index, column, start:end] = prediction == labels[start:end]
-                        agrees[index, column, start:end] = prediction == clean_predictions[column, start:end]
+                            correct[index, column, start:end] = (prediction == labels[start:end]) & finite
+                        agrees[index, column, start:end] = (prediction == clean_predictions[column, start:end]) & finite
                 except torch.cuda.OutOfMemoryError:
                     if batch_size == 1:
                         raise AuditError("CUDA ran out of memory even with a batch of one image.")
@@ -159,6 +168,7 @@ def run_probe_suite(
         agrees=agrees.cpu().numpy(),
         batch_size=batch_size,
         notes=notes,
+        non_finite=non_finite.cpu().numpy(),
     )
 
 
@@ -208,6 +218,7 @@ def join_outcomes(pieces: list[SuiteOutcome]) -> SuiteOutcome:
         agrees=np.concatenate([p.agrees for p in pieces], axis=-1),
         batch_size=min(p.batch_size for p in pieces),
         notes=notes,
+        non_finite=None if first.non_finite is None else sum(p.non_finite for p in pieces),
     )
 
 

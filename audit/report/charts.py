@@ -12,6 +12,12 @@ import io
 import math
 import re
 
+from audit.io import use_private_matplotlib_config
+
+# Before matplotlib is imported: its config and font cache go to the run's scratch folder,
+# never ~/.config or ~/.cache (a CI tool leaves nothing behind).
+use_private_matplotlib_config()
+
 import matplotlib
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize

@@ -93,11 +93,30 @@ def _against(result: AuditResult) -> str:
 # --- sanity ------------------------------------------------------------------------------
 
 
+def _non_finite_logits(section) -> list[Finding]:
+    findings = []
+    for who, count in (("model", section.non_finite_logits), ("baseline", section.baseline_non_finite_logits)):
+        if count:
+            findings.append(
+                Finding(
+                    "non-finite-logits",
+                    "error",
+                    f"The {who} produced NaN or infinite logits for {count} of {section.samples} clean images; they "
+                    "count as wrong and agree with nothing, so its robustness numbers describe a broken model. Check "
+                    "the weights (NaN or Inf), the input normalisation and the precision (--precision fp32).",
+                    {"who": who, "images": count, "samples": section.samples},
+                )
+            )
+    return findings
+
+
 def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     section = result.probes
-    if section is None or section.clean_accuracy is None or not section.num_classes:
+    if section is None:
         return []
-    findings = []
+    findings = _non_finite_logits(section)
+    if section.clean_accuracy is None or not section.num_classes:
+        return findings
     chance = 1 / section.num_classes
     for who, accuracy, interval in (
         ("model", section.clean_accuracy, section.clean_accuracy_ci),
@@ -489,13 +508,18 @@ def evaluate_findings(
         + _probe_rules(result, limits)
     )
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
-    sanity = {"chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
+    sanity = {"non-finite-logits", "chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
     return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))
 
 
 # What each kind of finding means and what a reviewer should do about it (the report's
 # "How to read this report" section; each finding links to its entry).
 GUIDE: dict[str, tuple[str, str, str]] = {
+    "non-finite-logits": (
+        "NaN or infinite outputs",
+        "The model's logits held NaN or Inf for some clean images; such images count as wrong.",
+        "Fix the model first: look for NaN/Inf weights, a wrong normalisation or a precision that overflows.",
+    ),
     "chance-level-accuracy": (
         "Accuracy at chance",
         "The model does not classify the evaluation images at all.",
