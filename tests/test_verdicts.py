@@ -144,3 +144,18 @@ def test_nan_logits_are_an_error_finding_not_a_perfect_agreement(tmp_path):
     assert finding["severity"] == "error" and finding["evidence"]["images"] == data["probes"]["samples"]
     assert all(r["agreement"] == 0 for r in data["probes"]["results"])
     assert data["probes"]["clean_accuracy"] == 0
+
+
+def test_no_baseline_is_said_once_and_the_chance_threshold_is_the_one_applied(tmp_path):
+    run, data = audit_json(SAMPLES / "cifar_resnet8_l2.onnx", *FEW, tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    drops = [f["message"] for f in data["findings"] if f["id"] == "probe-drop"]
+    assert len(drops) >= 3 and sum("no baseline to compare with" in m for m in drops) == 1
+    torch.manual_seed(0)
+    untrained = CifarResNet(width=16).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(untrained, torch.zeros(1, 3, 32, 32)), tmp_path / "untrained.ts.pt")
+    _, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
+    chance = next(f for f in data["findings"] if f["id"] == "chance-level-accuracy")
+    assert "2x chance (20.0%: chance is 10.0% for 10 classes)" in chance["message"]

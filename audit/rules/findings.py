@@ -131,7 +131,8 @@ def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                     "chance-level-accuracy" if who == "model" else "baseline-chance-level-accuracy",
                     "error",
                     f"{subject} clean accuracy is {100 * accuracy:.1f}% {bracket(interval)} on {section.samples} "
-                    f"images, not above {limits.chance_multiple:g}x chance ({100 * chance:.1f}% for "
+                    f"images, not above {limits.chance_multiple:g}x chance "
+                    f"({100 * limits.chance_multiple * chance:.1f}%: chance is {100 * chance:.1f}% for "
                     f"{section.num_classes} classes): it is not classifying these images. Likely causes: untrained "
                     "weights, the wrong normalisation (--mean/--std), another class order, or the wrong model output "
                     "(--logits). Nothing measured on it below means anything until this is fixed.",
@@ -464,12 +465,18 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             continue
         limit = limits.steep_noise_drop if probe_family(name) == "adds" else limits.steep_blur_drop
         steep = limit is not None and row.accuracy_drop_ci and row.accuracy_drop_ci[0] > limit and not diagnostic
+        # "No baseline" is said once, on the first such finding, not after every probe.
+        first = not any(f.id == "probe-drop" for f in findings)
         findings.append(
             Finding(
                 "probe-drop-above-policy" if steep else "probe-drop",
                 "warning" if steep else "info",
                 f"Accuracy drops {points(row.accuracy_drop, row.accuracy_drop_ci)} points under {condition(row)}"
-                + (f", more than the policy's {100 * limit:.0f}." if steep else " (no baseline to compare with)."),
+                + (
+                    f", more than the policy's {100 * limit:.0f}."
+                    if steep
+                    else (" (no baseline to compare with; the same for the probes below)." if first else ".")
+                ),
                 {**_evidence(row), "threshold": limit},
             )
         )
