@@ -729,8 +729,30 @@ def audit_command(
             metavar="N",
             min=1,
             rich_help_panel=PROBES_PANEL,
-            help="Fourier heat map: evaluate every N-th frequency per axis (1: all). Default: all up to 64 px, "
-            "about 32 per axis beyond.",
+            help="Fourier heat map: evaluate every N-th frequency per axis (1: all). Default: the finest step "
+            "whose estimated time fits --heatmap-budget.",
+        ),
+    ] = None,
+    heatmap_budget: Annotated[
+        float,
+        typer.Option(
+            "--heatmap-budget",
+            metavar="SECONDS",
+            min=1.0,
+            rich_help_panel=PROBES_PANEL,
+            help="Fourier heat map: the time it may take, estimated from the probes' measured speed; the "
+            "frequency step is chosen to fit it (printed before it starts).",
+        ),
+    ] = 600.0,
+    heatmap_norm: Annotated[
+        Optional[float],
+        typer.Option(
+            "--heatmap-norm",
+            metavar="L2",
+            min=0.0,
+            rich_help_panel=PROBES_PANEL,
+            help="Fourier heat map: the perturbation's L2 norm. Default: Yin et al.'s 4 at 32 px and 15.7 at "
+            "224 px, linear in the image side.",
         ),
     ] = None,
     policy_path: Annotated[
@@ -830,6 +852,8 @@ def audit_command(
                 arch_args, num_classes, input_size, mean, std, stored_uint8, quiet,
                 heatmap_samples=heatmap_samples,
                 heatmap_step=heatmap_step,
+                heatmap_budget=_finite(heatmap_budget, "--heatmap-budget"),
+                heatmap_norm=_finite(heatmap_norm, "--heatmap-norm"),
                 resize=resize,
                 crop=crop,
                 workers=workers,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
+from conftest import SAMPLES, invoke
 
 from audit.errors import AuditError
 from audit.probes import corruptions as probes
@@ -241,3 +244,30 @@ def test_fourier_perturbation_has_the_asked_norm_before_clipping():
     basis = fourier.fourier_basis(32, 32, 1, 2)
     out = fourier.fourier_perturbation(x, basis, 1.0, torch.Generator().manual_seed(0))
     assert ((out - x)[0, 0].norm()).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_heat_map_plan_fits_its_budget_and_scales_its_norm():
+    from audit.probes.heatmap import default_norm, frequency_count, plan_heatmap
+
+    assert default_norm(32, 32) == pytest.approx(4.0) and default_norm(224, 224) == pytest.approx(15.7)
+    assert default_norm(128, 128) == pytest.approx(4.0 + 96 * 11.7 / 192)
+    assert frequency_count(32, 32, 1) == 514
+    # 224 px at 14 images/s (ResNet-50 on 2 cores), 256 images, model and baseline: 10 minutes.
+    plan = plan_heatmap(224, 224, 256, 2, 14.0, budget=600)
+    assert plan.chosen and plan.seconds <= 600 and plan.evaluations == plan.frequencies * 256 * 2
+    finer = plan_heatmap(224, 224, 256, 2, 14.0, step=plan.step - 1)
+    assert finer.seconds > 600 and not finer.chosen  # the chosen step is the finest that fits
+    assert plan_heatmap(32, 32, 256, 1, 1e9).step == 1  # a fast model at 32 px: every frequency
+    assert "forward passes" in plan.describe(256, 2, 600) and "--heatmap-budget 600 s" in plan.describe(256, 2, 600)
+
+
+def test_a_heat_map_run_says_its_cost_first_and_sums_itself_up(tmp_path):
+    run = invoke(
+        SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10-sample", "--samples", "32", "--probes",
+        "blur,fourier_heatmap", "--heatmap-samples", "16", "--heatmap-budget", "2", "--heatmap-norm", "3",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "forward passes" in run.stderr.split("Fourier heat map: started")[0]  # the plan before the work
+    assert re.search(
+        r"Fourier heat map \(norm 3\.0, 16 images, \d+ frequencies, every \d+ per axis\): mean error", run.stdout
+    )

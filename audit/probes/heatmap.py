@@ -3,6 +3,8 @@ perturbation per frequency, for the model and the baseline on the same images.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from audit.probes.datasets import ImageSet
@@ -21,6 +23,10 @@ def _signs(seed: int, u: int, v: int, start: int, device) -> ImageNoise:
 
 
 AXIS_POINTS = 32  # frequencies per axis evaluated by default on large images
+BUDGET_SECONDS = 600.0  # the heat map's default time budget: a step is chosen to fit it
+
+# Yin et al. (2019) perturb with norm 4 on CIFAR-10 (32 px) and 15.7 on ImageNet (224 px).
+NORM_REFERENCES = ((32, 4.0), (224, 15.7))
 
 
 def default_step(height: int, width: int) -> int:
@@ -28,6 +34,68 @@ def default_step(height: int, width: int) -> int:
     image: every 7th, 32 x 17 frequencies instead of 224 x 113)."""
     side = max(height, width)
     return 1 if side <= 64 else -(-side // AXIS_POINTS)
+
+
+def default_norm(height: int, width: int) -> float:
+    """The perturbation's L2 norm for an image size: Yin et al.'s constants at 32 and 224
+    px, linear in the image side between them and beyond (never below 1)."""
+    (low_side, low_norm), (high_side, high_norm) = NORM_REFERENCES
+    side = max(height, width)
+    return max(1.0, low_norm + (side - low_side) * (high_norm - low_norm) / (high_side - low_side))
+
+
+def frequency_count(height: int, width: int, step: int) -> int:
+    return len(heatmap_frequencies(-(-height // step), -(-width // step)))
+
+
+@dataclass(frozen=True)
+class HeatmapPlan:
+    """What the heat map will evaluate and about how long it takes, said before it starts."""
+
+    step: int
+    frequencies: int
+    evaluations: int  # forward passes of one image: frequencies x images x models
+    seconds: float | None  # estimated from the probe suite's measured throughput
+    chosen: bool  # the step was chosen to fit the budget (not given)
+
+    def describe(self, samples: int, models: int, budget: float) -> str:
+        when = ""
+        if self.seconds is not None:
+            when = f", about {self.seconds:.0f} s" if self.seconds < 120 else f", about {self.seconds / 60:.0f} min"
+        how = f"chosen to fit --heatmap-budget {budget:g} s" if self.chosen else "as asked with --heatmap-step"
+        return (
+            f"Fourier heat map: {self.frequencies} frequencies (every {self.step} per axis, {how}) x {samples} "
+            f"images x {models} model(s) = {self.evaluations:,} forward passes{when}"
+        )
+
+
+def plan_heatmap(
+    height: int,
+    width: int,
+    samples: int,
+    models: int,
+    images_per_second: float | None,
+    *,
+    step: int | None = None,
+    budget: float = BUDGET_SECONDS,
+) -> HeatmapPlan:
+    """The step to use: the one asked for, else the finest (from :func:`default_step`
+    upward) whose estimated time fits ``budget`` at the measured ``images_per_second``."""
+
+    def plan(k: int, chosen: bool) -> HeatmapPlan:
+        count = frequency_count(height, width, k)
+        evaluations = count * samples * models
+        seconds = evaluations / images_per_second if images_per_second else None
+        return HeatmapPlan(k, count, evaluations, seconds, chosen)
+
+    if step is not None:
+        return plan(step, False)
+    k = default_step(height, width)
+    candidate = plan(k, True)
+    while candidate.seconds is not None and candidate.seconds > budget and k < max(height, width):
+        k += 1
+        candidate = plan(k, True)
+    return candidate
 
 
 def run_fourier_heatmap(

@@ -102,6 +102,28 @@ def _probe_names(result: AuditResult) -> dict[str, dict]:
     return {p["name"]: p for p in result.probes.probes}
 
 
+def heatmap_summary(heatmap) -> str:
+    """One line: the heat map's mean error and its most harmful frequency, model and baseline."""
+    import numpy as np
+
+    def describe(grid) -> tuple[float, str]:
+        errors = np.asarray(grid, dtype=float)
+        rows, columns = errors.shape
+        i, j = np.unravel_index(int(np.nanargmax(errors)), errors.shape)
+        u, v = heatmap.step * (i - rows // 2), heatmap.step * (j - columns // 2)
+        return float(np.nanmean(errors)), f"({u:+d}, {v:+d}) cycles/image at {100 * errors[i, j]:.1f}%"
+
+    mean, worst = describe(heatmap.errors)
+    text = (
+        f"Fourier heat map (norm {heatmap.norm:.1f}, {heatmap.samples} images, {heatmap.frequencies} frequencies, "
+        f"every {heatmap.step} per axis): mean error {100 * mean:.1f}%, worst {worst}"
+    )
+    if heatmap.baseline_errors is not None:
+        base_mean, base_worst = describe(heatmap.baseline_errors)
+        text += f"; baseline {100 * base_mean:.1f}%, worst {base_worst}"
+    return text + "."
+
+
 def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
     """The probe table (one row per condition, the probe named once) and its caption."""
     section = result.probes
@@ -218,6 +240,8 @@ def print_result(result: AuditResult, console: Console, show_layers: bool = True
                 _note(console, escape(line))
         for note in section.notes:
             _note(console, escape(note))
+        if section.heatmap is not None:
+            console.print(heatmap_summary(section.heatmap), highlight=False, markup=False)
         if section.output_used not in (None, "output"):
             console.print(f"  [dim]logits taken from model output {escape(section.output_used)}[/dim]", highlight=False)
     elif result.kind == "audit":
