@@ -159,3 +159,12 @@ def test_no_baseline_is_said_once_and_the_chance_threshold_is_the_one_applied(tm
     _, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
     chance = next(f for f in data["findings"] if f["id"] == "chance-level-accuracy")
     assert "2x chance (20.0%: chance is 10.0% for 10 classes)" in chance["message"]
+
+
+def test_the_failed_gates_sentence_counts_what_it_names():
+    from audit.rules.verdict import _gates_sentence
+    from audit.schema import GateCheck, GateResult
+
+    checks = [GateCheck(name=f"gate {i}", passed=False, value=1.0, threshold=0.5, detail="") for i in range(4)]
+    result = type("R", (), {"gates": GateResult(passed=False, checks=checks)})()
+    assert _gates_sentence(result) == "4 gate(s) failed (gate 0, gate 1, gate 2 and 1 more)."

@@ -147,8 +147,9 @@ def _gates_sentence(result: AuditResult) -> str | None:
         return None
     if gates.passed:
         return "No gate failed." if gates.checks else None
-    names = ", ".join(c.name for c in gates.failed[:3])
-    return f"{len(gates.failed)} gate(s) failed ({names})."
+    failed = gates.failed
+    names = ", ".join(c.name for c in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return f"{len(failed)} gate(s) failed ({names})."
 
 
 def _action(result: AuditResult) -> str:
