@@ -369,3 +369,20 @@ def test_a_json_result_with_a_byte_order_mark_reads(tmp_path):
     result.write_bytes(b"\xef\xbb\xbf" + result.read_bytes())
     run = invoke(MODEL, "--baseline", result, "-q", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+
+
+def test_an_error_that_follows_a_signal_is_reported_as_the_interruption(monkeypatch, capsys, clean_interrupts):
+    """A signal during an import can surface as the library's error ('cannot load module
+    more than once per process'): once a signal came, what follows is the interruption."""
+    import typer
+
+    from audit import cli
+
+    def broken_import() -> int:
+        monkeypatch.setattr(audit_io, "_received_signal", signal.SIGTERM)
+        raise ImportError("cannot load module more than once per process")
+
+    with pytest.raises(typer.Exit) as exit_info:
+        cli._guarded(broken_import, debug=False)
+    assert exit_info.value.exit_code == 143
+    assert capsys.readouterr().err.strip() == "terminated; nothing was written."
