@@ -38,11 +38,11 @@ def main() -> None:
         sys.stderr.write(f"{'terminated' if interrupt.exit_code == 143 else 'interrupted'}; nothing was written.\n")
         code = interrupt.exit_code
     except Exception:  # an import that a signal broke half-way ("cannot load module more than once")
-        from audit import io
+        from audit.io import received_signal
 
-        if io._received_signal is None:
+        if received_signal() is None:
             raise
-        interrupt = Interrupted(io._received_signal)
+        interrupt = Interrupted(received_signal())
         sys.stderr.write(f"{'terminated' if interrupt.exit_code == 143 else 'interrupted'}; nothing was written.\n")
         code = interrupt.exit_code
     except SystemExit as done:
@@ -58,7 +58,7 @@ def _signal_code(code: int) -> int:
     whatever the signal); the one line is written here when the CLI could not write it."""
     from audit import io
 
-    signum = io._received_signal
+    signum = io.received_signal()
     if signum is None or code == 128 + signum:
         return code
     outcome = f"after writing {len(io.written)} file(s)" if io.written else "nothing was written"

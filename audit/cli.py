@@ -584,9 +584,9 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
 
 
 def _signal_came() -> int | None:
-    from audit import io
+    from audit.io import received_signal
 
-    return io._received_signal
+    return received_signal()
 
 
 def _bad_input(error: AuditError, debug: bool) -> int:
@@ -830,7 +830,7 @@ def audit_command(
 
     def action() -> int:
         from audit.api import run_audit
-        from audit.io import append_text, check_output_folder, check_output_path, write_all_atomic
+        from audit.io import append_text, check_output_folder, check_output_path
         from audit.probes.architectures import parse_arch_args
         from audit.report.ci import junit_xml, markdown_summary, summary_line
         from audit.report.html import REPORT_FILES, write_report
@@ -889,11 +889,7 @@ def audit_command(
         )
         also = [(json_path, to_json(result))] if json_path is not None else []
         also += [(junit, junit_xml(result.gates))] if junit is not None else []
-        if out is not None:
-            written = write_report(result, out, html=html, pdf=pdf, also=also)
-        else:
-            write_all_atomic(also)  # every output or none
-            written = [Path(p) for p, _ in also]
+        written = _write_outputs(write_report, result, out, html, pdf, also)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             append_text(
                 os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
@@ -909,6 +905,17 @@ def audit_command(
         return 0 if result.gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
+
+
+def _write_outputs(write_report_into, result, out, html: bool, pdf: bool, also: list) -> list[Path]:
+    """The report folder (with --out) and the other outputs (``also``: --json, --junit),
+    replaced together or not at all; returns what was written."""
+    from audit.io import write_all_atomic
+
+    if out is not None:
+        return write_report_into(result, out, html=html, pdf=pdf, also=also)
+    write_all_atomic(also)
+    return [Path(p) for p, _ in also]
 
 
 def _inputs(*given) -> list[Path]:
@@ -1070,7 +1077,7 @@ def track_command(
 
     def action() -> int:
         from audit.api import run_track
-        from audit.io import check_output_folder, check_output_path, write_all_atomic
+        from audit.io import check_output_folder, check_output_path
         from audit.report.html import TRACK_FILES, write_track_report
         from audit.report.terminal import track_caption, track_table
         from audit.rules.verdict import track_verdict
@@ -1095,11 +1102,7 @@ def track_command(
         for line in track_caption(result):
             stdout.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
         also = [(json_path, to_json(result))] if json_path is not None else []
-        if out is not None:
-            written = write_track_report(result, out, html=html, pdf=pdf, also=also)
-        else:
-            write_all_atomic(also)
-            written = [Path(p) for p, _ in also]
+        written = _write_outputs(write_track_report, result, out, html, pdf, also)
         _report_written(written)
         stdout.print(track_verdict(result), markup=False, highlight=False)
         return 0
@@ -1191,7 +1194,7 @@ def zoo_command(
         import json as json_module
 
         from audit.api import run_zoo
-        from audit.io import check_output_folder, check_output_path, read_text, write_all_atomic
+        from audit.io import check_output_folder, check_output_path, read_text
         from audit.report.html import ZOO_FILES, write_zoo_report
         from audit.report.zoo import headline, zoo_table
         from audit.schema import to_json
@@ -1248,11 +1251,7 @@ def zoo_command(
         for note in result.notes:
             stdout.print(f"  note: {escape(note)}", highlight=False)
         also = [(json_path, to_json(result))] if json_path is not None else []
-        if out is not None:
-            written = write_zoo_report(result, out, html=html, pdf=pdf, also=also)
-        else:
-            write_all_atomic(also)
-            written = [Path(p) for p, _ in also]
+        written = _write_outputs(write_zoo_report, result, out, html, pdf, also)
         _report_written(written)
         stdout.print(headline(result), markup=False, highlight=False)
         return 0

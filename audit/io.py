@@ -59,6 +59,11 @@ def install_interrupt_handlers() -> None:
             signal.signal(signum, _on_signal)
 
 
+def received_signal() -> int | None:
+    """The signal that came during this run, if any (its exception may have been lost)."""
+    return _received_signal
+
+
 def raise_if_interrupted() -> None:
     """Raise :class:`Interrupted` if a signal came earlier, even if its exception was lost."""
     if _received_signal is not None:

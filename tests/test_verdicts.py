@@ -45,12 +45,17 @@ def test_a_model_against_itself_has_every_difference_zero_and_no_finding(tmp_pat
     assert "every difference is 0 ± 0" in data["verdict"] and "spectrally the same" in data["verdict"]
 
 
-def test_a_chance_level_model_fails_the_default_gate(tmp_path):
+def untrained_model(path):
+    """A CIFAR ResNet-8 at its seeded initial weights, traced: accuracy at chance."""
     torch.manual_seed(0)
-    untrained = CifarResNet(width=16).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(untrained, torch.zeros(1, 3, 32, 32)), tmp_path / "untrained.ts.pt")
+        torch.jit.save(torch.jit.trace(CifarResNet(width=16).eval(), torch.zeros(1, 3, 32, 32)), path)
+    return path
+
+
+def test_a_chance_level_model_fails_the_default_gate(tmp_path):
+    untrained_model(tmp_path / "untrained.ts.pt")
     run, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
     assert run.returncode == 1
     first = data["findings"][0]
@@ -151,11 +156,7 @@ def test_no_baseline_is_said_once_and_the_chance_threshold_is_the_one_applied(tm
     assert run.returncode == 0, run.stderr
     drops = [f["message"] for f in data["findings"] if f["id"] == "probe-drop"]
     assert len(drops) >= 3 and sum("no baseline to compare with" in m for m in drops) == 1
-    torch.manual_seed(0)
-    untrained = CifarResNet(width=16).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(untrained, torch.zeros(1, 3, 32, 32)), tmp_path / "untrained.ts.pt")
+    untrained_model(tmp_path / "untrained.ts.pt")
     _, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
     chance = next(f for f in data["findings"] if f["id"] == "chance-level-accuracy")
     assert "2x chance (20.0%: chance is 10.0% for 10 classes)" in chance["message"]

@@ -72,14 +72,12 @@ def _read(
     path: Path, file_format: str, digest: str, trust_code: bool, checkpoint_key: str | None, archive
 ) -> LoadedModel:
     if file_format == sniff.ONNX:
-        kernels, parameters, notes = onnx_files.read_onnx(path)
-        foreign = [note for note in notes if note.startswith("operators outside the ONNX standard")]
-        if foreign and not trust_code:
+        kernels, parameters, notes, domains = onnx_files.read_onnx(path)
+        if domains and not trust_code:
             # onnxruntime would run kernels that are not the standard's (custom operators come
             # from libraries); probing such a file is trusting it, as for a program.
-            return LoadedModel(
-                path, digest, file_format, parameters, kernels, notes=notes, needs_trust=f"it uses {foreign[0]}"
-            )
+            why = f"it uses operators outside the ONNX standard ({', '.join(domains)})"
+            return LoadedModel(path, digest, file_format, parameters, kernels, notes=notes, needs_trust=why)
         return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
     contents = torch_files.read(path, file_format, trust_code, checkpoint_key, archive)
     return LoadedModel(

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from audit.errors import AuditError
-from audit.loading.kernels import ConvKernel
+from audit.loading.kernels import ConvKernel, int_tuple
 from audit.loading.state_dict import strip_wrapper_prefixes
 from audit.loading.tensor_pickle import UnsafePickle, read_torch_save_bytes
 from audit.loading.zip_archive import ApprovedZip
@@ -185,14 +185,6 @@ def _argument(value: Any) -> Any:
     return None
 
 
-def _tuple(value: Any) -> tuple[int, ...] | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return tuple(value)
-    return None
-
-
 def read_export_archive(archive: ApprovedZip) -> ExportContents:
     """Kernels and tensors of an approved .pt2 archive, by parsing alone."""
     prefix = archive.prefix
@@ -237,8 +229,8 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
                 name=name,
                 weight=tensors[source].detach(),
                 groups=int(groups) if isinstance(groups, int) else None,
-                stride=_tuple(arguments.get("stride")),
-                dilation=_tuple(arguments.get("dilation")),
+                stride=int_tuple(arguments.get("stride")),
+                dilation=int_tuple(arguments.get("dilation")),
                 transposed="transpose" in op or arguments.get("transposed") is True,
             )
         )

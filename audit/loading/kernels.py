@@ -6,11 +6,28 @@ ends up as a :class:`LoadedModel`; nothing after loading needs to know which it 
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+def int_tuple(value: Any) -> tuple[int, ...] | None:
+    """A stride or dilation as a tuple of ints (an int becomes a 1-tuple); None where it is
+    unknown or not integers (a parsed file may say anything)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (value,)
+    try:
+        items = tuple(value)
+        if any(isinstance(v, bool) for v in items):
+            return None
+        return tuple(operator.index(v) for v in items)
+    except TypeError:
+        return None
 
 
 @dataclass(frozen=True)

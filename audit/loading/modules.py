@@ -10,7 +10,7 @@ import ast
 
 import torch
 
-from audit.loading.kernels import ConvKernel
+from audit.loading.kernels import ConvKernel, int_tuple
 from audit.loading.state_dict import strip_wrapper_prefixes
 
 CONV_CLASS_NAMES = {
@@ -42,14 +42,6 @@ def _is_conv(module: torch.nn.Module) -> bool:
         weight = getattr(module, "weight", None)
         return isinstance(weight, torch.Tensor) and weight.dim() >= 3
     return False
-
-
-def _tuple(value) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return (value,)
-    return tuple(int(v) for v in value)
 
 
 # Positional parameters of the ATen calls a traced Conv's forward code makes.
@@ -122,8 +114,8 @@ def kernels_from_module(model: torch.nn.Module) -> list[ConvKernel]:
                 name=renamed[name] or "(root)",
                 weight=conv.weight.detach(),
                 groups=int(groups) if groups is not None else None,
-                stride=_tuple(getattr(conv, "stride", traced.get("stride"))),
-                dilation=_tuple(getattr(conv, "dilation", traced.get("dilation"))),
+                stride=int_tuple(getattr(conv, "stride", traced.get("stride"))),
+                dilation=int_tuple(getattr(conv, "dilation", traced.get("dilation"))),
                 transposed=bool(transposed),
             )
         )
@@ -190,8 +182,8 @@ def kernels_from_exported_program(program) -> list[ConvKernel]:
                 name=name,
                 weight=tensors[source].detach(),
                 groups=int(arguments.get("groups", 1)),
-                stride=_tuple(arguments.get("stride")),
-                dilation=_tuple(arguments.get("dilation")),
+                stride=int_tuple(arguments.get("stride")),
+                dilation=int_tuple(arguments.get("dilation")),
                 transposed=transposed,
             )
         )

@@ -138,8 +138,8 @@ def foreign_domains(model) -> list[str]:
     return sorted(d for d in found if d not in STANDARD_DOMAINS and d not in local)
 
 
-def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
-    """(kernels, parameter count, notes) of an ONNX file.
+def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str], list[str]]:
+    """(kernels, parameter count, notes, operator domains beyond the standard) of an ONNX file.
 
     Conv and ConvTranspose weights are read from initializers or Constant nodes, also
     through a DequantizeLinear node; QLinearConv weights are dequantised with their
@@ -247,4 +247,4 @@ def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str]]:
     domains = foreign_domains(model)
     if domains:
         notes.append(f"operators outside the ONNX standard: {', '.join(domains)}")
-    return kernels, parameters, notes
+    return kernels, parameters, notes, domains

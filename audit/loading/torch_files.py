@@ -229,19 +229,15 @@ def _quiet_torch_logs():
         logger.setLevel(previous)
 
 
-@contextlib.contextmanager
-def _inductor_cache_in_scratch():
+def _inductor_cache_in_scratch() -> None:
     """torch.export's module() sets up inductor, which makes a torchinductor_USER folder in
-    $TMPDIR: point its cache at the run's scratch folder instead (unless the user chose one)."""
+    $TMPDIR: point its cache at the run's scratch folder instead (unless the user chose one),
+    for the rest of the run, since the module may use it again when it first runs."""
     import os
 
     from audit.io import scratch_folder
 
-    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
-        yield
-        return
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(scratch_folder() / "torchinductor")
-    yield  # left set: the cache may be used again when the module first runs
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(scratch_folder() / "torchinductor"))
 
 
 def read_exported_program(path: Path, archive: ApprovedZip, trust_code: bool = False) -> TorchContents:
@@ -253,7 +249,8 @@ def read_exported_program(path: Path, archive: ApprovedZip, trust_code: bool = F
     module = None
     if trust_code:
         try:
-            with warnings.catch_warnings(), _quiet_torch_logs(), _inductor_cache_in_scratch():
+            _inductor_cache_in_scratch()
+            with warnings.catch_warnings(), _quiet_torch_logs():
                 warnings.simplefilter("ignore")
                 module = torch.export.load(archive.torch_source()).module()
         except Exception as error:  # deserialisation errors have no common base class

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from audit.errors import AuditError
-from audit.loading.kernels import ConvKernel
+from audit.loading.kernels import ConvKernel, int_tuple
 from audit.loading.modules import CONV_CLASS_NAMES, conv_call_arguments
 from audit.loading.state_dict import strip_wrapper_prefixes
 from audit.loading.tensor_pickle import ScriptObject, UnsafePickle, read_pickle
@@ -140,16 +140,6 @@ def _class_name(obj: ScriptObject) -> str:
     return obj.qualified_name.rsplit(".", 1)[-1]
 
 
-def _tuple(value: Any) -> tuple[int, ...] | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return tuple(value)
-    return None
-
-
 def _conv_kernel(name: str, obj: ScriptObject, attributes: dict, source: ClassSource) -> ConvKernel | None:
     weight = attributes.get("weight")
     hyper = set(source.constants) | set(attributes)
@@ -173,8 +163,8 @@ def _conv_kernel(name: str, obj: ScriptObject, attributes: dict, source: ClassSo
         name=name,
         weight=weight.detach(),
         groups=int(groups) if isinstance(groups, int) and not isinstance(groups, bool) else None,
-        stride=_tuple(known("stride")),
-        dilation=_tuple(known("dilation")),
+        stride=int_tuple(known("stride")),
+        dilation=int_tuple(known("dilation")),
         transposed=transposed,
     )
 
