@@ -95,17 +95,17 @@ LEARNING_RATES = {"sgd": 0.05, "adam": 1e-3, "signsgd": 1e-3}
 PGD_EPSILON, PGD_STEP = 2 / 255, 0.5 / 255
 
 
-def grid(seeds: int, epochs: int) -> list[Recipe]:
+def grid(seeds: int, epochs: int, widths: tuple[int, ...] = WIDTHS) -> list[Recipe]:
     """The first study's grid: width x weight decay x augmentation x dropout (48 per seed)."""
     return [
         Recipe(width, wd, aug, dropout, seed, epochs)
         for seed, width, wd, aug, dropout in itertools.product(
-            range(seeds), WIDTHS, WEIGHT_DECAYS, AUGMENTATIONS, DROPOUTS
+            range(seeds), widths, WEIGHT_DECAYS, AUGMENTATIONS, DROPOUTS
         )
     ]
 
 
-def recipe_grid(seeds: int, epochs: int) -> list[Recipe]:
+def recipe_grid(seeds: int, epochs: int, widths: tuple[int, ...] = WIDTHS) -> list[Recipe]:
     """Recipes as real training varies them: a base recipe (SGD, cosine, weight decay 5e-4,
     flip+crop) and one factor changed at a time (optimiser, schedule, weight decay, label
     smoothing, adversarial training, pruning with fine-tuning, augmentation, dropout), for
@@ -129,7 +129,7 @@ def recipe_grid(seeds: int, epochs: int) -> list[Recipe]:
     ]
     return [
         Recipe(width=width, seed=seed, **{**base, **variant})
-        for seed, width, variant in itertools.product(range(seeds), WIDTHS, variants)
+        for seed, width, variant in itertools.product(range(seeds), widths, variants)
     ]
 
 
@@ -194,7 +194,10 @@ def train_one(recipe: Recipe, train, test, work: Path, progress=None) -> dict:
     total = recipe.epochs * steps_per_epoch if recipe.max_steps is None else recipe.max_steps
     start = time.time()
     task = progress.add_task(recipe.name, total=total) if progress is not None else None
-    steps = _train_steps(model, recipe, train, generator, total, progress, task)
+    curve: list[float] = []  # test accuracy after each epoch: shows whether training reached a plateau
+    steps = _train_steps(
+        model, recipe, train, generator, total, progress, task, on_epoch=lambda: curve.append(accuracy(model, *test))
+    )
     if recipe.prune:
         masks = magnitude_prune(model, recipe.prune)
         finetune = recipe.finetune_epochs * steps_per_epoch if recipe.max_steps is None else recipe.max_steps
@@ -207,6 +210,7 @@ def train_one(recipe: Recipe, train, test, work: Path, progress=None) -> dict:
         "train_accuracy": round(accuracy(model, *train), 4),
         "train_seconds": round(time.time() - start, 1),
         "steps": steps,
+        "epoch_test_accuracy": [round(a, 4) for a in curve],
     }
     _save_traced(model, work / "models" / f"{recipe.name}.ts.pt")
     (work / "models" / f"{recipe.name}.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -279,7 +283,9 @@ def magnitude_prune(model: torch.nn.Module, share: float) -> dict[torch.nn.Param
     return masks
 
 
-def _train_steps(model, recipe: Recipe, train, generator, total: int, progress, task, masks=None, lr_scale=1.0):
+def _train_steps(
+    model, recipe: Recipe, train, generator, total: int, progress, task, masks=None, lr_scale=1.0, on_epoch=None
+):
     optimiser = make_optimiser(model, recipe, lr_scale)
     schedule = make_schedule(optimiser, recipe, total)
     step = 0
@@ -305,6 +311,8 @@ def _train_steps(model, recipe: Recipe, train, generator, total: int, progress, 
                 progress.update(task, advance=1, description=f"{recipe.name} loss {loss.item():.2f}")
             if step >= total:
                 break
+        if on_epoch is not None:
+            on_epoch()
     return step
 
 
@@ -459,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (2 or more measure the seed spread)")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument(
+        "--widths", default=",".join(map(str, WIDTHS)), help="ResNet-8 widths, comma-separated (default: 8,16)"
+    )
     parser.add_argument("--probes", default="default,cifar10-c")
     parser.add_argument("--samples", type=int, default=None, help="test images per audit (default: all 846)")
     parser.add_argument("--resamples", type=int, default=2000)
@@ -472,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.time()
-    recipes = GRIDS[args.grid](args.seeds, args.epochs)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    recipes = GRIDS[args.grid](args.seeds, args.epochs, widths)
     if args.limit:
         recipes = recipes[:: max(1, len(recipes) // args.limit)][: args.limit]
     if args.max_steps:

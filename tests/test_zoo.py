@@ -467,6 +467,7 @@ def test_every_recipe_factor_of_the_factors_grid_trains(tmp_path):
     study = load_study_script()
     recipes = study.recipe_grid(seeds=2, epochs=1)
     assert len(recipes) == 13 * 2 * 2 and len({r.name for r in recipes}) == len(recipes)
+    assert {r.width for r in study.recipe_grid(seeds=2, epochs=1, widths=(8,))} == {8}
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, (16, 3, 32, 32), dtype=np.uint8))
     labels = torch.from_numpy(rng.integers(0, 10, 16)).long()
@@ -474,6 +475,7 @@ def test_every_recipe_factor_of_the_factors_grid_trains(tmp_path):
         tiny = dataclasses.replace(recipe, max_steps=2, batch_size=8)
         record = study.train_one(tiny, (images, labels), (images, labels), tmp_path)
         assert record["steps"] == (4 if tiny.prune else 2), tiny.name
+        assert len(record["epoch_test_accuracy"]) == 1  # one epoch of 16 images: the plateau curve has one point
         if tiny.prune:  # the pruned share of conv weights is still zero after fine-tuning
             state = _traced_state(tmp_path, tiny)
             weights = torch.cat([t.flatten() for n, t in state.items() if n.endswith(".weight") and t.dim() == 4])
