@@ -205,6 +205,35 @@ class ProbeResult:
 
 
 @dataclass
+class ProbeVerdict:
+    """One probe judged against the baseline across its severities: what findings and the
+    verdict quote, instead of the probe's most extreme row.
+
+    Only severities where the baseline is well above chance (``judged``; at least twice
+    chance) are judged: where both models are near chance a difference says nothing.
+    drop_difference is the mean over those severities of (model drop - baseline drop),
+    accuracy_difference the mean of (model accuracy - baseline accuracy), each with a
+    95% paired bootstrap interval over images; p_value is a paired t-test of the per-image
+    mean drop difference, and adjusted_p its Holm adjustment over the ``comparisons``
+    corruption probes judged in the same audit (so that 5-8 probes x 3-10 severities do
+    not make a regression by chance). significant: adjusted_p below 0.05.
+    """
+
+    probe: str
+    kind: str
+    judged: list[float]  # the severities judged
+    left_out: list[float]  # the severities where the baseline is not above twice chance
+    drop_difference: float | None = None
+    drop_difference_ci: list[float] | None = None
+    accuracy_difference: float | None = None
+    accuracy_difference_ci: list[float] | None = None
+    p_value: float | None = None
+    adjusted_p: float | None = None
+    comparisons: int = 0
+    significant: bool = False
+
+
+@dataclass
 class FourierHeatmap:
     """Error rate under a single Fourier-basis perturbation per frequency (Yin et al. 2019).
     errors[i][j] is for frequency (u, v) = (i - H//2, j - W//2) cycles/image (DC centred)."""
@@ -251,6 +280,7 @@ class ProbeSection:
     examples: list[dict] = field(default_factory=list)  # probe, label, png (base64): one image under each probe
     non_finite_logits: int = 0  # clean images whose logits held NaN or Inf (counted as wrong)
     baseline_non_finite_logits: int = 0
+    judged: list[ProbeVerdict] = field(default_factory=list)  # per probe, against a paired baseline
 
 
 # --- judgments -----------------------------------------------------------------------------
@@ -495,6 +525,7 @@ def _probes_from_dict(data: dict[str, Any] | None) -> ProbeSection | None:
         return None
     section = build(ProbeSection, data)
     section.results = [build(ProbeResult, item) for item in data.get("results", [])]
+    section.judged = [build(ProbeVerdict, item) for item in data.get("judged", [])]
     if data.get("heatmap") is not None:
         section.heatmap = build(FourierHeatmap, data["heatmap"])
     return section

@@ -137,7 +137,7 @@ def audit_result(
             command=["spectral-audit", "models/candidate.ts.pt"],
             python_version="3.11",
         ),
-        probes=probe_section(0.66, 0.64 if baseline else None, 0.04, 0.05) if probes else None,
+        probes=probe_section(0.66, 0.64 if baseline else None, 0.04, 0.08) if probes else None,
     )
     policy = policy or Policy()
     result.findings = evaluate_findings(result, policy.findings, calibration)

@@ -203,3 +203,16 @@ def test_findings_link_to_their_explanation(result, page):
     for finding in result.findings:
         assert f'href="#guide-{finding.id}"' in page and f'id="guide-{finding.id}"' in page
     assert 'id="how-to-read"' in page and '<img src="data:image/png;base64,' in page
+
+
+def test_the_vs_baseline_column_means_model_minus_baseline_accuracy_in_every_row(result):
+    """The clean row and the probe rows used to differ (model better vs model worse)."""
+    from audit.report.view import _probe_groups
+
+    probes = _probe_groups(result)
+    section = result.probes
+    assert probes["clean_difference"].startswith(f"{100 * section.clean_difference:+.1f}")
+    for group in probes["groups"]:
+        rows = [r for r in section.results if r.probe == group["probe"]]
+        for shown, row in zip(group["rows"], rows):
+            assert shown["difference"].startswith(f"{100 * (row.accuracy - row.baseline_accuracy):+.1f}")

@@ -84,3 +84,66 @@ def test_a_model_against_itself_has_every_difference_zero():
     for row in results:
         assert row.difference == 0 and row.difference_ci == [0.0, 0.0]
         assert row.drop_difference == 0 and row.drop_difference_ci == [0.0, 0.0]
+
+
+# --- probes judged across severities, with Holm's adjustment -------------------------------
+
+
+def test_holm_matches_a_worked_example():
+    # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 times 4, 3, 2, 1 = 0.04, 0.06, 0.06, 0.04 -> running max.
+    assert stats.holm_adjusted([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert stats.holm_adjusted([0.5, 0.9]) == [1.0, 1.0] and stats.holm_adjusted([]) == []
+
+
+def test_paired_t_p_matches_the_t_formula():
+    from scipy.stats import t
+
+    differences = np.array([1, 0, 0, 2, -1, 1, 0, 1, 1, 0] * 20)
+    statistic = differences.mean() / (differences.std(ddof=1) / math.sqrt(differences.size))
+    assert stats.paired_t_p(differences) == pytest.approx(2 * t.sf(abs(statistic), differences.size - 1))
+    assert stats.paired_t_p(np.zeros(50)) == 1.0 and stats.paired_t_p(np.ones(50)) == 0.0
+
+
+def _judge(model_rows, baseline_rows, probes):
+    """judge_probes over hand-made per-image outcomes (rows: clean first, then each task)."""
+    from audit.probes.summary import judge_probes
+
+    tasks = [(None, 0.0)] + [(PROBES[name], severity) for name, severity in probes]
+    agrees = np.ones((len(tasks), model_rows.shape[1]), dtype=bool)
+    return judge_probes(tasks, Outcomes(model_rows, agrees), Outcomes(baseline_rows, agrees), 10, seed=0)
+
+
+def _column(count: int, wrong: int, offset: int = 0) -> np.ndarray:
+    row = np.ones(count, dtype=bool)
+    row[offset : offset + wrong] = False
+    return row
+
+
+def test_a_difference_significant_alone_is_not_after_holm_over_three_probes():
+    count = 846
+    clean = _column(count, 0)
+    # Under noise the model misses 28 images the baseline gets right and the baseline 14 the
+    # model gets right: a paired t p of about 0.03. Blur and low resolution: identical outcomes.
+    model = np.stack([clean, _column(count, 28), _column(count, 100), _column(count, 100)])
+    baseline = np.stack([clean, _column(count, 14, offset=400), _column(count, 100), _column(count, 100)])
+    conditions = [("gaussian_noise", 0.1), ("gaussian_blur", 5.0), ("low_resolution", 16.0)]
+    alone = _judge(model[:2], baseline[:2], conditions[:1])[0]
+    assert 0.01 < alone.p_value < 0.05 and alone.adjusted_p == alone.p_value and alone.significant
+    judged = _judge(model, baseline, conditions)
+    noise = judged[0]
+    assert noise.p_value == alone.p_value and noise.comparisons == 3
+    assert noise.adjusted_p == pytest.approx(3 * noise.p_value) and not noise.significant
+    assert noise.drop_difference == pytest.approx(14 / count)
+    assert noise.accuracy_difference == pytest.approx(-14 / count)
+
+
+def test_severities_where_the_baseline_is_near_chance_are_not_judged():
+    count = 1000
+    clean = _column(count, 0)
+    # Mild noise: the model keeps 100 more images; harsh noise: both near chance (10%), the
+    # baseline at 16% and the model at 14% -- the row that used to headline a regression.
+    model = np.stack([clean, _column(count, 100), _column(count, 860)])
+    baseline = np.stack([clean, _column(count, 200), _column(count, 840)])
+    (noise,) = _judge(model, baseline, [("gaussian_noise", 0.04), ("gaussian_noise", 0.2)])
+    assert noise.judged == [0.04] and noise.left_out == [0.2]
+    assert noise.drop_difference == pytest.approx(-0.1) and noise.significant

@@ -301,8 +301,10 @@ def test_measured_drops_take_precedence_over_forecasts(fixture_calibration):
     result = audit_result(probes=True, calibration=fixture_calibration)
     assert not [f for f in result.findings if f.id == "spectral-forecast"]
     assert "forecasts" not in result.verdict
-    # Where the forecast and a significant measurement meet, the verdict says which won.
-    assert "spectrum forecast" in result.verdict or "Measured on the same images" in result.verdict
+    # Where the forecast and a significant measurement meet, the verdict says which won and
+    # names the statistic behind each forecast.
+    assert "As its first-layer HFER forecast (zoo studies), it loses less" in result.verdict
+    assert "against what its network HFER forecast (zoo studies), it loses less" in result.verdict
 
 
 def test_no_forecast_against_white_noise_or_another_architecture(fixture_calibration):

@@ -80,6 +80,15 @@ class Probe:
         """One condition in words, from the parameter actually applied: 'blur k=5'."""
         return self.label.format(value=value)
 
+    def describe_range(self, values: list[float]) -> str:
+        """Several conditions of this probe in words: 'blur k=3-7', 'noise σ=0.04-0.20'."""
+        if len(values) == 1:
+            return self.describe(values[0])
+        prefix, _, rest = self.label.partition("{")
+        suffix = rest.partition("}")[2]
+        first, last = (self.describe(v).removeprefix(prefix).removesuffix(suffix) for v in (values[0], values[-1]))
+        return f"{prefix}{first}–{last}{suffix}"
+
     def summary(self) -> dict:
         """What a result records about the probe (its JSON ``probes`` entry)."""
         return {
@@ -241,6 +250,13 @@ def resolve_probes(spec: str) -> tuple[list[Probe], bool]:
             raise AuditError(f"unknown probe {raw!r}; known probes and presets: {known}.")
     unique = list({p.name: p for p in chosen}.values())
     return unique, heatmap
+
+
+def judged_conditions(verdict, results) -> str:
+    """The conditions a probe verdict judged, in words, from the parameters applied."""
+    values = [r.value for r in results if r.probe == verdict.probe and float(r.severity) in set(verdict.judged)]
+    probe = PROBES.get(verdict.probe)
+    return probe.describe_range(values) if probe and values else verdict.probe
 
 
 def condition(result) -> str:

@@ -26,7 +26,7 @@ from audit.probes.registry import resolve_probes
 from audit.probes.runners import make_runner
 from audit.probes.statistics import RESAMPLES
 from audit.probes.suite import check_compatibility, run_probe_suite, run_probe_suite_parts, timed
-from audit.probes.summary import METHOD, Outcomes, summarise
+from audit.probes.summary import METHOD, Outcomes, judge_probes, summarise
 from audit.schema import AuditResult, ProbeSection
 
 CPU_DEFAULT_SAMPLES = 1000  # a CPU-sized subset unless the user asks for another size
@@ -297,6 +297,8 @@ def fill_results(section: ProbeSection, tasks: list, model: Outcomes, baseline: 
     section.clean_mcnemar_p = clean.mcnemar_p
     section.clean_correct = clean.correct_bits
     section.paired = baseline is not None and baseline.correct is not None and model.correct is not None
+    if section.paired:
+        section.judged = judge_probes(tasks, model, baseline, section.num_classes, section.seed)
 
 
 def _saved_outcomes(saved: ProbeSection, tasks: list, count: int) -> Outcomes | None:

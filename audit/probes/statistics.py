@@ -81,6 +81,30 @@ def paired_bootstrap(
     return PairedDifference(estimate, float(lower), float(upper))
 
 
+def paired_t_p(differences: np.ndarray) -> float:
+    """Two-sided p-value of a paired t-test that the per-image differences average 0
+    (scipy's one-sample t-test); identical outcomes give 1, a constant non-zero
+    difference 0."""
+    differences = np.asarray(differences, dtype=np.float64)
+    if differences.size < 2 or np.all(differences == differences.flat[0]):
+        return 1.0 if differences.size == 0 or differences.flat[0] == 0 else 0.0
+    from scipy.stats import ttest_1samp
+
+    return float(ttest_1samp(differences, 0.0).pvalue)
+
+
+def holm_adjusted(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (family-wise error): sort ascending, multiply the k-th
+    smallest by (m - k + 1), keep the running maximum, cap at 1; in the input's order."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def mcnemar_exact_p(model_only: int, baseline_only: int) -> float:
     """Two-sided exact McNemar p-value: the discordant pairs as Binomial(b + c, 1/2)."""
     discordant = model_only + baseline_only

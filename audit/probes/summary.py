@@ -12,7 +12,10 @@ import numpy as np
 
 from audit.probes import statistics as stats
 from audit.probes.registry import Probe
-from audit.schema import ProbeResult
+from audit.schema import ProbeResult, ProbeVerdict
+
+ABOVE_CHANCE = 2.0  # a severity is judged only where the baseline is at least twice chance
+SIGNIFICANCE = 1 - stats.CONFIDENCE
 
 METHOD = (
     "95% intervals: Wilson for accuracies; seeded paired bootstrap over images ({resamples:,} resamples, "
@@ -107,3 +110,47 @@ def summarise(
 def _discordant(model: np.ndarray, baseline: np.ndarray) -> tuple[int, int]:
     """(images only the model gets right, images only the baseline gets right)."""
     return int((model & ~baseline).sum()), int((~model & baseline).sum())
+
+
+def judge_probes(
+    tasks: list[tuple[Probe | None, float]], model: Outcomes, baseline: Outcomes, num_classes: int | None, seed: int
+) -> list[ProbeVerdict]:
+    """Each probe against the baseline, across the severities where the baseline is at
+    least twice chance: the per-image mean over those severities of the drop difference
+    and of the accuracy difference (paired bootstrap intervals), a paired t-test, and
+    Holm's adjustment over the corruption probes judged (diagnostics are judged but not
+    counted: they never headline)."""
+    chance = 1 / num_classes if num_classes else 0.0
+    by_probe: dict[str, list[int]] = {}
+    for index, (probe, _) in enumerate(tasks[1:], start=1):
+        by_probe.setdefault(probe.name, []).append(index)
+    clean_m, clean_b = model.correct[0].astype(np.int8), baseline.correct[0].astype(np.int8)
+    verdicts = []
+    for name, indices in by_probe.items():
+        probe = tasks[indices[0]][0]
+        judged = [i for i in indices if baseline.correct[i].mean() >= ABOVE_CHANCE * chance]
+        verdict = ProbeVerdict(
+            probe=name,
+            kind=probe.kind,
+            judged=[tasks[i][1] for i in judged],
+            left_out=[tasks[i][1] for i in indices if i not in judged],
+        )
+        if judged:
+            # Integer per-image sums over the judged severities keep the bootstrap exact
+            # (few distinct values); the mean is the sum over their count.
+            drops = sum((clean_m - model.correct[i]) - (clean_b - baseline.correct[i]) for i in judged)
+            differences = sum(model.correct[i].astype(np.int8) - baseline.correct[i] for i in judged)
+            count = len(judged)
+            drop = _paired(drops.astype(np.int16), seed, name, "judged", "drop difference")
+            accuracy = _paired(differences.astype(np.int16), seed, name, "judged", "difference")
+            verdict.drop_difference = drop.estimate / count
+            verdict.drop_difference_ci = [v / count for v in drop.interval]
+            verdict.accuracy_difference = accuracy.estimate / count
+            verdict.accuracy_difference_ci = [v / count for v in accuracy.interval]
+            verdict.p_value = stats.paired_t_p(drops)
+        verdicts.append(verdict)
+    counted = [v for v in verdicts if v.kind != "diagnostic" and v.p_value is not None]
+    for verdict, adjusted in zip(counted, stats.holm_adjusted([v.p_value for v in counted])):
+        verdict.adjusted_p, verdict.comparisons = adjusted, len(counted)
+        verdict.significant = adjusted < SIGNIFICANCE
+    return verdicts

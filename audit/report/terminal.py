@@ -163,7 +163,7 @@ def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
         if baseline:
             row += [
                 with_interval(r.baseline_accuracy, r.baseline_accuracy_ci),
-                with_interval(r.drop_difference, r.drop_difference_ci, signed=True),
+                with_interval(r.difference, r.difference_ci, signed=True),
             ]
         else:
             row += [percent(r.agreement)]
@@ -171,7 +171,8 @@ def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
     caption = [
         "accuracy and drop in %, ± the 95% interval's half-width"
         + (
-            "; vs base = points the model loses beyond the baseline's drop (paired: same images, same noise)"
+            "; vs base = model - baseline accuracy in points, every row (+: the model is better; paired: same "
+            "images, same noise)"
             if baseline and section.paired
             else ""
         )

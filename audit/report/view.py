@@ -10,7 +10,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from audit.probes.registry import condition
+from audit.probes.registry import condition, judged_conditions
 from audit.report import charts
 from audit.report.format import number, percent, short, with_interval
 from audit.rules.findings import GUIDE
@@ -43,14 +43,14 @@ def _key_numbers(result: AuditResult) -> list[dict]:
         if corruptions:
             worst = min(corruptions, key=lambda r: r.accuracy)
             numbers.append(_card("hardest corruption", f"{percent(worst.accuracy)}%", condition(worst)))
-        compared = [r for r in corruptions if r.drop_difference is not None and r.drop_difference_ci]
+        compared = [v for v in section.judged if v.kind != "diagnostic" and v.drop_difference is not None]
         if compared:
-            largest = max(compared, key=lambda r: r.drop_difference)
+            largest = max(compared, key=lambda v: v.drop_difference)
             numbers.append(
                 _card(
                     "largest loss vs baseline",
                     f"{with_interval(largest.drop_difference, largest.drop_difference_ci, signed=True)}",
-                    f"points, {condition(largest)}",
+                    f"points of drop, mean over {judged_conditions(largest, section.results)}",
                 )
             )
     return numbers
@@ -74,12 +74,12 @@ def _probe_groups(result: AuditResult) -> dict | None:
                 "drop": with_interval(r.accuracy_drop, r.accuracy_drop_ci),
                 "agreement": percent(r.agreement),
                 "baseline_accuracy": with_interval(r.baseline_accuracy, r.baseline_accuracy_ci),
-                "difference": with_interval(r.drop_difference, r.drop_difference_ci, signed=True)
-                if r.drop_difference is not None
+                # One meaning in every row, the clean one included: model - baseline accuracy
+                # (+: the model is better). Drop differences are judged per probe (findings).
+                "difference": with_interval(r.difference, r.difference_ci, signed=True)
+                if r.difference is not None
                 else "—",
-                "significant": bool(
-                    r.drop_difference_ci and (r.drop_difference_ci[0] > 0 or r.drop_difference_ci[1] < 0)
-                ),
+                "significant": bool(r.difference_ci and (r.difference_ci[0] > 0 or r.difference_ci[1] < 0)),
             }
         )
     return {

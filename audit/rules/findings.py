@@ -10,8 +10,10 @@ checkpoint itself records, a policy), with the numbers behind it:
 - spectra: a tolerance band around SSR 1 (the same spectrum within 5% is "the same");
   kernels that equal the baseline's up to a per-channel scale (BatchNorm folded) are
   named, not flagged;
-- robustness: against a baseline, only differences whose 95% interval excludes zero
-  ("loses 4.1 ± 1.3 points more than the baseline under blur k=5"); without one, drops
+- robustness: against a baseline, each probe is judged across the severities where the
+  baseline is at least twice chance, by its mean drop difference (paired interval), and
+  a corruption probe is a regression only when its Holm-adjusted p is below 0.05 ("loses
+  4.1 ± 1.3 points more than the baseline under blur k=3-7"); without a baseline, drops
   are information, unless a policy sets limits for them.
 
 Thresholds are the named fields of :class:`Thresholds`, which a policy can override.
@@ -19,10 +21,11 @@ Thresholds are the named fields of :class:`Thresholds`, which a policy can overr
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from audit.probes.registry import PROBES, condition
-from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult
+from audit.probes.registry import PROBES, condition, judged_conditions
+from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
 from audit.zoo.statistics import STATISTICS
 
@@ -59,12 +62,14 @@ REMOVES_HIGH_FREQUENCIES = ("blur", "low_resolution", "pixelate")
 ADDS_HIGH_FREQUENCIES = ("noise",)
 
 
-def points(estimate: float, interval: list[float] | None) -> str:
-    """A difference of fractions in points with its 95% half-width: '4.1 ± 1.3'."""
+def points(estimate: float, interval: list[float] | None, signed: bool = False) -> str:
+    """A difference of fractions in points with its 95% half-width: '4.1 ± 1.3' ('+4.1 ±
+    1.3' signed)."""
+    value = f"{100 * estimate:+.1f}" if signed else f"{100 * estimate:.1f}"
     if not interval:
-        return f"{100 * estimate:.1f}"
+        return value
     half = max(abs(estimate - interval[0]), abs(interval[1] - estimate))
-    return f"{100 * estimate:.1f} ± {100 * half:.1f}"
+    return f"{value} ± {100 * half:.1f}"
 
 
 def bracket(interval: list[float]) -> str:
@@ -429,34 +434,12 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     by_probe: dict[str, list[ProbeResult]] = {}
     for row in section.results:
         by_probe.setdefault(row.probe, []).append(row)
+    judged = {v.probe: v for v in section.judged}
     for name, rows in by_probe.items():
         diagnostic = rows[0].kind == "diagnostic"
         if section.paired:
-            worse = [r for r in rows if r.drop_difference_ci and r.drop_difference_ci[0] > 0]
-            better = [r for r in rows if r.drop_difference_ci and r.drop_difference_ci[1] < 0]
-            if worse:
-                row = _worst(worse, lambda r: r.drop_difference)
-                findings.append(
-                    Finding(
-                        "robustness-regression",
-                        "info" if diagnostic else "warning",
-                        f"Loses {points(row.drop_difference, row.drop_difference_ci)} points more than the baseline "
-                        f"under {condition(row)} ({100 * row.accuracy:.1f}% vs {100 * row.baseline_accuracy:.1f}%).",
-                        _evidence(row),
-                    )
-                )
-            if better:
-                row = _worst(better, lambda r: -r.drop_difference)
-                low, high = row.drop_difference_ci
-                findings.append(
-                    Finding(
-                        "robustness-improvement",
-                        "info",
-                        f"Loses {points(-row.drop_difference, [-high, -low])} points less than the baseline under "
-                        f"{condition(row)} ({100 * row.accuracy:.1f}% vs {100 * row.baseline_accuracy:.1f}%).",
-                        _evidence(row),
-                    )
-                )
+            if name in judged:
+                findings += _judged_findings(judged[name], rows, section)
             continue
         probe = PROBES.get(name)
         middle = probe.middle_severity() if probe else rows[len(rows) // 2].severity
@@ -481,6 +464,60 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             )
         )
     return findings
+
+
+def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) -> list[Finding]:
+    """A probe against the baseline, judged across its severities (see ProbeVerdict): a
+    corruption probe is a regression (warning) or an improvement only when its Holm-
+    adjusted p is below 0.05; a diagnostic only informs, on its unadjusted interval."""
+    if verdict.drop_difference is None:
+        return []
+    low, high = verdict.drop_difference_ci
+    if verdict.kind == "diagnostic":
+        worse, better = low > 0, high < 0
+    else:
+        worse = verdict.significant and verdict.drop_difference > 0
+        better = verdict.significant and verdict.drop_difference < 0
+    if not (worse or better):
+        return []
+    judged = [r for r in rows if float(r.severity) in set(verdict.judged)]
+    model = sum(r.accuracy for r in judged) / len(judged)
+    base = sum(r.baseline_accuracy for r in judged) / len(judged)
+    where = judged_conditions(verdict, rows)
+    count = f"{len(judged)} severities" if len(judged) > 1 else "one severity"
+    if worse:
+        lead = f"Loses {points(verdict.drop_difference, verdict.drop_difference_ci)} points more"
+    else:
+        lead = f"Loses {points(-verdict.drop_difference, negated(verdict.drop_difference_ci))} points less"
+    difference = points(verdict.accuracy_difference, verdict.accuracy_difference_ci, signed=True)
+    message = (
+        f"{lead} than the baseline under {where} (drop difference, mean over {count}); its accuracy there is "
+        f"{100 * model:.1f}% vs {100 * base:.1f}%, an accuracy difference of {difference} points."
+    )
+    if verdict.adjusted_p is not None:
+        message += f" p = {verdict.adjusted_p:.2g}, Holm-adjusted over {verdict.comparisons} probes."
+    if verdict.left_out:
+        left = [r for r in rows if float(r.severity) in set(verdict.left_out)]
+        chance = 1 / section.num_classes if section.num_classes else 0.0
+        message += (
+            f" Not judged: {', '.join(condition(r) for r in left)}, where the baseline is at "
+            f"{', '.join(f'{100 * r.baseline_accuracy:.1f}%' for r in left)}, not above twice chance "
+            f"({100 * 2 * chance:.1f}%)."
+        )
+    evidence = {
+        **dataclasses.asdict(verdict),
+        "accuracy": model,
+        "baseline_accuracy": base,
+        "conditions": where,
+    }
+    return [
+        Finding(
+            "robustness-regression" if worse else "robustness-improvement",
+            "warning" if worse and verdict.kind != "diagnostic" else "info",
+            message,
+            evidence,
+        )
+    ]
 
 
 def _evidence(row: ProbeResult) -> dict:
@@ -590,13 +627,15 @@ GUIDE: dict[str, tuple[str, str, str]] = {
     ),
     "robustness-regression": (
         "Loses more than the baseline",
-        "Under this corruption the model loses more accuracy than the baseline, on the same images, "
-        "and the 95% interval of the difference excludes zero.",
+        "Under this corruption the model loses more accuracy than the baseline, on the same images, averaged over "
+        "the severities where the baseline is at least twice chance; the difference stays significant after Holm's "
+        "adjustment for the number of probes (p < 0.05).",
         "Decide whether the regression matters for deployment; if it does, train with matching augmentation.",
     ),
     "robustness-improvement": (
         "Loses less than the baseline",
-        "Under this corruption the model keeps more accuracy than the baseline, beyond sampling noise.",
+        "Under this corruption the model keeps more accuracy than the baseline, averaged over the severities where "
+        "the baseline is at least twice chance, beyond sampling noise (Holm-adjusted p < 0.05).",
         "Nothing to do; worth noting in the release notes.",
     ),
     "probe-drop": (

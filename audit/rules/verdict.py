@@ -8,10 +8,11 @@ model at chance mean nothing.
 
 from __future__ import annotations
 
-from audit.probes.registry import condition
+from audit.probes.registry import condition, judged_conditions
 from audit.rules.findings import Thresholds, negated, points
-from audit.schema import AuditResult, ProbeResult, TrackResult
+from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
+from audit.zoo.statistics import STATISTICS
 
 
 def _spectral_sentence(result: AuditResult, tolerance: float) -> str:
@@ -44,15 +45,21 @@ def _spectral_sentence(result: AuditResult, tolerance: float) -> str:
     return (scope + "it is " + sentence) if scope else ("It is " + sentence)
 
 
-def _gains_and_losses(better: list[ProbeResult], worse: list[ProbeResult]) -> str:
-    """'loses less than the baseline under blur k=5 (3.2 ± 1.1 points) and more under
-    noise σ=0.10 (7.1 ± 1.6 points)'."""
+def _gains_and_losses(better: list[ProbeVerdict], worse: list[ProbeVerdict], results: list[ProbeResult]) -> str:
+    """'loses less than the baseline under blur k=3-7 (3.2 ± 1.1 points) and more under
+    noise σ=0.04-0.10 (7.1 ± 1.6 points)': each probe's mean drop difference over the
+    severities it was judged at."""
     parts = []
     if better:
-        items = [f"{condition(r)} ({points(-r.drop_difference, negated(r.drop_difference_ci))} points)" for r in better]
+        items = [
+            f"{judged_conditions(v, results)} ({points(-v.drop_difference, negated(v.drop_difference_ci))} points)"
+            for v in better
+        ]
         parts.append("less than the baseline under " + _listed(items))
     if worse:
-        items = [f"{condition(r)} ({points(r.drop_difference, r.drop_difference_ci)} points)" for r in worse]
+        items = [
+            f"{judged_conditions(v, results)} ({points(v.drop_difference, v.drop_difference_ci)} points)" for v in worse
+        ]
         parts.append(("more under " if better else "more than the baseline under ") + _listed(items))
     return "loses " + " and ".join(parts)
 
@@ -61,22 +68,17 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _significant(rows: list[ProbeResult]) -> tuple[list[ProbeResult], list[ProbeResult]]:
-    """Per corruption probe, its largest significant loss and gain against the baseline."""
-    worse, better = {}, {}
-    for row in rows:
-        if row.kind == "diagnostic" or not row.drop_difference_ci:
-            continue
-        if row.drop_difference_ci[0] > 0 and row.drop_difference > getattr(worse.get(row.probe), "drop_difference", 0):
-            worse[row.probe] = row
-        if row.drop_difference_ci[1] < 0 and row.drop_difference < getattr(better.get(row.probe), "drop_difference", 0):
-            better[row.probe] = row
-    return list(worse.values()), list(better.values())
+def _significant(judged: list[ProbeVerdict]) -> tuple[list[ProbeVerdict], list[ProbeVerdict]]:
+    """The corruption probes that lose significantly more, and less, than the baseline
+    (Holm-adjusted across the probes)."""
+    corruptions = [v for v in judged if v.kind != "diagnostic" and v.significant]
+    return [v for v in corruptions if v.drop_difference > 0], [v for v in corruptions if v.drop_difference < 0]
 
 
-def _measured_sentence(result: AuditResult, expected: dict[str, bool]) -> str | None:
-    """What the probes measured; ``expected``: probe -> the zoo-study forecast (True: a
-    larger drop than the baseline's), for the probes the study supports a forecast for."""
+def _measured_sentence(result: AuditResult, expected: dict[str, tuple[bool, str]]) -> str | None:
+    """What the probes measured; ``expected``: probe -> (the zoo-study forecast, True for a
+    larger drop than the baseline's; the statistic that made it), for the probes the
+    studies support a forecast for."""
     section = result.probes
     if section is None or section.clean_accuracy is None:
         return None
@@ -90,33 +92,47 @@ def _measured_sentence(result: AuditResult, expected: dict[str, bool]) -> str | 
             f"Clean accuracy {100 * section.clean_accuracy:.1f}%; the hardest corruption, {condition(worst)}, costs "
             f"{points(worst.accuracy_drop, worst.accuracy_drop_ci)} points (no baseline to compare with{against})."
         )
-    worse, better = _significant(corruptions)
+    worse, better = _significant(section.judged)
     if not worse and not better:
-        largest = max(corruptions, key=lambda r: abs(r.drop_difference or 0))
         if all(r.drop_difference_ci == [0.0, 0.0] for r in corruptions):
             return "Under the probes it predicts what the baseline predicts on every image: every difference is 0 ± 0."
+        compared = [v for v in section.judged if v.kind != "diagnostic" and v.drop_difference is not None]
+        if not compared:
+            return (
+                "Under the probes nothing can be judged: the baseline is not above twice chance at any corrupted "
+                "severity."
+            )
+        largest = max(compared, key=lambda v: abs(v.drop_difference))
         return (
-            "Under the probes it is as robust as the baseline: no difference in drop is significant (largest: "
-            f"{points(largest.drop_difference, largest.drop_difference_ci)} points under {condition(largest)})."
+            "Under the probes it is as robust as the baseline: no probe's mean drop difference is significant after "
+            f"Holm's adjustment over {largest.comparisons} probes (largest: "
+            f"{points(largest.drop_difference, largest.drop_difference_ci)} points under "
+            f"{judged_conditions(largest, section.results)})."
         )
     # Only a forecast the zoo study supports is compared with what was measured; the
     # rest is reported as measured, with no appeal to a theory the data did not back.
 
-    def agrees(row: ProbeResult, larger: bool) -> bool | None:
-        return None if row.probe not in expected else expected[row.probe] == larger
+    def agrees(verdict: ProbeVerdict, larger: bool) -> bool | None:
+        return None if verdict.probe not in expected else expected[verdict.probe][0] == larger
 
-    as_forecast = [r for r in better if agrees(r, False)], [r for r in worse if agrees(r, True)]
-    against = [r for r in better if agrees(r, False) is False], [r for r in worse if agrees(r, True) is False]
-    other = [r for r in better if agrees(r, False) is None], [r for r in worse if agrees(r, True) is None]
+    as_forecast = [v for v in better if agrees(v, False)], [v for v in worse if agrees(v, True)]
+    against = [v for v in better if agrees(v, False) is False], [v for v in worse if agrees(v, True) is False]
+    other = [v for v in better if agrees(v, False) is None], [v for v in worse if agrees(v, True) is None]
+
+    def statistic(group: tuple[list[ProbeVerdict], list[ProbeVerdict]]) -> str:
+        return " and ".join(sorted({expected[v.probe][1] for v in [*group[0], *group[1]]}))
+
     sentences = []
     if any(as_forecast):
-        sentences.append("As its spectrum forecast (zoo study), it " + _gains_and_losses(*as_forecast))
+        lead = f"As its {statistic(as_forecast)} forecast (zoo studies), it "
+        sentences.append(lead + _gains_and_losses(*as_forecast, section.results))
     if any(against):
-        lead = "; against the forecast, it " if sentences else "Against what its spectrum forecast (zoo study), it "
-        sentences.append(lead + _gains_and_losses(*against))
+        lead = "; against" if sentences else "Against"
+        lead += f" what its {statistic(against)} forecast (zoo studies), it "
+        sentences.append(lead + _gains_and_losses(*against, section.results))
     if any(other):
         lead = "; it also " if sentences else "Measured on the same images, it "
-        sentences.append(lead + _gains_and_losses(*other))
+        sentences.append(lead + _gains_and_losses(*other, section.results))
     return "".join(sentences) + "."
 
 
@@ -193,7 +209,7 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
     spectral = _spectral_sentence(result, limits.ssr_tolerance)
     sentences = [spectral]
     made = forecasts(result, calibration, limits.ssr_tolerance)
-    measured = _measured_sentence(result, {f.probe: f.larger_drop for f in made})
+    measured = _measured_sentence(result, {f.probe: (f.larger_drop, STATISTICS[f.statistic].label) for f in made})
     if measured:
         sentences.append(measured)
     elif result.probes is None:
