@@ -169,6 +169,7 @@ class Match(str, Enum):
 
 class GateMode(str, Enum):
     significant = "significant"
+    non_inferiority = "non-inferiority"
     point = "point"
 
 
@@ -808,10 +809,11 @@ def audit_command(
         Optional[GateMode],
         typer.Option(
             "--gate-mode",
-            metavar="[significant|point]",
+            metavar="[significant|non-inferiority|point]",
             rich_help_panel=GATES_PANEL,
             help="Accuracy gates: significant (default) fails only when the whole 95% interval is past the limit; "
-            "point compares the measured values.",
+            "non-inferiority passes only when the whole interval is within it (a release gate that must show the "
+            "model is no worse); point compares the measured values.",
         ),
     ] = None,
     junit: Annotated[
@@ -896,6 +898,8 @@ def audit_command(
             )
         print_result(result, stdout)
         _report_written(written)
+        for note in result.gates.notes:
+            stdout.print(f"Note: {note}.", style="yellow", markup=False, highlight=False)
         stdout.print(
             summary_line(result.gates),
             style="bold green" if result.gates.passed else "bold red",

@@ -299,7 +299,10 @@ class Finding:
 @dataclass
 class GateCheck:
     """One threshold. ``interval`` is the value's 95% interval where it is measured on a
-    sample; ``mode`` "significant" judged the interval, "point" the value."""
+    sample; ``mode`` says what was compared with the threshold (``deciding``): "point" the
+    value, "significant" the interval's near bound (fails only when the data show the
+    limit is crossed), "non-inferiority" its far bound (passes only when the data show
+    the limit is kept)."""
 
     name: str
     value: float | None
@@ -308,12 +311,14 @@ class GateCheck:
     detail: str = ""
     interval: list[float] | None = None
     mode: str = "point"
+    deciding: float | None = None  # the number compared with the threshold
 
 
 @dataclass
 class GateResult:
     passed: bool
     checks: list[GateCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a limit finer than the sample resolves
     mode: str = "significant"
 
     @property
@@ -517,7 +522,12 @@ class ZooResult:
 def _gates_from_dict(data: dict[str, Any] | None) -> GateResult | None:
     if data is None:
         return None
-    return GateResult(passed=data["passed"], checks=[build(GateCheck, c) for c in data.get("checks", [])])
+    return GateResult(
+        passed=data["passed"],
+        checks=[build(GateCheck, c) for c in data.get("checks", [])],
+        notes=list(data.get("notes", [])),
+        mode=data.get("mode", "significant"),
+    )
 
 
 def _probes_from_dict(data: dict[str, Any] | None) -> ProbeSection | None:

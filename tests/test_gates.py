@@ -129,6 +129,57 @@ def test_max_accuracy_drop_vs_baseline_uses_the_paired_difference(paired):
     assert not gate(paired, max_accuracy_drop_vs_baseline={"gaussian_noise": {0.2: low - 0.001}}).passed
 
 
+def test_non_inferiority_passes_only_when_the_whole_interval_is_within_the_limit(paired):
+    row = next(r for r in paired.probes.results if r.probe == "gaussian_blur" and r.severity == 5)
+    low, high = row.accuracy_drop_ci
+    between = {"gaussian_blur": {5.0: (row.accuracy_drop + high) / 2}}  # above the value, below the far bound
+    assert gate(paired, max_accuracy_drop=between).passed
+    assert gate(paired, max_accuracy_drop=between, gate_mode="point").passed
+    check = gate(paired, max_accuracy_drop=between, gate_mode="non-inferiority")
+    assert not check.passed and check.deciding == high and check.mode == "non-inferiority"
+    assert gate(paired, max_accuracy_drop={"gaussian_blur": {5.0: high + 0.001}}, gate_mode="non-inferiority").passed
+    clean_low = paired.probes.clean_accuracy_ci[0]
+    assert not gate(paired, min_clean_accuracy=clean_low + 0.001, gate_mode="non-inferiority").passed
+
+
+def test_every_ci_output_shows_value_interval_mode_and_the_deciding_bound_in_points(paired):
+    """'0.3924 > 0.35 (by 0.0424)' hid that the interval's bound decided; fractions beside points."""
+    from audit.report.ci import describe_check, junit_xml, markdown_summary
+    from audit.rules.gates import check_gates
+    from audit.rules.policy import Policy
+
+    row = next(r for r in paired.probes.results if r.probe == "gaussian_blur" and r.severity == 5)
+    low, high = row.accuracy_drop_ci
+    limit = low - 0.008
+    gates = check_gates(paired, Policy(fail_on="never", max_accuracy_drop={"gaussian_blur": {5.0: limit}}))
+    (check,) = gates.checks
+    text = describe_check(check)
+    assert text.startswith(
+        f"max_accuracy_drop[gaussian_blur@5] {100 * row.accuracy_drop:.1f} [{100 * low:.1f}, {100 * high:.1f}] "
+        f"points > {100 * limit:.1f} (significant mode: the interval's lower bound {100 * low:.1f} is past the limit "
+        "by 0.8)"
+    )
+    from xml.etree import ElementTree as ET
+
+    failure = ET.fromstring(junit_xml(gates)).find(".//failure")
+    assert failure.get("message") == text and failure.text.startswith(text)
+    summary = markdown_summary(paired, gates)
+    assert (
+        f"| {100 * row.accuracy_drop:.1f} points [{100 * low:.1f}, {100 * high:.1f}] | significant | {100 * low:.1f} |"
+        in summary
+    )
+
+
+def test_a_limit_finer_than_the_sample_resolves_is_named(paired):
+    from audit.rules.gates import check_gates
+    from audit.rules.policy import Policy
+
+    fine = check_gates(paired, Policy(fail_on="never", max_accuracy_drop_vs_baseline={"gaussian_blur": 0.01}))
+    assert len(fine.notes) == 5 and "finer than the sample resolves" in fine.notes[0]
+    wide = check_gates(paired, Policy(fail_on="never", max_accuracy_drop_vs_baseline={"gaussian_blur": 0.2}))
+    assert wide.notes == []
+
+
 def test_gate_mode_from_the_command_line(measured, tmp_path):
     """A limit between the measured drop's lower bound and its value: significant passes, point fails."""
     drop = measured["drop_k5"]

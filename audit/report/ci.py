@@ -8,15 +8,59 @@ from audit.report.format import short
 from audit.schema import AuditResult, GateCheck, GateResult
 
 
-def describe_failure(check: GateCheck) -> str:
+def in_points(check: GateCheck) -> bool:
+    """Accuracy gates are shown in points, like every accuracy in the report; spectral
+    gates (HFER, SSR) as the ratios they are."""
+    return check.name.startswith(("min_clean_accuracy", "max_accuracy_drop"))
+
+
+def _number(check: GateCheck, value: float, digits: int = 4) -> str:
+    return f"{100 * value:.1f}" if in_points(check) else f"{value:.{digits}g}"
+
+
+def describe_check(check: GateCheck) -> str:
+    """'max_accuracy_drop[gaussian_noise@0.2] 39.2 [36.0, 42.5] points > 35.0: significant mode,
+    the interval's lower bound 36.0 is past the limit by 1.0': the value, its interval, the
+    mode and the number that decided, in points for accuracies."""
     if check.value is None:
         return f"{check.name}: not measured"
     if check.name.startswith("fail_on_"):
         return f"{check.name}: {check.detail}"
     minimum = check.name.startswith("min_")
-    margin = check.threshold - check.value if minimum else check.value - check.threshold
-    relation = "<" if minimum else ">"
-    return f"{check.name} {check.value:.4g} {relation} {check.threshold:.4g} (by {margin:.3g})"
+    deciding = check.value if check.deciding is None else check.deciding
+    unit = " points" if in_points(check) else ""
+    interval = f" [{_number(check, check.interval[0])}, {_number(check, check.interval[1])}]" if check.interval else ""
+    relation = ("≥" if minimum else "≤") if check.passed else ("<" if minimum else ">")
+    text = f"{check.name} {_number(check, check.value)}{interval}{unit} {relation} {_number(check, check.threshold)}"
+    margin = abs(deciding - check.threshold)
+    if check.mode == "point" or not check.interval or check.deciding is None:
+        return text + f" (point value, by {_number(check, margin, 3)})"
+    bound = "lower" if (deciding == check.interval[0]) else "upper"
+    where = "within" if check.passed else "past"
+    return (
+        text + f" ({check.mode} mode: the interval's {bound} bound {_number(check, deciding)} is {where} the limit "
+        f"by {_number(check, margin, 3)})"
+    )
+
+
+def check_cells(check: GateCheck) -> dict[str, str]:
+    """One gate's numbers as table cells (value with unit, interval, what decided,
+    threshold), for the step summary and the report."""
+    if check.value is None or check.name.startswith("fail_on_"):
+        return {
+            "value": check.detail or "not measured",
+            "interval": "",
+            "deciding": "",
+            "threshold": short(check.threshold),
+        }
+    unit = " points" if in_points(check) else ""
+    interval = f"[{_number(check, check.interval[0])}, {_number(check, check.interval[1])}]" if check.interval else ""
+    return {
+        "value": f"{_number(check, check.value)}{unit}",
+        "interval": interval,
+        "deciding": _number(check, check.value if check.deciding is None else check.deciding),
+        "threshold": _number(check, check.threshold),
+    }
 
 
 def summary_line(gates: GateResult) -> str:
@@ -24,9 +68,7 @@ def summary_line(gates: GateResult) -> str:
     if gates.passed:
         return f"Gates: all {len(gates.checks)} passed."
     failed = gates.failed
-    return (
-        f"Gates: FAILED {len(failed)} of {len(gates.checks)}: " + "; ".join(describe_failure(c) for c in failed) + "."
-    )
+    return f"Gates: FAILED {len(failed)} of {len(gates.checks)}: " + "; ".join(describe_check(c) for c in failed) + "."
 
 
 def junit_xml(gates: GateResult, name: str = "spectral-audit") -> str:
@@ -39,8 +81,8 @@ def junit_xml(gates: GateResult, name: str = "spectral-audit") -> str:
     for check in gates.checks:
         case = ET.SubElement(suite, "testcase", classname="spectral-audit.gates", name=check.name)
         if not check.passed:
-            failure = ET.SubElement(case, "failure", message=describe_failure(check))
-            failure.text = check.detail or describe_failure(check)
+            failure = ET.SubElement(case, "failure", message=describe_check(check))
+            failure.text = "\n".join(filter(None, [describe_check(check), check.detail]))
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
@@ -54,12 +96,14 @@ def markdown_summary(result: AuditResult, gates: GateResult) -> str:
         "",
         result.verdict,
         "",
-        "| gate | value | threshold | result |",
-        "|---|---:|---:|---|",
+        "| gate | value [95% interval] | mode | decided by | threshold | result |",
+        "|---|---:|---|---:|---:|---|",
     ]
     for check in gates.checks:
+        cells = check_cells(check)
         lines.append(
-            f"| `{check.name}` | {short(check.value)} | {short(check.threshold)} | "
-            f"{'pass' if check.passed else '**FAIL**'} |"
+            f"| `{check.name}` | {cells['value']} {cells['interval']} | {check.mode} | {cells['deciding']} | "
+            f"{cells['threshold']} | {'pass' if check.passed else '**FAIL**'} |"
         )
+    lines += [f"\n> {note}" for note in gates.notes]
     return "\n".join(lines) + "\n"

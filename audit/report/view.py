@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from audit.probes.registry import condition, judged_conditions
 from audit.report import charts
-from audit.report.format import number, percent, short, with_interval
+from audit.report.ci import check_cells
+from audit.report.format import number, percent, with_interval
 from audit.rules.findings import GUIDE
 from audit.rules.verdict import track_verdict
 from audit.schema import AuditResult, TrackResult
@@ -147,16 +148,10 @@ def _gates(result: AuditResult) -> dict | None:
         "passed": gates.passed,
         "mode": gates.mode,
         "checks": [
-            {
-                "name": c.name,
-                "passed": c.passed,
-                "value_text": short(c.value),
-                "interval_text": f"[{short(c.interval[0])}, {short(c.interval[1])}]" if c.interval else "",
-                "threshold_text": short(c.threshold),
-                "detail": c.detail,
-            }
+            {"name": c.name, "passed": c.passed, "mode": c.mode, "detail": c.detail, **check_cells(c)}
             for c in gates.checks
         ],
+        "notes": gates.notes,
     }
 
 

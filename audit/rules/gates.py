@@ -1,11 +1,18 @@
 """CI gates: every threshold of a policy that applies to a result, as pass/fail checks.
 
 Spectral numbers (HFER, SSR) are exact functions of the weights and are compared as
-they are. Accuracies are measured on a sample of images, so in the default
-``significant`` mode an accuracy gate fails only when the whole 95% interval is past
-its threshold (a 0.02 limit on a difference measured as 0.025 ± 0.018 passes: the data
-do not show the model is worse by more than 0.02); ``point`` mode compares the
-estimates, as before 0.2.
+they are. Accuracies are measured on a sample of images, so what is compared with the
+threshold depends on the mode (each check records it as ``deciding``):
+
+- ``significant`` (default): the interval's near bound. A gate fails only when the data
+  show the limit is crossed (a 0.02 limit on a loss measured as 0.025 ± 0.018 passes).
+- ``non-inferiority``: the interval's far bound. A gate passes only when the data show
+  the limit is kept, as a release gate that must prove the model is no worse needs.
+- ``point``: the estimates, as before 0.2.
+
+A limit finer than the sample can resolve (the interval's half-width larger than the
+limit) is named in the result's notes: such a gate cannot fail in ``significant`` mode
+for a model at the limit, nor pass in ``non-inferiority`` mode for a perfect one.
 """
 
 from __future__ import annotations
@@ -21,26 +28,48 @@ def _limit_for(table_value, severity: float) -> float | None:
     return table_value
 
 
-def _at_most(name: str, value, interval, limit: float, mode: str, detail: str = "") -> GateCheck:
-    """Passes unless the value (significant mode: the whole interval) is above ``limit``."""
+def _deciding(value: float, interval, mode: str, at_most: bool) -> float:
+    """The number a gate compares with its threshold in ``mode``."""
+    if not interval or mode == "point":
+        return value
+    near, far = (interval[0], interval[1]) if at_most else (interval[1], interval[0])
+    return near if mode == "significant" else far
+
+
+def _gate(name: str, value, interval, limit: float, mode: str, at_most: bool, detail: str = "") -> GateCheck:
+    """Passes unless the deciding number is past ``limit`` (above it for a maximum, below
+    it for a minimum)."""
     if value is None:
         return GateCheck(name, None, limit, False, detail or "not measured", interval, mode)
-    if mode == "significant" and interval:
-        passed = interval[0] <= limit + 1e-12
-    else:
-        passed = value <= limit + 1e-12
-    return GateCheck(name, value, limit, passed, detail, interval, mode if interval else "point")
+    mode = mode if interval else "point"
+    deciding = _deciding(value, interval, mode, at_most)
+    passed = deciding <= limit + 1e-12 if at_most else deciding >= limit - 1e-12
+    return GateCheck(name, value, limit, passed, detail, interval, mode, deciding)
+
+
+def _at_most(name: str, value, interval, limit: float, mode: str, detail: str = "") -> GateCheck:
+    return _gate(name, value, interval, limit, mode, True, detail)
 
 
 def _at_least(name: str, value, interval, limit: float, mode: str, detail: str = "") -> GateCheck:
-    """Passes unless the value (significant mode: the whole interval) is below ``limit``."""
-    if value is None:
-        return GateCheck(name, None, limit, False, detail or "not measured", interval, mode)
-    if mode == "significant" and interval:
-        passed = interval[1] >= limit - 1e-12
-    else:
-        passed = value >= limit - 1e-12
-    return GateCheck(name, value, limit, passed, detail, interval, mode if interval else "point")
+    return _gate(name, value, interval, limit, mode, False, detail)
+
+
+def resolution_notes(checks: list[GateCheck]) -> list[str]:
+    """Drop limits finer than the sample resolves: the 95% interval's half-width is
+    larger than the limit, so the sample cannot tell a model at the limit from one that
+    loses nothing."""
+    notes = []
+    for check in checks:
+        if not check.name.startswith("max_accuracy_drop") or not check.interval or check.value is None:
+            continue
+        half = (check.interval[1] - check.interval[0]) / 2
+        if half > abs(check.threshold):
+            notes.append(
+                f"{check.name}: the limit ({100 * check.threshold:.1f} points) is finer than the sample resolves "
+                f"(± {100 * half:.1f} points at 95%); evaluate on more images or set a wider limit"
+            )
+    return notes
 
 
 def check_gates(result: AuditResult, policy: Policy) -> GateResult:
@@ -133,4 +162,4 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                 f"{count} finding(s) at severity {' or '.join(failing)}",
             )
         )
-    return GateResult(passed=all(c.passed for c in checks), checks=checks, mode=mode)
+    return GateResult(passed=all(c.passed for c in checks), checks=checks, notes=resolution_notes(checks), mode=mode)

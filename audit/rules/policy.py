@@ -10,7 +10,8 @@ A policy comes from a TOML file (keys at the top level) or from
     min_ssr = 1.10                    # network SSR against the baseline
     fail_on = "error"                 # finding severities that fail: error | warning | never
     gate_mode = "significant"         # accuracy gates: fail only when the whole 95% interval
-                                      # is past the limit; "point" compares the estimates
+                                      # is past the limit; "non-inferiority": pass only when the
+                                      # whole interval is within it; "point" compares the estimates
 
     [max_accuracy_drop]               # drop from clean accuracy, fraction
     gaussian_blur = 0.30              # every severity
@@ -47,7 +48,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 FAIL_ON = ("error", "warning", "never")
-GATE_MODES = ("significant", "point")
+GATE_MODES = ("significant", "non-inferiority", "point")
 MAX_POLICY_BYTES = 1 << 20  # a policy is a few lines; a megabyte is not a policy
 
 # (low, high) inclusive ranges of each number, and what the number is, for messages.
