@@ -209,3 +209,25 @@ def test_a_probe_is_judged_across_severities_above_chance_not_by_its_worst_row()
     result.findings = findings
     verdict = audit_verdict(result)
     assert "loses less than the baseline under noise σ=0.04–0.10 (10.0 ± " in verdict and "Review" not in verdict
+
+
+def test_untrained_weights_against_a_trained_baseline_are_an_error_and_nothing_is_forecast(tmp_path):
+    """Data-free, an untrained ResNet-8 against the trained sample was 'forecast a smaller
+    drop... Nothing here calls for action'. Now: an error, no interpreting info finding."""
+    untrained = tmp_path / "untrained.pt"
+    torch.manual_seed(0)
+    torch.save(CifarResNet(width=16).state_dict(), untrained)
+    run, data = audit_json(
+        untrained, "--arch", ARCH, "--baseline", SAMPLES / "cifar_resnet8_l2.pt", "--baseline-arch", ARCH,
+        "--calibration", Path(__file__).parent / "gold" / "zoo_calibration.json", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    ids = [(f["id"], f["severity"]) for f in data["findings"]]
+    assert ids[0] == ("untrained-weights", "error")
+    assert not any(
+        f["severity"] == "info" and f["id"] in ("spectral-forecast", "network-ssr") for f in data["findings"]
+    )
+    assert (
+        data["verdict"].startswith("The model looks untrained")
+        and "Nothing here calls for action" not in data["verdict"]
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from audit.probes.registry import PROBES, condition, judged_conditions
 from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict
+from audit.spectral.comparison import weighted_mean
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
 from audit.zoo.statistics import STATISTICS
 
@@ -265,6 +266,49 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             )
         )
     return findings
+
+
+def _untrained_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
+    """Weights whose high-frequency share is white noise's, compared with a baseline that is
+    clearly trained: an error, since no comparison (spectral, forecast or measured) between
+    an untrained model and a trained one means anything. Against the white-noise reference
+    the same weights are a warning (network-ssr): there is no trained model to compare."""
+    if result.spectral.baseline.kind == "white-noise":
+        return []
+    compared = [
+        l
+        for l in result.spectral.layers
+        if l.hfer is not None and l.baseline_hfer is not None and l.white_noise_hfer is not None
+    ]
+    model = weighted_mean([(l.hfer, l.slices) for l in compared])
+    base = weighted_mean([(l.baseline_hfer, l.slices) for l in compared])
+    noise = weighted_mean([(l.white_noise_hfer, l.slices) for l in compared])
+    if not model or not base or noise is None:
+        return []
+    model_ssr, base_ssr = noise / model, noise / base
+    if abs(model_ssr - 1) >= limits.ssr_tolerance or base_ssr <= 1 + limits.ssr_tolerance:
+        return []
+    return [
+        Finding(
+            "untrained-weights",
+            "error",
+            f"The model's kernels are as spread as white noise (network HFER {model:.3f} vs {noise:.3f} for i.i.d. "
+            f"weights, SSR {model_ssr:.2f}), while the baseline's are a trained model's (HFER {base:.3f}, SSR "
+            f"{base_ssr:.2f} against white noise): the weights look untrained or lost in loading. No comparison with "
+            "the baseline means anything until this is fixed.",
+            {
+                "hfer": model,
+                "baseline_hfer": base,
+                "white_noise_hfer": noise,
+                "ssr": model_ssr,
+                "baseline_ssr": base_ssr,
+            },
+        )
+    ]
+
+
+# Info findings that interpret the probes or forecast them: none once an error stands.
+INTERPRETING = ("robustness-regression", "robustness-improvement", "probe-drop", "spectral-forecast", "network-ssr")
 
 
 def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool) -> list[Finding]:
@@ -543,16 +587,26 @@ def evaluate_findings(
 
     calibration: the zoo study whose correlations support data-free forecasts (see
     :mod:`audit.zoo.calibration`); None makes none."""
-    forecast = _forecast_rules(result, limits, calibration)
+    untrained = _untrained_rules(result, limits)
+    forecast = [] if untrained else _forecast_rules(result, limits, calibration)
     findings = (
         _sanity_rules(result, limits)
+        + untrained
         + _layer_rules(result, limits)
         + _network_rules(result, limits, bool(forecast))
         + forecast
         + _probe_rules(result, limits)
     )
+    if any(f.severity == "error" for f in findings):
+        findings = [f for f in findings if not (f.severity == "info" and f.id in INTERPRETING)]
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
-    sanity = {"non-finite-logits", "chance-level-accuracy", "baseline-chance-level-accuracy", "below-recorded-accuracy"}
+    sanity = {
+        "non-finite-logits",
+        "chance-level-accuracy",
+        "baseline-chance-level-accuracy",
+        "untrained-weights",
+        "below-recorded-accuracy",
+    }
     return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))
 
 
@@ -579,6 +633,13 @@ GUIDE: dict[str, tuple[str, str, str]] = {
         "Below the recorded accuracy",
         "The checkpoint records a clean accuracy far above the one measured here.",
         "Usually a different preprocessing: check --mean/--std and the input size; or another data split.",
+    ),
+    "untrained-weights": (
+        "Untrained weights against a trained baseline",
+        "The model's kernels keep white noise's high-frequency share (SSR within 5% of 1 against i.i.d. weights) "
+        "while the baseline's are clearly low-pass, as trained CNNs are: the model looks untrained, or its weights "
+        "were lost in loading (a renamed key, a wrong checkpoint entry).",
+        "Check that the file holds the trained weights (--checkpoint-key, the architecture options) before comparing.",
     ),
     "non-finite-weights": (
         "NaN or Inf weights",

@@ -200,6 +200,20 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
         ]
         gates = _gates_sentence(result)
         return " ".join(sentences + ([gates] if gates else []))
+    untrained = next((f for f in result.findings if f.id == "untrained-weights"), None)
+    if untrained is not None:
+        evidence = untrained.evidence
+        gates = _gates_sentence(result)
+        return " ".join(
+            [
+                f"The model looks untrained: its kernels keep white noise's high-frequency share (SSR "
+                f"{evidence['ssr']:.2f} against i.i.d. weights) while the baseline's are a trained model's (SSR "
+                f"{evidence['baseline_ssr']:.2f}), so no comparison with the baseline means anything.",
+                "Check that the file holds the trained weights (--checkpoint-key, the architecture options).",
+                *([gates] if gates else []),
+                "Do not release it: fix the errors first.",
+            ]
+        )
     broken = next((f for f in result.findings if f.id == "non-finite-weights"), None)
     if broken is not None:
         return (
