@@ -211,7 +211,7 @@ def run_audit(
     if reference.layers is not None:
         match = comparison.match_layers(layers, reference.layers, allow_partial=match_mode == comparison.PARTIAL)
     rescaled = comparison.compare_layers(layers, match)
-    summary = comparison.summarise(layers, match, rescaled)
+    summary = comparison.summarise(layers, match, rescaled, reference.layers)
     unmatched = match.unmatched if match is not None else Unmatched()
     probe_section = None
     if probes is not None:

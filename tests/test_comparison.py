@@ -27,7 +27,7 @@ def layers_of(seed: int, scale_high: float = 1.0, names=("a", "b"), widths=None)
 def compared(model, baseline, allow_partial=False):
     match = match_layers(model, baseline, allow_partial)
     rescaled = compare_layers(model, match)
-    return match, summarise(model, match, rescaled)
+    return match, summarise(model, match, rescaled, baseline)
 
 
 def test_model_against_itself_has_ssr_one_and_paper_ssr_zero():
@@ -88,8 +88,11 @@ def test_a_partial_comparison_says_so():
     baseline = layers_of(10, names=("conv1", "fc_conv"), widths=[8, 8])
     match, summary = compared(model, baseline, allow_partial=True)
     assert match.by == "partial" and summary.partial
-    assert match.unmatched.model_only == ["extra"] and summary.layers_compared == 2
-    assert model[1].ssr is None
+    assert match.unmatched.model_only == ["extra"]
+    # Whole networks, each over all of its own layers; no layer against a namesake.
+    assert summary.layers_compared == 3 and all(layer.ssr is None for layer in model)
+    mean = lambda layers: sum(l.hfer * l.slices for l in layers) / sum(l.slices for l in layers)  # noqa: E731
+    assert summary.hfer == pytest.approx(mean(model)) and summary.baseline_hfer == pytest.approx(mean(baseline))
 
 
 def test_batchnorm_folding_is_recognised_as_a_per_channel_rescaling():

@@ -216,3 +216,19 @@ def test_the_vs_baseline_column_means_model_minus_baseline_accuracy_in_every_row
         rows = [r for r in section.results if r.probe == group["probe"]]
         for shown, row in zip(group["rows"], rows):
             assert shown["difference"].startswith(f"{100 * (row.accuracy - row.baseline_accuracy):+.1f}")
+
+
+def test_the_baseline_line_breaks_where_a_layer_has_no_counterpart():
+    """A dashed line bridging unmatched layers (depth 6 -> 19) invented a trend."""
+    from audit.report.charts import hfer_by_depth
+
+    def baseline_segments(result) -> int:
+        svg = hfer_by_depth(result)
+        dashed = re.findall(r'<path d="([^"]*)"[^>]*stroke-dasharray', svg, flags=re.S)
+        return dashed[0].count("M")  # one move per drawn segment
+
+    whole = audit_result()
+    assert baseline_segments(whole) == 1
+    gap = audit_result()
+    gap.spectral.layers[2].baseline_hfer = None
+    assert baseline_segments(gap) == 2

@@ -93,7 +93,13 @@ def test_unrelated_architectures_exit_2_unless_partial(tmp_path):
     assert data["findings"][0]["id"] == "partial-comparison" or any(
         f["id"] == "partial-comparison" for f in data["findings"]
     )
-    assert data["verdict"].startswith(f"On the {summary['layers_compared']} of {summary['layers']} layers")
+    assert data["verdict"].startswith("Compared as whole networks with a baseline of another architecture")
+    # No layer is compared with the baseline's layer of the same name (another depth there).
+    assert all(layer["ssr"] is None and layer["baseline_hfer"] is None for layer in data["spectral"]["layers"])
+    assert not any(f["id"] == "layer-high-frequency" for f in data["findings"])
+    deep = [l for l in data["spectral"]["layers"] if l["hfer"] is not None]
+    weights = sum(l["slices"] for l in deep)
+    assert summary["hfer"] == pytest.approx(sum(l["hfer"] * l["slices"] for l in deep) / weights)
 
 
 def test_an_onnx_export_with_batchnorm_folded_matches_its_state_dict_layer_for_layer(tmp_path):

@@ -250,10 +250,11 @@ def hfer_by_depth(result) -> str | None:
     axes = figure.subplots()
     depth = list(range(len(layers)))
     axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
-    compared = [(i, l.baseline_hfer) for i, l in enumerate(layers) if l.baseline_hfer is not None]
-    if compared:
+    if any(l.baseline_hfer is not None for l in layers):
         label = "white-noise reference" if result.spectral.baseline.kind == "white-noise" else "baseline"
-        axes.plot(*zip(*compared), label=label, **BASELINE_STYLE)
+        # NaN where a layer has no counterpart: the line breaks there instead of inventing a trend.
+        base = [math.nan if l.baseline_hfer is None else l.baseline_hfer for l in layers]
+        axes.plot(depth, base, label=label, **BASELINE_STYLE)
     axes.set_ylim(0, 1)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("layer depth (index)")

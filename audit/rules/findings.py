@@ -211,8 +211,9 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             Finding(
                 "partial-comparison",
                 "warning",
-                f"Partial comparison: the baseline is another architecture; {summary.layers_compared} of "
-                f"{summary.layers} conv layers were compared, and every network number covers those only.",
+                "Partial comparison: the baseline is another architecture, so no layer is compared with another by "
+                "name (the same name sits at another depth); only whole networks are compared, each by the "
+                f"slice-weighted HFER over all of its own conv layers ({summary.layers_compared} in the model).",
                 {"layers_compared": summary.layers_compared, "layers": summary.layers},
             )
         )
@@ -653,8 +654,9 @@ GUIDE: dict[str, tuple[str, str, str]] = {
     ),
     "partial-comparison": (
         "Partial comparison",
-        "The baseline is another architecture; only the layers the two share were compared.",
-        "Read the spectral numbers as describing those layers only; prefer a baseline of the same architecture.",
+        "The baseline is another architecture; only whole-network numbers were compared, never one layer with "
+        "another of the same name.",
+        "Read the SSR as a comparison of whole networks; for layer by layer, use a baseline of the same architecture.",
     ),
     "batchnorm-folded": (
         "BatchNorm folded",

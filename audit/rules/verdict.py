@@ -34,7 +34,10 @@ def _spectral_sentence(result: AuditResult, tolerance: float) -> str:
         )
     scope = ""
     if summary.partial:
-        scope = f"On the {summary.layers_compared} of {summary.layers} layers it shares with the baseline, "
+        scope = (
+            f"Compared as whole networks with a baseline of another architecture (HFER {summary.hfer:.3f} vs "
+            f"{summary.baseline_hfer:.3f}), "
+        )
     if abs(summary.ssr - 1) < tolerance:
         folded = " (its kernels are the baseline's with BatchNorm folded in)" if summary.rescaled_layers else ""
         sentence = f"spectrally the same as the baseline (SSR {summary.ssr:.2f}){folded}."

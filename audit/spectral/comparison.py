@@ -107,6 +107,11 @@ def compare_layers(layers: list[LayerSpectrum], match: LayerMatch | None) -> lis
     (``match`` None: the white-noise reference). Returns the layers whose kernels are the
     baseline's rescaled per output channel (BatchNorm folded into them): same
     channel-normalised spectrum, different plain one."""
+    if match is not None and match.by == PARTIAL:
+        # Another architecture: a layer of one is not the same layer of the other because
+        # it has the same name (ResNet-56's layer3.0 sits at another depth than
+        # ResNet-20's), so only whole networks are compared (see summarise).
+        return []
     pairs = [(l, None) for l in layers] if match is None else match.pairs
     rescaled = []
     for layer, base in pairs:
@@ -140,20 +145,33 @@ def weighted_mean(pairs: list[tuple[float, int]]) -> float | None:
 
 
 def summarise(
-    layers: list[LayerSpectrum], match: LayerMatch | None = None, rescaled: list[str] | None = None
+    layers: list[LayerSpectrum],
+    match: LayerMatch | None = None,
+    rescaled: list[str] | None = None,
+    baseline_layers: list[LayerSpectrum] | None = None,
 ) -> SpectralSummary:
     """Network-wide HFER and SSR over the layers that have a baseline value.
 
     Network HFER is the slice-weighted mean of layer HFERs (each layer's own weight
     scale does not matter); the baseline's is weighted by the same slice counts, and
-    SSR = baseline / model. Paper-mode h is averaged the same way.
+    SSR = baseline / model. Paper-mode h is averaged the same way. A partial match
+    (another architecture) compares whole networks: each side's network HFER over all of
+    its own layers (``baseline_layers``), weighted by its own slices.
     """
-    compared = [l for l in layers if l.hfer is not None and l.baseline_hfer is not None]
-    hfer = weighted_mean([(l.hfer, l.slices) for l in compared])
-    base = weighted_mean([(l.baseline_hfer, l.slices) for l in compared])
-    paper = [l for l in compared if l.paper_h is not None and l.baseline_paper_h is not None]
-    paper_h = weighted_mean([(l.paper_h, l.slices) for l in paper])
-    base_h = weighted_mean([(l.baseline_paper_h, l.slices) for l in paper])
+    if match is not None and match.by == PARTIAL and baseline_layers is not None:
+        compared = [l for l in layers if l.hfer is not None]
+        theirs = [l for l in baseline_layers if l.hfer is not None]
+        hfer = weighted_mean([(l.hfer, l.slices) for l in compared])
+        base = weighted_mean([(l.hfer, l.slices) for l in theirs])
+        paper_h = weighted_mean([(l.paper_h, l.slices) for l in compared if l.paper_h is not None])
+        base_h = weighted_mean([(l.paper_h, l.slices) for l in theirs if l.paper_h is not None])
+    else:
+        compared = [l for l in layers if l.hfer is not None and l.baseline_hfer is not None]
+        hfer = weighted_mean([(l.hfer, l.slices) for l in compared])
+        base = weighted_mean([(l.baseline_hfer, l.slices) for l in compared])
+        paper = [l for l in compared if l.paper_h is not None and l.baseline_paper_h is not None]
+        paper_h = weighted_mean([(l.paper_h, l.slices) for l in paper])
+        base_h = weighted_mean([(l.baseline_paper_h, l.slices) for l in paper])
     ssr = _nan_to_none(spectra.suppression_ratio(base, hfer)) if hfer is not None and base is not None else None
     paper_ssr = (
         _nan_to_none(spectra.paper_suppression_ratio(base_h, paper_h))
