@@ -423,10 +423,12 @@ def run_zoo(
     from audit.zoo.correlation import RESAMPLES
     from audit.zoo.statistics import PADDED_FFT_SIZE
 
+    skipped: list[str] = []
     files = list_checkpoints(
         [Path(p) for p in checkpoints],
         minimum=table.MIN_MODELS,
         too_few=f"zoo needs at least {table.MIN_MODELS} checkpoints to rank.",
+        skipped=skipped,
     )
     names = [_model_name(f) for f in files]
     if len(set(names)) < len(names):
@@ -477,4 +479,5 @@ def run_zoo(
         probes=probes.probes,
         resamples=resamples or RESAMPLES,
         run=_run_info(torch_device, command, probes.precision),
+        skipped=skipped,
     )

@@ -30,6 +30,7 @@ from typing import Any
 from audit.errors import AuditError
 
 SCHEMA_VERSION = 1
+MIN_MODELS_PER_GROUP = 10  # fewer models of one architecture describe, but support no forecast
 HFER_CUTOFF = 0.25  # cycles/pixel: half the Nyquist frequency
 
 
@@ -439,6 +440,7 @@ class ZooModel:
     drops: dict[str, list[float | None]]
     samples: int = 0  # images the accuracies were measured on
     recipe: dict[str, Any] = field(default_factory=dict)  # how it was trained, where known
+    at_chance: bool = False  # its clean accuracy is not above twice chance: left out of the correlations
 
 
 @dataclass
@@ -463,12 +465,17 @@ class Correlation:
     # within-architecture rho, computed without that fold, has the sign of ``within``.
     held_out_agreement: float | None = None
     held_out: str | None = None  # what a fold is: "source", "recipe" or "model"
+    smallest_group: int | None = None  # models in the smallest architecture group correlated
 
     @property
     def supported(self) -> bool:
-        """Within architectures the 95% interval excludes zero, and so does the interval
-        with clean accuracy held fixed (same sign), where it was computed: the statistic
-        ranks the drop beyond what accuracy alone explains."""
+        """Every architecture group holds at least MIN_MODELS_PER_GROUP models (a bootstrap
+        interval over fewer is not to be trusted: 3 models give rho -1.00 [-1.00, -1.00]);
+        within architectures the 95% interval excludes zero, and so does the interval with
+        clean accuracy held fixed (same sign), where it was computed: the statistic ranks
+        the drop beyond what accuracy alone explains."""
+        if self.smallest_group is not None and self.smallest_group < MIN_MODELS_PER_GROUP:
+            return False
         if not _excludes_zero(self.within_low, self.within_high):
             return False
         if self.partial is None:

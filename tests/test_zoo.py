@@ -161,7 +161,7 @@ def zoo_models(count: int = 8, seed: int = 0) -> list[ZooModel]:
 
 
 def test_the_table_has_one_row_per_statistic_and_condition():
-    models = zoo_models()
+    models = zoo_models(20)  # 10 per architecture: the least that may support a forecast
     models[0].statistics["ssr_init"] = None  # no initial weights for one model
     rows, notes = correlation_table(models, {"gaussian_blur@7": "blur k=7"}, resamples=100)
     statistics = {r.statistic for r in rows}
@@ -172,6 +172,39 @@ def test_the_table_has_one_row_per_statistic_and_condition():
     assert blur.supported
     noise = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_noise")
     assert noise.rho is None and not noise.supported  # every model drops the same
+
+
+def test_nothing_is_supported_with_fewer_than_ten_models_per_architecture():
+    """3 models gave rho -1.00 [-1.00, -1.00] and 44 of 128 pairs 'supported'."""
+    rows, notes = correlation_table(zoo_models(18), {"gaussian_blur@7": "blur k=7"}, resamples=100)
+    blur = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_blur")
+    assert blur.within == pytest.approx(1) and blur.smallest_group == 9 and not blur.supported
+    assert any("fewer than 10" in note and "none is called supported" in note for note in notes)
+
+
+def test_chance_level_models_are_left_out_and_named():
+    from audit.zoo.table import build_zoo
+
+    models = zoo_models(6)
+    models[2].at_chance, models[2].clean_accuracy = True, 0.11
+    zoo = build_zoo(models, {}, dataset="d", samples=846, probes="default", resamples=100, skipped=["notes.txt: x"])
+    assert [m.name for m in zoo.models] == ["m0", "m1", "m3", "m4", "m5"]
+    assert zoo.notes[0] == "skipped notes.txt: x"
+    assert zoo.notes[1] == "m2: clean accuracy 11.0% is not above twice chance; left out"
+    with pytest.raises(AuditError, match="above chance"):
+        build_zoo(models[:3], {}, dataset="d", samples=846, probes="default", resamples=100)
+
+
+def test_a_folder_s_checkpoints_are_found_by_their_bytes_and_the_rest_named(tmp_path):
+    from audit.loading.runs import list_checkpoints
+
+    torch.save({"conv.weight": torch.zeros(2, 1, 3, 3)}, tmp_path / "aka_resnet20.weights")
+    torch.save({"conv.weight": torch.zeros(2, 1, 3, 3)}, tmp_path / "b.pt")
+    (tmp_path / "README.md").write_text("# models\n")
+    skipped = []
+    files = list_checkpoints([tmp_path], skipped=skipped)
+    assert [f.name for f in files] == ["aka_resnet20.weights", "b.pt"]
+    assert len(skipped) == 1 and skipped[0].startswith("README.md: ")
 
 
 def test_a_zoo_needs_three_models():

@@ -39,14 +39,43 @@ def position_in_name(path: Path) -> int | None:
     return int(matches[-1][1]) if matches else None
 
 
+def checkpoints_in(folder: Path) -> tuple[list[Path], list[str]]:
+    """A folder's checkpoints, sorted by name, recognised by their suffix or, for any other
+    file, by their bytes (a checkpoint named ``model.weights`` counts); and one line per file
+    left out, saying why."""
+    from audit.loading.sniff import detect_format
+
+    found, skipped = [], []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            found.append(path)
+            continue
+        try:
+            detect_format(path)
+        except AuditError as error:
+            skipped.append(f"{path.name}: {error.message.removeprefix(str(path)).strip(' :;')}")
+            continue
+        found.append(path)
+    return found, skipped
+
+
 def list_checkpoints(
-    paths: list[Path], minimum: int = 2, too_few: str = "track needs at least two checkpoints of one training run."
+    paths: list[Path],
+    minimum: int = 2,
+    too_few: str = "track needs at least two checkpoints of one training run.",
+    skipped: list[str] | None = None,
 ) -> list[Path]:
-    """The files of a run (or a zoo): folders expanded (sorted by name), files as given."""
+    """The files of a run (or a zoo): folders expanded (sorted by name, see
+    :func:`checkpoints_in`), files as given. ``skipped`` collects the files of a folder left
+    out, with why."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES)
+            found, left_out = checkpoints_in(path)
+            if skipped is not None:
+                skipped.extend(left_out)
             if not found:
                 raise AuditError(f"{path} holds no checkpoint files ({', '.join(sorted(CHECKPOINT_SUFFIXES))}).")
             files.extend(found)

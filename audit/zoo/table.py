@@ -15,7 +15,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.probes.registry import condition
-from audit.schema import AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
+from audit.schema import MIN_MODELS_PER_GROUP, AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
 from audit.zoo.correlation import RESAMPLES, correlate, held_out_within
 from audit.zoo.statistics import REFERENCE, STATISTICS, model_statistics
 
@@ -60,6 +60,7 @@ def zoo_row(
         drops=drops,
         samples=audit.probes.samples,
         recipe=dict(recipe or {}),
+        at_chance=any(f.id == "chance-level-accuracy" for f in audit.findings),
     )
 
 
@@ -115,6 +116,12 @@ def correlation_table(
     small = [g for g in set(groups) if groups.count(g) < MIN_MODELS]
     if small:
         notes.append(f"{len(small)} architecture(s) with fewer than {MIN_MODELS} models add nothing within groups")
+    smallest = min(groups.count(g) for g in set(groups) if g not in small) if len(small) < len(set(groups)) else 0
+    if smallest < MIN_MODELS_PER_GROUP:
+        notes.append(
+            f"the smallest architecture group holds {smallest} models, fewer than {MIN_MODELS_PER_GROUP}: the "
+            "correlations describe these models, and none is called supported"
+        )
     accuracy = [m.clean_accuracy for m in models]
     control = np.array(accuracy, dtype=float) if all(a is not None for a in accuracy) else None
     table = correlate(x, y, groups, resamples=resamples, seed=seed, control=control)
@@ -148,6 +155,7 @@ def correlation_table(
                     partial_high=value(table.partial_high, i, j),
                     held_out_agreement=value(agreement, i, j),
                     held_out=fold_kind,
+                    smallest_group=smallest,
                 )
             )
     return rows, notes
@@ -163,8 +171,27 @@ def build_zoo(
     resamples: int = RESAMPLES,
     seed: int = 0,
     run=None,
+    skipped: list[str] | None = None,
 ) -> ZooResult:
+    """The zoo's table over its models; models at chance level are left out (a drop from
+    chance says nothing) and named in the notes, as are the files ``skipped`` while listing."""
+    at_chance = [m for m in models if m.at_chance]
+    models = [m for m in models if not m.at_chance]
+    if len(models) < MIN_MODELS:
+        raise AuditError(
+            f"a zoo needs at least {MIN_MODELS} models above chance to rank; got {len(models)}"
+            + (f" ({len(at_chance)} more at chance level left out)" if at_chance else "")
+            + "."
+        )
     correlations, notes = correlation_table(models, conditions, resamples, seed)
+    notes = [
+        *(f"skipped {line}" for line in skipped or []),
+        *(
+            f"{m.name}: clean accuracy {100 * (m.clean_accuracy or 0):.1f}% is not above twice chance; left out"
+            for m in at_chance
+        ),
+        *notes,
+    ]
     return ZooResult(
         models=models,
         correlations=correlations,
