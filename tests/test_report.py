@@ -14,6 +14,7 @@ from conftest import SAMPLES, invoke
 
 from audit.api import load_result, save_result
 from audit.report.html import render_html, render_pdf, write_report
+from audit.rules.policy import Policy
 from audit.schema import Finding
 
 GOLD = Path(__file__).resolve().parent / "gold"
@@ -154,17 +155,18 @@ def test_html_matches_the_gold_file(page):
 
 @pytest.fixture(scope="module")
 def sample_pdf(tmp_path_factory) -> list[str]:
-    """The sample L2 model against the baseline, with the default probes: text per page."""
+    """The README's first command (the sample L2 state_dict against the baseline, its
+    architecture named, the default probes on all 846 bundled images): text per page."""
     from pypdf import PdfReader
 
     from audit.api import ProbeOptions, run_audit
 
     result = run_audit(
-        SAMPLES / "cifar_resnet8_l2.ts.pt",
-        baseline=SAMPLES / "cifar_resnet8_baseline.ts.pt",
-        trust_code=True,
+        SAMPLES / "cifar_resnet8_l2.pt",
+        baseline=SAMPLES / "cifar_resnet8_baseline.pt",
         device="cpu",
-        probes=ProbeOptions(data="cifar10-sample", samples=100),
+        probes=ProbeOptions(data="cifar10-sample", arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"),
+        policy=Policy(),
     )
     reader = PdfReader(io.BytesIO(render_pdf(render_html(result))))
     return [page.extract_text() for page in reader.pages]

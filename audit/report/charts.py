@@ -52,9 +52,11 @@ SMALL_BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "m
 BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
 
 
-def _svg(figure, label: str) -> str:
+def _svg(figure, label: str, tight: bool = True) -> str:
+    """The figure as inline SVG. ``tight=False`` keeps the figure's own size, so that panels
+    meant to line up keep one size whatever their labels hold."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", bbox_inches="tight" if tight else None, metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg") :]  # drop the XML prologue and DOCTYPE: the SVG is inlined
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate
@@ -71,15 +73,16 @@ def radial_energy_chart(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    figure = Figure(figsize=(6.4, 2.5))
+    figure = Figure(figsize=(6.4, 2.2))
     axes = figure.subplots()
     colours = matplotlib.colormaps["viridis"]
     for depth, layer in enumerate(layers):
         shade = colours(depth / max(1, len(layers) - 1))
         axes.plot(layer.radii, layer.radial_energy, "-", color=shade, alpha=0.8, linewidth=1, marker=".", markersize=3)
     cutoff = result.spectral.settings.cutoff
-    axes.axvline(cutoff, color="black", linestyle=":", linewidth=1)
-    axes.text(cutoff, axes.get_ylim()[1] * 0.95, f" HFER cutoff {cutoff:g}", fontsize=8, va="top")
+    # The cutoff is named in a framed legend, not written over the curves.
+    axes.axvline(cutoff, color="black", linestyle=":", linewidth=1, label=f"HFER cutoff {cutoff:g} cycles/pixel")
+    axes.legend(loc="upper right", fontsize=7.5, framealpha=0.95)
     axes.set_xlabel("radial frequency (cycles/pixel)")
     axes.set_ylabel("energy fraction")
     axes.set_title("Radial energy per layer (light = deeper)")
@@ -140,8 +143,9 @@ def probe_curves(result) -> list[tuple[str, str]]:
         lower_is_harsher = meta.get(probe, {}).get("harsher") == "lower"
         rows = sorted((r for r in section.results if r.probe == probe), key=lambda r: r.value, reverse=lower_is_harsher)
         positions = list(range(len(rows)))
-        figure = Figure(figsize=(2.35, 1.9))
+        figure = Figure(figsize=(2.35, 1.75))
         axes = figure.subplots()
+        figure.subplots_adjust(left=0.2, right=0.97, bottom=0.27, top=0.87)  # one size for every panel
         _curve(axes, positions, rows, "accuracy", "accuracy_ci", "model", SMALL_MODEL_STYLE)
         axes.axhline(
             100 * section.clean_accuracy, color=MODEL_STYLE["color"], linestyle=":", linewidth=1, label="model clean"
@@ -159,12 +163,14 @@ def probe_curves(result) -> list[tuple[str, str]]:
         axes.set_xticks(positions, [f"{r.value:g}" for r in rows], fontsize=7)
         axes.tick_params(axis="y", labelsize=7)
         axes.set_ylim(0, 100)
-        axes.set_xlabel(f"{meta.get(probe, {}).get('parameter', 'severity')}, harsher →", fontsize=7)
+        # The parameter's name only ("kernel size k"); its definition is in the caption.
+        name = meta.get(probe, {}).get("parameter", "severity").split(" (")[0]
+        axes.set_xlabel(f"{name}, harsher →", fontsize=7)
         axes.set_ylabel("accuracy (%)", fontsize=7)
         axes.set_title(probe, fontsize=8)
         if index == 0:
             axes.legend(frameon=False, fontsize=7, loc="lower left", handlelength=1.6, borderaxespad=0.2)
-        charts.append((probe, _svg(figure, f"accuracy under {probe} against its parameter")))
+        charts.append((probe, _svg(figure, f"accuracy under {probe} against its parameter", tight=False)))
     return charts
 
 
@@ -246,7 +252,7 @@ def hfer_by_depth(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    figure = Figure(figsize=(6.4, 2.3))
+    figure = Figure(figsize=(6.4, 2.1))
     axes = figure.subplots()
     depth = list(range(len(layers)))
     axes.plot(depth, [l.hfer for l in layers], label="model", **MODEL_STYLE)
@@ -256,8 +262,12 @@ def hfer_by_depth(result) -> str | None:
         base = [math.nan if l.baseline_hfer is None else l.baseline_hfer for l in layers]
         axes.plot(depth, base, label=label, **BASELINE_STYLE)
     axes.set_ylim(0, 1)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("layer depth (index)")
+    if len(layers) <= 24:  # each layer named under its point
+        axes.set_xticks(depth, [l.name for l in layers], rotation=50, ha="right", fontsize=6.5)
+        axes.set_xlabel("layer, input to output")
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel("layer depth (index, input to output)")
     axes.set_ylabel(f"HFER (energy > {result.spectral.settings.cutoff:g} cyc/px)")
     axes.set_title("High-frequency energy ratio by depth")
     axes.legend(frameon=False, fontsize=7.5)

@@ -105,6 +105,14 @@ def _probe_groups(result: AuditResult) -> dict | None:
     }
 
 
+def _some(names: list[str], shown: int = 3) -> str:
+    """'36 layers (conv1, layer1.0.conv1, layer1.0.conv2, ...)': a count and the first few."""
+    if not names:
+        return "no layer"
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} layer{'s' if len(names) > 1 else ''} ({listed})"
+
+
 def _run_facts(result: AuditResult) -> list[tuple[str, str]]:
     run, model = result.run, result.model
     facts = [
@@ -119,6 +127,7 @@ def _run_facts(result: AuditResult) -> list[tuple[str, str]]:
         ("checkpoint sha256", model.sha256),
         ("format", model.format),
         ("baseline", f"{result.spectral.baseline.kind}: {result.spectral.baseline.source}"),
+        *([("baseline sha256", result.spectral.baseline.sha256)] if result.spectral.baseline.sha256 else []),
         ("HFER cutoff", f"{result.spectral.settings.cutoff:g} cycles/pixel"),
         (
             "FFT grid",
@@ -186,8 +195,9 @@ def report_context(result: AuditResult) -> dict:
     unmatched_text = ""
     if unmatched.model_only or unmatched.baseline_only:
         unmatched_text = (
-            f"Not compared — only in the model: {', '.join(unmatched.model_only) or 'none'}; "
-            f"only in the baseline: {', '.join(unmatched.baseline_only) or 'none'}."
+            "The baseline is another architecture, so no layer is compared with its namesake: "
+            f"{_some(unmatched.model_only)} only in the model and {_some(unmatched.baseline_only)} only in the "
+            "baseline; the numbers compare whole networks."
         )
     baseline = result.spectral.baseline
     summary = result.spectral.summary

@@ -536,7 +536,7 @@ def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) ->
         lead = f"Loses {points(-verdict.drop_difference, negated(verdict.drop_difference_ci))} points less"
     difference = points(verdict.accuracy_difference, verdict.accuracy_difference_ci, signed=True)
     message = (
-        f"{lead} than the baseline under {where} (drop difference, mean over {count}); its accuracy there is "
+        f"{lead} than the baseline under {where} (mean over {count}); its accuracy there is "
         f"{100 * model:.1f}% vs {100 * base:.1f}%, an accuracy difference of {difference} points."
     )
     if verdict.adjusted_p is not None:
