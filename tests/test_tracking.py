@@ -183,4 +183,8 @@ def test_track_verb_writes_report_and_json(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"track.html", "track.pdf", "track.json"}
     page = (tmp_path / "out" / "track.html").read_text()
     assert page.count("<svg") == 2 and "cifar_resnet8_baseline_epoch_15.pt" in page
+    # --paper's numbers are in the report too, not only in the terminal: one per checkpoint.
+    assert "compute_ssr, on conv1 vs epoch 1" in page
+    last = data["points"][-1]["paper_protocol_ssr"]
+    assert f'<td class="num">{last:.3f}</td></tr>' in page
     assert "seed paper's own protocol" in run.stdout

@@ -104,7 +104,10 @@ def depth_heatmap(result) -> str | None:
         groups.setdefault(tuple(layer.kernel_size), []).append(layer)
     largest = max(max(l.radial_energy) for l in layers) or 1
     tallest = max(len(g) for g in groups.values())
-    figure = Figure(figsize=(min(7.2, 1.4 + 2.2 * len(groups)), min(9.0, 1.4 + 0.2 * tallest)))
+    # Constrained layout keeps each panel's layer names clear of its neighbour; rows get
+    # thinner as layers grow, so 55 layers take half a page, not a whole one.
+    row = 0.2 if tallest <= 12 else max(0.075, 2.4 / tallest)
+    figure = Figure(figsize=(min(7.2, 1.6 + 2.6 * len(groups)), min(5.5, 1.4 + row * tallest)), layout="constrained")
     panels = figure.subplots(1, len(groups), squeeze=False)[0]
     for axes, (size, group) in zip(panels, groups.items()):
         radii = group[0].radii
@@ -114,8 +117,10 @@ def depth_heatmap(result) -> str | None:
         axes.set_xticks(
             range(len(radii)), [_radius_label(r) for r in radii], fontsize=7, rotation=90 if len(radii) > 6 else 0
         )
-        if len(group) <= 40:
-            axes.set_yticks(range(len(group)), [l.name for l in group], fontsize=7)
+        # Every layer named where they fit; else every k-th, so the depth axis always has names.
+        every = max(1, -(-len(group) // 30))
+        shown = range(0, len(group), every)
+        axes.set_yticks(list(shown), [group[i].name for i in shown], fontsize=7 if len(group) <= 12 else 5.5)
         axes.set_title(f"{'x'.join(map(str, size))} kernels", fontsize=8)
         axes.set_xlabel("radius (cycles/pixel)", fontsize=8)
     panels[0].set_ylabel("layer (input to output)")

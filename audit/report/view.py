@@ -290,9 +290,12 @@ def track_context(track: TrackResult) -> dict:
                 "hfer": number(p.hfer),
                 "ssr": number(p.ssr, 2),
                 "paper_ssr": number(p.paper_ssr),
+                "paper_protocol_ssr": number(p.paper_protocol_ssr),
             }
             for p in track.points
         ],
+        # --paper: the seed paper's own protocol (one layer, against its reference), per checkpoint.
+        "paper_protocol": f"{track.paper_layer} vs {track.paper_reference}" if track.paper_layer else None,
         "run_facts": [
             ("command", " ".join(run.command) if run.command else "(library call)"),
             ("spectral-audit", run.tool_version),

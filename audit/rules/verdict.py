@@ -178,7 +178,7 @@ def _action(result: AuditResult) -> str:
     if any(f.id == "robustness-regression" and f.severity == "warning" for f in findings):
         return "Review the robustness regressions before release."
     if result.spectral.summary.partial:
-        return "For a verdict on the whole network, compare with a baseline of the same architecture."
+        return "For a layer-by-layer comparison, use a baseline of the same architecture."
     if result.gates is not None and not result.gates.passed:
         return "Fix what the failed gates name before release."
     if any(f.severity == "warning" for f in findings):
