@@ -156,7 +156,7 @@ def test_every_ci_output_shows_value_interval_mode_and_the_deciding_bound_in_poi
     text = describe_check(check)
     assert text.startswith(
         f"max_accuracy_drop[gaussian_blur@5] {100 * row.accuracy_drop:.1f} [{100 * low:.1f}, {100 * high:.1f}] "
-        f"points > {100 * limit:.1f} (significant mode: the interval's lower bound {100 * low:.1f} is past the limit "
+        f"points, limit {100 * limit:.1f} (significant mode: the interval's lower bound {100 * low:.1f} is past it "
         "by 0.8)"
     )
     from xml.etree import ElementTree as ET

@@ -19,27 +19,25 @@ def _number(check: GateCheck, value: float, digits: int = 4) -> str:
 
 
 def describe_check(check: GateCheck) -> str:
-    """'max_accuracy_drop[gaussian_noise@0.2] 39.2 [36.0, 42.5] points > 35.0: significant mode,
-    the interval's lower bound 36.0 is past the limit by 1.0': the value, its interval, the
-    mode and the number that decided, in points for accuracies."""
+    """'max_accuracy_drop[gaussian_noise@0.2] 39.2 [36.0, 42.5] points, limit 35.0
+    (significant mode: the interval's lower bound 36.0 is past it by 1.0)': the value, its
+    interval, the mode and the number that decided, in points for accuracies."""
     if check.value is None:
         return f"{check.name}: not measured"
     if check.name.startswith("fail_on_"):
         return f"{check.name}: {check.detail}"
-    minimum = check.name.startswith("min_")
     deciding = check.value if check.deciding is None else check.deciding
     unit = " points" if in_points(check) else ""
     interval = f" [{_number(check, check.interval[0])}, {_number(check, check.interval[1])}]" if check.interval else ""
-    relation = ("≥" if minimum else "≤") if check.passed else ("<" if minimum else ">")
-    text = f"{check.name} {_number(check, check.value)}{interval}{unit} {relation} {_number(check, check.threshold)}"
-    margin = abs(deciding - check.threshold)
-    if check.mode == "point" or not check.interval or check.deciding is None:
-        return text + f" (point value, by {_number(check, margin, 3)})"
-    bound = "lower" if (deciding == check.interval[0]) else "upper"
+    text = f"{check.name} {_number(check, check.value)}{interval}{unit}, limit {_number(check, check.threshold)}"
     where = "within" if check.passed else "past"
+    margin = _number(check, abs(deciding - check.threshold), 3)
+    if check.mode == "point" or not check.interval or check.deciding is None:
+        return text + f" (point value {where} it by {margin})"
+    bound = "lower" if deciding == check.interval[0] else "upper"
     return (
-        text + f" ({check.mode} mode: the interval's {bound} bound {_number(check, deciding)} is {where} the limit "
-        f"by {_number(check, margin, 3)})"
+        text
+        + f" ({check.mode} mode: the interval's {bound} bound {_number(check, deciding)} is {where} it by {margin})"
     )
 
 
