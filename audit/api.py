@@ -205,6 +205,8 @@ def run_audit(
     raise_if_interrupted()  # a signal swallowed by an import (torch's) stops the run here, not at the end
     loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
     raise_if_interrupted()
+    if probes is not None and probes.arch and loaded.module is None:
+        loaded = _layout_from_architecture(loaded, probes.arch, probes.arch_args, probes.num_classes)
     layers = measure_layers(loaded.kernels, settings, torch_device)
     reference = _resolve_baseline(baseline, settings, torch_device, trust_code)
     match = None
@@ -234,6 +236,30 @@ def run_audit(
         result.gates = check_gates(result, policy)
     result.verdict = audit_verdict(result, thresholds, calibration)
     return result
+
+
+def _layout_from_architecture(loaded, arch: str, arch_args: dict | None, num_classes: int | None):
+    """A weight-only checkpoint whose architecture the user named: each conv's groups,
+    stride and dilation from the built architecture (a state_dict does not record them).
+    If the architecture cannot be built here, the probes say why later; the layout stays
+    unknown."""
+    import dataclasses
+
+    from audit.loading.kernels import with_known_layout
+    from audit.loading.modules import kernels_from_module
+    from audit.probes.architectures import build_architecture
+
+    try:
+        built = build_architecture(arch, arch_args, num_classes)
+    except AuditError:
+        return loaded
+    kernels, filled = with_known_layout(loaded.kernels, kernels_from_module(built))
+    if not filled:
+        return loaded
+    unknown = "state_dict only: groups/stride/dilation unknown"
+    note = f"groups/stride/dilation of {filled} of {len(kernels)} conv layers from the architecture ({arch})"
+    notes = [note if n == unknown else n for n in loaded.notes]
+    return dataclasses.replace(loaded, kernels=kernels, notes=notes)
 
 
 def build_profile(

@@ -57,3 +57,24 @@ def test_cuda_without_gpu_is_a_clear_error(zoo_forms):
         pytest.skip("a GPU is present")
     with pytest.raises(AuditError, match="no CUDA GPU"):
         run_audit(zoo_forms["state_dict.pt"], device="cuda")
+
+
+def test_a_state_dict_with_its_architecture_named_knows_its_groups():
+    """--arch builds the model, which knows each conv's groups; the layers said 'groups unknown'."""
+    from pathlib import Path
+
+    from audit.api import ProbeOptions
+
+    samples = Path(__file__).resolve().parent.parent / "sample_models"
+    result = run_audit(
+        samples / "cifar_resnet8_l2.pt",
+        device="cpu",
+        probes=ProbeOptions(
+            data="cifar10-sample", samples=16, probes="none", arch=f"{samples / 'cifar_resnet.py'}:CifarResNet"
+        ),
+    )
+    assert all(layer.groups == 1 and "unknown" not in layer.kind for layer in result.spectral.layers)
+    assert any("from the architecture" in note for note in result.model.notes)
+    assert not any("unknown" in note for note in result.model.notes)
+    alone = run_audit(samples / "cifar_resnet8_l2.pt", device="cpu")
+    assert all(layer.groups is None for layer in alone.spectral.layers)

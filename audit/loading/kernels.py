@@ -6,6 +6,7 @@ ends up as a :class:`LoadedModel`; nothing after loading needs to know which it 
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,27 @@ class ConvKernel:
         if self.dilation is not None and any(d > 1 for d in self.dilation):
             tags.append("dilated " + "x".join(str(d) for d in self.dilation))
         return ", ".join(tags) if tags else "standard"
+
+
+def with_known_layout(kernels: list[ConvKernel], known: list[ConvKernel]) -> tuple[list[ConvKernel], int]:
+    """``kernels`` whose unknown groups/stride/dilation/transposed are taken from ``known``
+    (the same layers read from a built architecture: same name, same weight shape); and
+    how many were filled. A state_dict does not record them; the user's --arch does."""
+    by_name = {k.name: k for k in known}
+    filled, count = [], 0
+    for kernel in kernels:
+        match = by_name.get(kernel.name)
+        if kernel.groups is None and match is not None and tuple(match.weight.shape) == tuple(kernel.weight.shape):
+            kernel = dataclasses.replace(
+                kernel,
+                groups=match.groups,
+                stride=match.stride,
+                dilation=match.dilation,
+                transposed=match.transposed,
+            )
+            count += 1
+        filled.append(kernel)
+    return filled, count
 
 
 @dataclass
