@@ -526,3 +526,21 @@ def _traced_state(work, recipe):
 
     loaded = load_checkpoint(work / "models" / f"{recipe.name}.ts.pt")
     return loaded.state_dict
+
+
+def test_seed_spread_tells_a_recipe_signal_from_seed_noise():
+    """A statistic that moves between recipes far more than between seeds has a large F; one
+    that moves only between seeds has F near or below 1."""
+    study = load_study_script()
+    models = zoo_models(12)
+    for index, model in enumerate(models):
+        recipe, seed = index // 2, index % 2
+        model.recipe = {"optimiser": f"r{recipe}", "seed": seed}
+        model.statistics["network_hfer"] = 0.1 * recipe + 0.001 * seed  # recipe signal
+        model.statistics["first_layer_hfer"] = 0.5 + (0.1 if seed else -0.1)  # seed noise only
+    zoo = ZooResult(models, [], {}, "d", 846, "default", 100, 2)
+    rows = {row["statistic"]: row for row in study.seed_spread(zoo)}
+    assert rows["network_hfer"]["f"] > 100 and rows["network_hfer"]["p"] < 0.001
+    assert rows["first_layer_hfer"]["f"] < 1e-6 and rows["first_layer_hfer"]["recipes"] == 6
+    facts = study.plateau([{"epoch_test_accuracy": [0.1, 0.3, 0.5, 0.55, 0.56, 0.56, 0.57, 0.57]}])
+    assert facts["median"] == pytest.approx(1.0)  # 0.57 - 0.56 over the last 2 of 8 epochs
