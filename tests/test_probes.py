@@ -271,3 +271,72 @@ def test_a_heat_map_run_says_its_cost_first_and_sums_itself_up(tmp_path):
     assert re.search(
         r"Fourier heat map \(norm 3\.0, 16 images, \d+ frequencies, every \d+ per axis\): mean error", run.stdout
     )
+
+
+# --- ImageNet-C (make_imagenet_c.py's constants and formulas, at 224 px) --------------------
+
+
+def test_the_imagenet_c_preset_holds_the_published_constants():
+    chosen, _ = registry.resolve_probes("imagenet-c")
+    assert [p.name for p in chosen] == [
+        "inc_gaussian_noise",
+        "inc_gaussian_blur",
+        "inc_pixelate",
+        "inc_contrast",
+        "inc_jpeg",
+    ]
+    assert probes.IMAGENETC_PARAMETERS["gaussian_noise"] == (0.08, 0.12, 0.18, 0.26, 0.38)
+    assert probes.IMAGENETC_PARAMETERS["gaussian_blur"] == (1.0, 2.0, 3.0, 4.0, 6.0)
+    assert probes.IMAGENETC_PARAMETERS["pixelate"] == (0.6, 0.5, 0.4, 0.3, 0.25)
+    assert probes.IMAGENETC_PARAMETERS["contrast"] == (0.4, 0.3, 0.2, 0.1, 0.05)
+    assert probes.IMAGENETC_PARAMETERS["jpeg"] == (25, 18, 15, 10, 7)
+    with pytest.raises(ValueError, match="ImageNet-C severities are 1-5"):
+        probes.inc_contrast(images(), 2.5)
+
+
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_imagenet_c_blur_equals_scikit_image_at_224_px(severity):
+    """make_imagenet_c.py: np.uint8(np.clip(gaussian(x / 255, sigma=c, multichannel), 0, 1) * 255)."""
+    from skimage.filters import gaussian
+
+    sigma = probes.IMAGENETC_PARAMETERS["gaussian_blur"][severity - 1]
+    pixels, x = uint8_images(n=1, size=224, seed=20 + severity)
+    ours = registry.PROBES["inc_gaussian_blur"].apply(x, severity, None).permute(0, 2, 3, 1).numpy() * 255
+    ours = ours.round().astype(int)[0]
+    stored = np.uint8(np.clip(gaussian(pixels[0] / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255).astype(int)
+    assert np.abs(ours - stored).max() <= 1 and (ours == stored).mean() > 0.99
+
+
+@pytest.mark.parametrize("severity", [1, 5])
+def test_imagenet_c_pixelate_equals_pillow_at_224_px(severity):
+    """make_imagenet_c.py: x.resize((int(224c),)*2, BOX).resize((224, 224), BOX)."""
+    from PIL import Image
+
+    factor = probes.IMAGENETC_PARAMETERS["pixelate"][severity - 1]
+    pixels, x = uint8_images(n=1, size=224, seed=30 + severity)
+    ours = as_reference(probes.inc_pixelate(x, severity))[0]
+    small = Image.fromarray(pixels[0]).resize((int(224 * factor),) * 2, Image.BOX)
+    assert np.array_equal(ours, np.asarray(small.resize((224, 224), Image.BOX)).astype(int))
+
+
+def test_imagenet_c_contrast_and_jpeg_against_their_references():
+    import io
+
+    from PIL import Image
+
+    pixels, x = uint8_images(n=1, size=224, seed=40)
+    means = x.mean(dim=(-2, -1), keepdim=True)
+    assert torch.allclose(probes.inc_contrast(x, 4), ((x - means) * 0.1 + means).clamp(0, 1))
+    smooth = probes.gaussian_blur(x, 11)  # photo-like, so that JPEG keeps it close
+    as_pil = Image.fromarray(as_reference(smooth)[0].astype(np.uint8))
+    buffer = io.BytesIO()
+    as_pil.save(buffer, "JPEG", quality=7)  # severity 5, Pillow's libjpeg as the reference saves it
+    reference = np.asarray(Image.open(buffer)).astype(int)
+    ours = as_reference(probes.inc_jpeg(smooth, 5))[0]
+    assert np.abs(ours - reference).mean() < 1.0  # the same codec and quality; decoders may round apart
+
+
+def test_imagenet_c_noise_has_the_published_sigma():
+    x = torch.full((2, 3, 224, 224), 0.5)
+    noisy = probes.inc_gaussian_noise(x, 3, torch.Generator().manual_seed(0))
+    assert float((noisy - x).std()) == pytest.approx(0.18, rel=0.02)

@@ -116,16 +116,40 @@ CIFAR10C_PARAMETERS = {
 }
 
 
-def _c10c(name: str, severity: float) -> float:
+IMAGENETC_PARAMETERS = {  # make_imagenet_c.py, for 224-px center crops
+    "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),  # noise sigma
+    "gaussian_blur": (1.0, 2.0, 3.0, 4.0, 6.0),  # blur sigma, px at 224
+    "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),  # resize factor
+    "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),  # contrast factor
+    "jpeg": (25, 18, 15, 10, 7),  # JPEG quality
+}
+
+
+def _level(table: dict, name: str, severity: float, benchmark: str) -> float:
     level = int(severity)
-    if not 1 <= level <= 5:
-        raise ValueError(f"CIFAR-10-C severities are 1-5, got {severity}")
-    return CIFAR10C_PARAMETERS[name][level - 1]
+    if not 1 <= level <= 5 or level != severity:
+        raise ValueError(f"{benchmark} severities are 1-5, got {severity}")
+    return table[name][level - 1]
+
+
+def _c10c(name: str, severity: float) -> float:
+    return _level(CIFAR10C_PARAMETERS, name, severity, "CIFAR-10-C")
+
+
+def _inc(name: str, severity: float) -> float:
+    return _level(IMAGENETC_PARAMETERS, name, severity, "ImageNet-C")
 
 
 def as_stored_uint8(images: torch.Tensor) -> torch.Tensor:
     """np.uint8(x * 255) / 255 for x in [0, 1]: truncation, as CIFAR-10-C stores its images."""
     return torch.floor(images * 255.0).div_(255.0)
+
+
+def skimage_gaussian(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """skimage.filters.gaussian(sigma) as the -C benchmarks use it: radius round(4 sigma),
+    edge mode 'nearest'."""
+    radius = int(4.0 * sigma + 0.5)
+    return separable_gaussian(images, 2 * radius + 1, sigma, "replicate")
 
 
 def c10c_gaussian_noise(images, severity, generator):
@@ -134,11 +158,9 @@ def c10c_gaussian_noise(images, severity, generator):
 
 
 def c10c_gaussian_blur(images, severity, generator=None):
-    """skimage.filters.gaussian(sigma) as CIFAR-10-C uses it: radius round(4 sigma), edge mode 'nearest'.
-    Sigma is CIFAR-10-C's for 32-px images, scaled with the image size (unchanged at 32 px)."""
-    sigma = _c10c("gaussian_blur", severity) * images.shape[-1] / 32
-    radius = int(4.0 * sigma + 0.5)
-    return separable_gaussian(images, 2 * radius + 1, sigma, "replicate")
+    """skimage's Gaussian blur as CIFAR-10-C applies it. Sigma is CIFAR-10-C's for 32-px
+    images, scaled with the image size (unchanged at 32 px)."""
+    return skimage_gaussian(images, _c10c("gaussian_blur", severity) * images.shape[-1] / 32)
 
 
 _PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point coefficients for 8-bit images
@@ -187,28 +209,64 @@ def pillow_box_resize(images: torch.Tensor, height: int, width: int) -> torch.Te
     return values.to(images.dtype) / 255.0
 
 
-def c10c_pixelate(images, severity, generator=None):
-    """make_cifar_c.py's pixelate: PIL BOX down to int(size * c), then BOX back up
-    (which is 'nearest-exact'), on 8-bit images, reproduced exactly."""
-    factor = _c10c("pixelate", severity)
+def pixelate(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """The -C benchmarks' pixelate: PIL BOX down to int(size * c), then BOX back up (which
+    is 'nearest-exact'), on 8-bit images, reproduced exactly."""
     height, width = images.shape[-2:]
     small = pillow_box_resize(images, int(height * factor), int(width * factor))
     return pillow_box_resize(small, height, width)
 
 
-def c10c_contrast(images, severity, generator=None):
+def contrast(images: torch.Tensor, factor: float) -> torch.Tensor:
     """(x - per-image channel mean) * c + mean, clipped."""
-    factor = _c10c("contrast", severity)
     means = images.mean(dim=(-2, -1), keepdim=True)
     return ((images - means) * factor + means).clamp_(0.0, 1.0)
 
 
+def c10c_pixelate(images, severity, generator=None):
+    return pixelate(images, _c10c("pixelate", severity))
+
+
+def c10c_contrast(images, severity, generator=None):
+    return contrast(images, _c10c("contrast", severity))
+
+
 def c10c_jpeg(images, severity, generator=None):
-    """JPEG round trip at the CIFAR-10-C quality (libjpeg through torchvision.io, on the
-    GPU when there; the reference uses Pillow's libjpeg, 4:2:0 chroma subsampling both)."""
+    return jpeg(images, int(_c10c("jpeg", severity)))
+
+
+# --- ImageNet-C (Hendrycks & Dietterich), as make_imagenet_c.py makes it for 224-px crops ----
+#
+# The same formulas with ImageNet-C's constants. At other sizes the blur sigma scales with
+# the image (224 px: the published sigma); pixelate's factor is relative already. Not
+# reproduced: the published files are stored as JPEG quality 85 after each corruption.
+
+
+def inc_gaussian_noise(images, severity, generator):
+    return gaussian_noise(images, _inc("gaussian_noise", severity), generator)
+
+
+def inc_gaussian_blur(images, severity, generator=None):
+    return skimage_gaussian(images, _inc("gaussian_blur", severity) * images.shape[-1] / 224)
+
+
+def inc_pixelate(images, severity, generator=None):
+    return pixelate(images, _inc("pixelate", severity))
+
+
+def inc_contrast(images, severity, generator=None):
+    return contrast(images, _inc("contrast", severity))
+
+
+def inc_jpeg(images, severity, generator=None):
+    return jpeg(images, int(_inc("jpeg", severity)))
+
+
+def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG round trip at ``quality`` (libjpeg through torchvision.io, on the GPU when
+    there; the references use Pillow's libjpeg, 4:2:0 chroma subsampling both)."""
     from torchvision.io import decode_jpeg, encode_jpeg
 
-    quality = int(_c10c("jpeg", severity))
     as_bytes = (images * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     if as_bytes.shape[1] not in (1, 3):
         raise ValueError("JPEG needs 1- or 3-channel images")

@@ -22,6 +22,11 @@ from audit.probes.corruptions import (
     gaussian_blur,
     gaussian_noise,
     high_pass,
+    inc_contrast,
+    inc_gaussian_blur,
+    inc_gaussian_noise,
+    inc_jpeg,
+    inc_pixelate,
     low_pass,
     low_resolution,
     paper_gaussian_blur,
@@ -177,6 +182,22 @@ PROBES: dict[str, Probe] = {
         _c10c("c10c_pixelate", c10c_pixelate, "CIFAR-10-C severity (factor .95-.65)", "CIFAR-10-C pixelate"),
         _c10c("c10c_contrast", c10c_contrast, "CIFAR-10-C severity (factor .75-.15)", "CIFAR-10-C contrast"),
         _c10c("c10c_jpeg", c10c_jpeg, "CIFAR-10-C severity (quality 80-40)", "CIFAR-10-C JPEG"),
+        _c10c(
+            "inc_gaussian_noise",
+            inc_gaussian_noise,
+            "ImageNet-C severity (sigma .08-.38)",
+            "ImageNet-C Gaussian noise",
+            random=True,
+        ),
+        _c10c(
+            "inc_gaussian_blur",
+            inc_gaussian_blur,
+            "ImageNet-C severity (sigma 1-6 px at 224 px, scaled with the image size)",
+            "ImageNet-C Gaussian blur",
+        ),
+        _c10c("inc_pixelate", inc_pixelate, "ImageNet-C severity (factor .6-.25)", "ImageNet-C pixelate"),
+        _c10c("inc_contrast", inc_contrast, "ImageNet-C severity (factor .4-.05)", "ImageNet-C contrast"),
+        _c10c("inc_jpeg", inc_jpeg, "ImageNet-C severity (quality 25-7)", "ImageNet-C JPEG"),
         Probe(
             "paper_gaussian_noise",
             gaussian_noise,
@@ -211,6 +232,7 @@ PROBES: dict[str, Probe] = {
 PRESETS: dict[str, tuple[str, ...]] = {
     "default": ("gaussian_noise", "gaussian_blur", "low_resolution", "low_pass", "high_pass"),
     "cifar10-c": ("c10c_gaussian_noise", "c10c_gaussian_blur", "c10c_pixelate", "c10c_contrast", "c10c_jpeg"),
+    "imagenet-c": ("inc_gaussian_noise", "inc_gaussian_blur", "inc_pixelate", "inc_contrast", "inc_jpeg"),
     "paper": ("paper_gaussian_noise", "paper_gaussian_blur", "paper_low_resolution"),
 }
 ALIASES = {
