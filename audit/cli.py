@@ -309,8 +309,9 @@ ProbesOption = Annotated[
         metavar="NAMES",
         rich_help_panel=PROBES_PANEL,
         help="Comma-separated probes or presets: default (gaussian_noise, gaussian_blur, low_resolution, low_pass, "
-        "high_pass), cifar10-c (CIFAR-10-C severities 1-5), fourier_heatmap (heavy), or single names (noise, blur, "
-        "lowres...).",
+        "high_pass), cifar10-c (CIFAR-10-C severities 1-5, for 32-px images), imagenet-c (ImageNet-C's constants "
+        "for 224-px images), paper, fourier_heatmap (heavy), none (clean accuracy only), or single names (noise, "
+        "blur, lowres...).",
     ),
 ]
 
