@@ -231,3 +231,38 @@ def test_probes_none_is_a_clean_only_run_and_an_empty_list_is_refused(tmp_path):
     assert "clean accuracy only" in run.stdout
     run = invoke(onnx_model, "--data", "cifar10-sample", "--probes", ", ,")
     assert run.returncode == 2 and "names no probe" in run.stderr and "none" in run.stderr
+
+
+def _hint_placeholders() -> set[str]:
+    """Every {option} named in a hint= string anywhere in the library."""
+    import ast
+    import re
+    from pathlib import Path
+
+    found = set()
+    for path in (Path(__file__).resolve().parent.parent / "audit").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "hint":
+                for constant in ast.walk(node.value):
+                    if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                        found |= set(re.findall(r"\{([a-z_]+)\}", constant.value))
+    return found
+
+
+def test_every_option_a_hint_names_exists_on_the_command_line():
+    """A hint names options by their library names ({data}); the CLI spells them. A hint
+    naming an option the CLI does not have would send a user looking for nothing."""
+    import typer.main
+
+    from audit.cli import FLAGS, app
+
+    placeholders = _hint_placeholders()
+    assert {"data", "trust_code", "arch"} <= placeholders  # the scan finds the hints
+    assert placeholders <= set(FLAGS), placeholders - set(FLAGS)
+    command = typer.main.get_command(app)
+    options = set()
+    for sub in [command, *getattr(command, "commands", {}).values()]:
+        for parameter in sub.params:
+            if parameter.param_type_name == "option":  # typer may ship its own click
+                options |= set(parameter.opts)
+    assert set(FLAGS.values()) <= options, set(FLAGS.values()) - options
