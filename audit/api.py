@@ -187,10 +187,13 @@ def run_audit(
     command: list[str] | None = None,
     match_mode: str = "full",
     calibration_path: str | os.PathLike | None = None,
+    loaded: LoadedModel | None = None,
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
     plus the robustness probes when ``probes`` names a data set.
 
+    loaded: ``model`` already loaded (by ``load_checkpoint``), so that a caller measuring
+        it in several ways reads the file once.
     baseline: None or "white-noise", a checkpoint path, or a JSON file written by
         ``spectral-audit profile`` or ``--json``.
     match_mode: "full" refuses a baseline of another architecture; "partial" compares the
@@ -203,7 +206,8 @@ def run_audit(
 
     torch_device = resolve_device(device)
     raise_if_interrupted()  # a signal swallowed by an import (torch's) stops the run here, not at the end
-    loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
+    if loaded is None:
+        loaded = load_checkpoint(model, trust_code=trust_code, checkpoint_key=checkpoint_key)
     raise_if_interrupted()
     if probes is not None and probes.arch and loaded.module is None:
         loaded = _layout_from_architecture(loaded, probes.arch, probes.arch_args, probes.num_classes)
@@ -396,6 +400,16 @@ def _model_name(path: Path) -> str:
     return re.sub(rf"(\.ts|\.jit|\.script)?\.({suffixes})$", "", path.name, flags=re.I)
 
 
+def _ssr_against(layers, init: Path, settings: SpectralSettings, device: str, trust_code: bool) -> float | None:
+    """Network SSR of already measured ``layers`` against the initial weights in ``init``."""
+    import copy
+
+    reference = _resolve_baseline(init, settings, resolve_device(device), trust_code)
+    own = copy.deepcopy(layers)  # comparing fills each layer's baseline fields
+    match = comparison.match_layers(own, reference.layers)
+    return comparison.summarise(own, match, comparison.compare_layers(own, match), reference.layers).ssr
+
+
 def _zoo_cache_key(path: Path, init: Path | None, probes: ProbeOptions, settings: SpectralSettings) -> str:
     """What a cached row depends on: the files' bytes, the options, the tool's version."""
     import hashlib
@@ -477,14 +491,14 @@ def run_zoo(
                 on_model(index, len(files), name, None)
             continue
         started = time.perf_counter()
-        audit = run_audit(path, settings=settings, device=device, trust_code=trust_code, probes=probes)
+        # The file is read once: the audit, the zero-padded spectra and SSR against the
+        # initial weights all come from this one load.
+        loaded = load_checkpoint(path, trust_code=trust_code)
+        audit = run_audit(path, settings=settings, device=device, trust_code=trust_code, probes=probes, loaded=loaded)
         padded_settings = SpectralSettings(cutoff=settings.cutoff, fft_size=PADDED_FFT_SIZE)
-        padded = build_profile(path, settings=padded_settings, device=device, trust_code=trust_code)
-        ssr_init = None
-        if init is not None:
-            against_init = run_audit(path, baseline=init, settings=settings, device=device, trust_code=trust_code)
-            ssr_init = against_init.spectral.summary.ssr
-        row = table.zoo_row(name, audit, padded.spectral.layers, ssr_init, (recipes or {}).get(name))
+        padded_layers = measure_layers(loaded.kernels, padded_settings, resolve_device(device))
+        ssr_init = _ssr_against(audit.spectral.layers, init, settings, device, trust_code) if init else None
+        row = table.zoo_row(name, audit, padded_layers, ssr_init, (recipes or {}).get(name))
         rows.append(row)
         conditions.update(table.conditions_of(audit))
         if cached is not None:

@@ -544,3 +544,37 @@ def test_seed_spread_tells_a_recipe_signal_from_seed_noise():
     assert rows["first_layer_hfer"]["f"] < 1e-6 and rows["first_layer_hfer"]["recipes"] == 6
     facts = study.plateau([{"epoch_test_accuracy": [0.1, 0.3, 0.5, 0.55, 0.56, 0.56, 0.57, 0.57]}])
     assert facts["median"] == pytest.approx(1.0)  # 0.57 - 0.56 over the last 2 of 8 epochs
+
+
+def test_run_zoo_reads_each_checkpoint_once_and_keeps_its_numbers(tmp_path, monkeypatch):
+    """The audit, the zero-padded spectra and SSR against the initial weights come from one
+    load of each file (they came from three)."""
+    import audit.api as api
+    from audit.api import ProbeOptions, run_audit, run_zoo
+
+    sys.path.insert(0, str(REPO / "sample_models"))
+    from cifar_resnet import CifarResNet
+
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "init").mkdir()
+    for seed in range(3):
+        torch.manual_seed(seed)
+        torch.save(CifarResNet(width=8).state_dict(), tmp_path / "init" / f"m{seed}.pt")
+        trained = CifarResNet(width=8)
+        with torch.no_grad():
+            for weight in trained.parameters():
+                weight.mul_(0.5 + 0.2 * seed)
+        torch.save(trained.state_dict(), tmp_path / "zoo" / f"m{seed}.pt")
+    arch = f"{REPO / 'sample_models' / 'cifar_resnet.py'}:CifarResNet"
+    probes = ProbeOptions(data="cifar10-sample", samples=16, probes="noise", arch=arch, arch_args={"width": 8})
+    reads = []
+    original = api.load_checkpoint
+    monkeypatch.setattr(
+        api, "load_checkpoint", lambda path, **kw: reads.append(Path(path).name) or original(path, **kw)
+    )
+    zoo = run_zoo([tmp_path / "zoo"], probes=probes, init_dir=tmp_path / "init", device="cpu", resamples=50)
+    assert sorted(reads) == ["m0.pt", "m0.pt", "m1.pt", "m1.pt", "m2.pt", "m2.pt"]  # each model once, each init once
+    monkeypatch.setattr(api, "load_checkpoint", original)
+    expected = run_audit(tmp_path / "zoo" / "m1.pt", baseline=tmp_path / "init" / "m1.pt", device="cpu")
+    row = next(m for m in zoo.models if m.name == "m1")
+    assert row.statistics["ssr_init"] == pytest.approx(expected.spectral.summary.ssr)
