@@ -127,6 +127,7 @@ def test_max_accuracy_drop_vs_baseline_uses_the_paired_difference(paired):
     check = gate(paired, max_accuracy_drop_vs_baseline={"gaussian_noise": {0.2: (low + lost) / 2}})
     assert check.value == pytest.approx(lost) and check.interval == pytest.approx([low, high]) and check.passed
     assert not gate(paired, max_accuracy_drop_vs_baseline={"gaussian_noise": {0.2: low - 0.001}}).passed
+    assert "not the drop difference" in check.detail  # which number the gate used, beside the findings' one
 
 
 def test_non_inferiority_passes_only_when_the_whole_interval_is_within_the_limit(paired):

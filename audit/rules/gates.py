@@ -143,7 +143,10 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                     # Points lost against the baseline at this condition: -(model - baseline).
                     lost = row.baseline_accuracy - row.accuracy
                     interval = [-row.difference_ci[1], -row.difference_ci[0]] if row.difference_ci else None
-                    checks.append(_at_most(name, lost, interval, limit, mode))
+                    # The gate is on accuracy at this condition (baseline - model), not on the
+                    # drop difference the findings judge; the check says so.
+                    detail = "accuracy lost against the baseline at this condition (not the drop difference)"
+                    checks.append(_at_most(name, lost, interval, limit, mode, detail))
                 else:
                     checks.append(_at_most(name, row.accuracy_drop, row.accuracy_drop_ci, limit, mode))
             if isinstance(limits, dict):
