@@ -231,24 +231,23 @@ def fixture_calibration() -> Calibration:
 
 def test_a_supported_statistic_forecasts_and_cites_its_correlation(fixture_calibration):
     result = audit_result(probes=False, calibration=fixture_calibration)
-    forecast = [f for f in result.findings if f.id == "spectral-forecast"]
-    by_probe = {f.evidence["probe"]: f for f in forecast}
+    (forecast,) = [f for f in result.findings if f.id == "spectral-forecast"]  # one finding, every forecast in it
+    by_probe = {e["probe"]: e for e in forecast.evidence["forecasts"]}
     # The model's kernels are smoother than the baseline's: lower first-layer HFER.
     blur = by_probe["gaussian_blur"]
-    assert blur.evidence["statistic"] == "first_layer_hfer"  # the strongest *comparable* supported one
-    assert blur.severity == "info" and not blur.evidence["larger_drop"]
-    assert blur.message.startswith(
-        "Forecast: a smaller drop than the baseline's under blur k=7 is likely. Its first-layer HFER"
-    )
+    assert blur["statistic"] == "first_layer_hfer"  # the strongest *comparable* supported one
+    assert not blur["larger_drop"]
+    assert forecast.message.startswith("Forecast from the weights: ")
+    assert "a smaller drop than the baseline's under blur k=7 is likely: its first-layer HFER is" in forecast.message
     assert (
         "rho +0.71 [+0.45, +0.86]; +0.48 [+0.20, +0.70] with clean accuracy held fixed in the fixture zoo study "
-        "(24 models), n=24" in blur.message
+        "(24 models), n=24" in forecast.message
     )
-    assert " will " not in blur.message
+    assert " will " not in forecast.message
     # late-stage HFER is stronger within architectures (-0.75) but not once accuracy is held fixed.
     noise = by_probe["gaussian_noise"]  # lower network HFER, negative rho: a larger noise drop
-    assert noise.severity == "warning" and noise.evidence["larger_drop"]
-    assert "rho -0.62 [-0.80, -0.35]" in noise.message
+    assert forecast.severity == "warning" and noise["larger_drop"]  # a warning: one forecast is a larger drop
+    assert "rho -0.62 [-0.80, -0.35]" in forecast.message
     assert "low_resolution" not in by_probe  # its only correlation is not supported
     assert (
         "From its spectrum, a forecast that replicates across the zoo studies suggests a larger drop than the "
@@ -275,9 +274,10 @@ def flipped(calibration: Calibration, statistic: str | None) -> Calibration:
 def test_a_forecast_needs_the_same_sign_in_every_study(fixture_calibration):
     both = [fixture_calibration, fixture_calibration]
     agreeing = audit_result(probes=False, calibration=both)
-    blur = next(f for f in agreeing.findings if f.evidence.get("probe") == "gaussian_blur")
-    assert blur.evidence["statistic"] == "first_layer_hfer" and len(blur.evidence["studies"]) == 2
-    assert blur.message.count("n=24") == 2
+    (forecast,) = [f for f in agreeing.findings if f.id == "spectral-forecast"]
+    blur = next(e for e in forecast.evidence["forecasts"] if e["probe"] == "gaussian_blur")
+    assert blur["statistic"] == "first_layer_hfer" and len(blur["studies"]) == 2
+    assert forecast.message.count("n=24") == 2 * len(forecast.evidence["forecasts"])
     # The real zoo reverses first-layer HFER: it no longer forecasts; another statistic may.
     real = flipped(fixture_calibration, "first_layer_hfer")
     made = forecasts(audit_result(probes=False, calibration=None), [fixture_calibration, real])

@@ -408,57 +408,75 @@ def _strength(description: str, models: int, correlation) -> str:
     )
 
 
-def forecast_message(forecast: Forecast) -> str:
-    """'Forecast: a larger drop than the baseline's under blur k=7 is likely. Its late-stage
-    HFER is 0.394 against the baseline's 0.636; in both zoos ... (rho, interval, n of each).'"""
+def _forecast_sentence(forecast: Forecast) -> str:
+    """'a larger drop than the baseline's under blur k=7 is likely: its late-stage HFER is
+    0.394 against the baseline's 0.636, and in every study late-stage HFER ranked that drop
+    with the same sign (rho, interval and n of each)'."""
     statistic = STATISTICS[forecast.statistic].label
     more = "larger" if forecast.larger_drop else "smaller"
     support = forecast.support or [(forecast.source, forecast.models, forecast.correlation)]
     where = "every study" if len(support) > 1 else "the study"
     return (
-        f"Forecast: a {more} drop than the baseline's under {forecast.condition} is likely. Its {statistic} is "
+        f"a {more} drop than the baseline's under {forecast.condition} is likely: its {statistic} is "
         f"{forecast.model_value:.3f} against the baseline's {forecast.baseline_value:.3f}, and in {where} "
-        f"{statistic} ranked the drop under {forecast.condition} within architectures with the same sign ("
+        f"{statistic} ranked that drop within architectures with the same sign ("
         + "; and ".join(_strength(*s) for s in support)
-        + "). A rank correlation across models, not a measurement of this one: run the probes (--data) to "
-        "measure it."
+        + ")"
     )
 
 
+def forecast_message(made: list[Forecast]) -> str:
+    """All forecasts in one finding: 'Forecast from the weights: a larger drop ... ; a smaller
+    drop ... Rank correlations across models, not measurements of this one.'"""
+    return (
+        "Forecast from the weights: "
+        + "; ".join(_forecast_sentence(f) for f in made)
+        + ". Rank correlations across models, not measurements of this one: run the probes (--data) to measure "
+        "them."
+    )
+
+
+def _forecast_evidence(forecast: Forecast) -> dict:
+    return {
+        "statistic": forecast.statistic,
+        "probe": forecast.probe,
+        "severity": forecast.severity,
+        "value": forecast.model_value,
+        "baseline_value": forecast.baseline_value,
+        "rho": forecast.correlation.within,
+        "rho_ci": [forecast.correlation.within_low, forecast.correlation.within_high],
+        "rho_accuracy_held_fixed": forecast.correlation.partial,
+        "study_models": forecast.models,
+        "studies": [
+            {
+                "study": description,
+                "models": models,
+                "rho": c.within,
+                "rho_ci": [c.within_low, c.within_high],
+                "rho_accuracy_held_fixed": c.partial,
+            }
+            for description, models, c in forecast.support
+        ],  # fmt: skip
+        "larger_drop": forecast.larger_drop,
+    }
+
+
 def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibrations) -> list[Finding]:
-    """Data-free forecasts, only from statistics the zoo study supports; none once the
-    probes have measured the model against the baseline."""
+    """Data-free forecasts, only from statistics the zoo studies support, in one finding (a
+    warning when any forecasts a larger drop); none once the probes have measured the model
+    against the baseline."""
     if result.probes is not None and result.probes.paired:
+        return []
+    made = forecasts(result, calibration, limits.ssr_tolerance)
+    if not made:
         return []
     return [
         Finding(
             "spectral-forecast",
-            "warning" if forecast.larger_drop else "info",
-            forecast_message(forecast),
-            {
-                "statistic": forecast.statistic,
-                "probe": forecast.probe,
-                "severity": forecast.severity,
-                "value": forecast.model_value,
-                "baseline_value": forecast.baseline_value,
-                "rho": forecast.correlation.within,
-                "rho_ci": [forecast.correlation.within_low, forecast.correlation.within_high],
-                "rho_accuracy_held_fixed": forecast.correlation.partial,
-                "study_models": forecast.models,
-                "studies": [
-                    {
-                        "study": description,
-                        "models": models,
-                        "rho": c.within,
-                        "rho_ci": [c.within_low, c.within_high],
-                        "rho_accuracy_held_fixed": c.partial,
-                    }
-                    for description, models, c in forecast.support
-                ],  # fmt: skip
-                "larger_drop": forecast.larger_drop,
-            },
+            "warning" if any(f.larger_drop for f in made) else "info",
+            forecast_message(made),
+            {"forecasts": [_forecast_evidence(f) for f in made]},
         )
-        for forecast in forecasts(result, calibration, limits.ssr_tolerance)
     ]
 
 
