@@ -508,11 +508,11 @@ def seed_spread(zoo) -> list[dict]:
         by_recipe.setdefault(json.dumps(recipe, sort_keys=True), []).append(model)
     replicated = [group for group in by_recipe.values() if len(group) >= 2]
     rows = []
-    names = [*STATISTICS, "clean_accuracy"]
+    names = list(STATISTICS)  # clean accuracy among them, as the yardstick
     for name in names:
 
         def value(model, name=name):
-            return model.clean_accuracy if name == "clean_accuracy" else statistic_value(model, name)
+            return statistic_value(model, name)
 
         groups = [[value(m) for m in group] for group in replicated]
         if len(groups) < 2 or any(v is None for g in groups for v in g):
@@ -523,7 +523,7 @@ def seed_spread(zoo) -> list[dict]:
         rows.append(
             {
                 "statistic": name,
-                "label": "clean accuracy" if name == "clean_accuracy" else STATISTICS[name].label,
+                "label": STATISTICS[name].label,
                 "between_recipes_sd": float(np.std(means, ddof=1)),
                 "between_seeds_sd": within,
                 "f": float(test.statistic),
@@ -607,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=None, help="stop each model after this many steps (tests)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks", help="where zoo_study.json and .md go")
     parser.add_argument(
+        "--stem", default="zoo_study", help="the committed files' name: STEM.json and STEM.md (zoo_factors_study)"
+    )
+    parser.add_argument(
         "--calibration", type=Path, default=ROOT / "audit" / "data" / "zoo_calibration.json", help="the findings' copy"
     )
     args = parser.parse_args(argv)
@@ -627,8 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     train_seconds = sum(r["train_seconds"] for r in records)
     publish(
         table,
-        args.out / "zoo_study.json",
-        args.out / "zoo_study.md",
+        args.out / f"{args.stem}.json",
+        args.out / f"{args.stem}.md",
         args.calibration,
         train_seconds,
         audit_seconds,
@@ -636,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         records=records,
         command="python benchmarks/zoo_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     )
-    print(f"zoo study: {len(recipes)} models; wrote {args.out}/zoo_study.*", file=sys.stderr)
+    print(f"zoo study: {len(recipes)} models; wrote {args.out}/{args.stem}.*", file=sys.stderr)
     return 0
 
 

@@ -363,7 +363,7 @@ def test_the_bundled_real_calibration_is_the_committed_real_study():
 
     studies = bundled_calibrations()
     study = REPO / "benchmarks" / "real_zoo_study.json"
-    assert len(studies) == 2 and study.is_file()
+    assert len(studies) == 3 and study.is_file()
     zoo = ZooResult.from_dict(json.loads(study.read_text()))
     real = studies[1]
     assert real.models == len(zoo.models) == 14 and real.groups == zoo.groups == 2
@@ -373,6 +373,24 @@ def test_the_bundled_real_calibration_is_the_committed_real_study():
         "DanSun18/pytorch_resnet_cifar10",
         "antonioverdi/MLReproChallenge",
     }
+
+
+def test_the_bundled_factors_calibration_is_the_committed_factors_study():
+    """The recipe-factor zoo: 13 recipes x 2 seeds, its seed spread and plateau published."""
+    from audit.zoo.calibration import bundled_calibrations
+
+    factors = bundled_calibrations()[2]
+    data = json.loads((REPO / "benchmarks" / "zoo_factors_study.json").read_text())
+    zoo = ZooResult.from_dict(data)
+    assert factors.models == len(zoo.models) == 26 and factors.groups == zoo.groups == 1
+    ours = {(c.statistic, c.probe, c.severity): c.within for c in factors.correlations}
+    assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
+    recipes = {
+        json.dumps({k: v for k, v in m.recipe.items() if k not in ("seed", "test_accuracy")}) for m in zoo.models
+    }
+    assert len(recipes) == 13 and {m.recipe["seed"] for m in zoo.models} == {0, 1}
+    assert {row["statistic"] for row in data["seed_spread"]} >= {"network_hfer", "first_layer_hfer"}
+    assert data["plateau"]["models"] == 26
 
 
 def test_no_spectral_forecast_replicates_across_the_bundled_zoos():
@@ -578,3 +596,13 @@ def test_run_zoo_reads_each_checkpoint_once_and_keeps_its_numbers(tmp_path, monk
     expected = run_audit(tmp_path / "zoo" / "m1.pt", baseline=tmp_path / "init" / "m1.pt", device="cpu")
     row = next(m for m in zoo.models if m.name == "m1")
     assert row.statistics["ssr_init"] == pytest.approx(expected.spectral.summary.ssr)
+
+
+def test_the_control_itself_has_no_partial_correlation():
+    """Clean accuracy against a drop, clean accuracy held fixed: undefined (it showed as
+    +0.00 [+0.00, +0.00], 'supported', when rounding left r_xz a hair below 1)."""
+    from audit.zoo.correlation import partial_correlation
+
+    r_xz = np.array([1 - 1e-15, 0.5])
+    out = partial_correlation(np.array([[0.6], [0.3]]), r_xz, np.array([0.6]))
+    assert np.isnan(out[0, 0]) and np.isfinite(out[1, 0])

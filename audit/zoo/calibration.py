@@ -32,7 +32,10 @@ from audit.probes.registry import PROBES
 from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, build
 from audit.zoo.statistics import STATISTICS, spectral_statistics
 
-BUNDLED = ("zoo_calibration.json", "zoo_calibration_real.json")  # trained zoo, real zoo
+# The trained zoo (regularisers), the real zoo (models trained by others), the trained zoo
+# of recipe factors (optimisers, schedules, PGD, pruning...; 2 seeds each). A forecast
+# needs the same sign, supported, in every one of them.
+BUNDLED = ("zoo_calibration.json", "zoo_calibration_real.json", "zoo_calibration_factors.json")
 # The probes of the default preset a forecast is made for, at their middle severity;
 # the Fourier filters are diagnostics, not corruptions a deployment meets.
 FORECAST_PROBES = ("gaussian_noise", "gaussian_blur", "low_resolution")

@@ -82,6 +82,9 @@ def partial_correlation(r_xy: np.ndarray, r_xz: np.ndarray, r_yz: np.ndarray) ->
         denominator = np.sqrt((1 - r_xz**2)[:, None] * (1 - r_yz**2)[None, :])
         out = (r_xy - r_xz[:, None] * r_yz[None, :]) / denominator
     out[~(denominator > 1e-9)] = np.nan
+    # x (or y) that is z itself, up to rounding (clean accuracy against clean accuracy):
+    # nothing is left once z is held fixed; rounding must not make a "correlation" of it.
+    out[(1 - np.abs(r_xz) < 1e-9)[:, None] | (1 - np.abs(r_yz) < 1e-9)[None, :]] = np.nan
     return np.clip(out, -1.0, 1.0)
 
 
