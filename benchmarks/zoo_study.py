@@ -476,6 +476,7 @@ def _publish_factors(table, json_out, markdown_out, calibration_out, train_secon
     epochs = sorted({m.recipe.get("epochs") for m in zoo.models if m.recipe.get("epochs")})
     markdown = zoo_markdown(zoo, title="Zoo study, recipe factors: what the spectrum predicts")
     markdown += spread_markdown(spread, facts)
+    markdown += models_markdown(zoo, records)
     markdown += (
         "\n## How it was made\n\n"
         f"`{command}` on {zoo.run.device if zoo.run else '?'}: training {train_seconds / 60:.0f} min (sum over the "
@@ -490,6 +491,20 @@ def _publish_factors(table, json_out, markdown_out, calibration_out, train_secon
         "against the white-noise reference with the default probes and the CIFAR-10-C preset.\n"
     )
     markdown_out.write_text(markdown)
+
+
+def models_markdown(zoo, records: list[dict]) -> str:
+    """One row per model: its clean accuracy on the 846 test images and what it still
+    gained over its last quarter of epochs."""
+    curves = {Recipe(**r["recipe"]).name: r.get("epoch_test_accuracy") or [] for r in records}
+    lines = ["\n## Models\n", "| model | clean accuracy | gained over the last quarter of epochs |", "|---|---|---|"]
+    for model in sorted(zoo.models, key=lambda m: m.name):
+        curve = curves.get(model.name, [])
+        quarter = max(1, len(curve) // 4)
+        gain = f"{100 * (curve[-1] - curve[-1 - quarter]):+.1f} points" if len(curve) >= 4 else "n/a"
+        accuracy = "n/a" if model.clean_accuracy is None else f"{100 * model.clean_accuracy:.1f}%"
+        lines.append(f"| {model.name} | {accuracy} | {gain} |")
+    return "\n".join(lines) + "\n"
 
 
 def seed_spread(zoo) -> list[dict]:
