@@ -394,7 +394,7 @@ def _model_name(path: Path) -> str:
     """'runs/a/w8_wd0.ts.pt' -> 'w8_wd0': the file name without its checkpoint suffixes."""
     import re
 
-    from audit.loading.runs import CHECKPOINT_SUFFIXES
+    from audit.formats import CHECKPOINT_SUFFIXES
 
     suffixes = "|".join(sorted((re.escape(s[1:]) for s in CHECKPOINT_SUFFIXES), key=len, reverse=True))
     return re.sub(rf"(\.ts|\.jit|\.script)?\.({suffixes})$", "", path.name, flags=re.I)

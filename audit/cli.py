@@ -25,6 +25,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from audit.errors import AuditError, one_line, printable
+from audit.formats import described
 from audit.io import Interrupted, raise_if_interrupted
 
 EXIT_GATE_FAILED = 1
@@ -115,8 +116,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help=(
         "Frequency-domain audit of trained CNN checkpoints.\n\n"
-        "spectral-audit MODEL loads a checkpoint (state_dict .pt/.pth/.bin, "
-        "Lightning .ckpt, TorchScript, torch.export .pt2, .safetensors, .onnx), measures the "
+        f"spectral-audit MODEL loads a checkpoint ({described()}), measures the "
         "radial spectrum of every conv kernel and its high-frequency energy ratio (HFER), "
         "and compares it with a baseline as the Spectral Suppression Ratio "
         "SSR = HFER(baseline) / HFER(model): above 1 the model is more low-pass.\n\n"
@@ -179,7 +179,7 @@ ModelPath = Annotated[
     Path,
     typer.Argument(
         metavar="MODEL",
-        help="Checkpoint: .pt/.pth/.bin/.ckpt, TorchScript, torch.export .pt2, .safetensors or .onnx.",
+        help=f"Checkpoint: {described()}.",
         show_default=False,
     ),
 ]

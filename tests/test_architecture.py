@@ -17,7 +17,7 @@ PACKAGE = Path(audit.__file__).resolve().parent
 # The flow: foundation -> loading -> spectral -> probes -> zoo (what the probes showed across
 # models) -> rules -> report -> entry points.
 STAGES = [
-    {"audit", "audit.errors", "audit.schema", "audit.io"},
+    {"audit", "audit.errors", "audit.schema", "audit.io", "audit.formats"},
     {"audit.loading"},
     {"audit.spectral"},
     {"audit.probes"},
@@ -82,3 +82,17 @@ def test_import_audit_and_the_cli_module_import_no_torch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_every_format_and_suffix_of_the_registry_is_in_the_readme_and_the_error_text():
+    """Formats live in one table (audit/formats.py); what users read derives from it or is
+    checked against it."""
+    from audit.formats import CHECKPOINT_SUFFIXES, EXPECTED, FORMATS
+
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme[readme.index("## Checkpoints it reads") : readme.index("### Trust model")]
+    for suffix in CHECKPOINT_SUFFIXES:
+        assert f"`{suffix}`" in section, suffix
+        assert suffix in EXPECTED, suffix
+    for item in FORMATS:
+        assert item.title in EXPECTED

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.errors import AuditError
-from audit.loading.sniff import EXPECTED
+from audit.formats import CHECKPOINT_SUFFIXES, EXPECTED
 from audit.loading.state_dict import POSITION_KEYS
 
-# .th: what pytorch_resnet_cifar10 and its forks save (a legacy torch.save file)
-CHECKPOINT_SUFFIXES = {".pt", ".pth", ".th", ".bin", ".ckpt", ".pt2", ".safetensors", ".onnx"}
 # A word boundary (or _ - . =) before the keyword, digits after it, and no more digits or
 # a decimal point after those: "model_epoch_07" and "ckpt-ep12", not "deep12" or "ep1.5".
 _NAMED_POSITION = re.compile(r"(?:^|(?<=[^a-z]))(epoch|ep|step|iter|it)[_\-=]?(\d+)(?![\d])", re.IGNORECASE)

@@ -14,18 +14,9 @@ import zipfile
 from pathlib import Path
 
 from audit.errors import AuditError
+from audit.formats import EXPECTED, ONNX, SAFETENSORS, TORCH_EXPORT, TORCH_SAVE, TORCHSCRIPT  # noqa: F401
 from audit.io import check_input_file
 from audit.loading.zip_archive import ZIP_MAGIC, ApprovedZip
-
-EXPECTED = (
-    "expected a PyTorch checkpoint (.pt/.pth/.bin/.ckpt), TorchScript, torch.export (.pt2), .safetensors or .onnx file"
-)
-
-TORCH_SAVE = "torch.save"
-TORCHSCRIPT = "torchscript"
-TORCH_EXPORT = "torch.export"
-SAFETENSORS = "safetensors"
-ONNX = "onnx"
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20, stream=None) -> str:
