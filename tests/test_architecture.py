@@ -96,3 +96,22 @@ def test_every_format_and_suffix_of_the_registry_is_in_the_readme_and_the_error_
         assert suffix in EXPECTED, suffix
     for item in FORMATS:
         assert item.title in EXPECTED
+
+
+def test_every_kind_of_finding_has_its_guide_entry():
+    """A finding links to what it means and what to do (the report's guide): every id any
+    rule can raise has an entry, and no entry is left for an id nothing raises."""
+    from audit.rules.findings import GUIDE
+
+    raised = set()
+    for _, path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Finding" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    raised.add(first.value)
+                elif isinstance(first, ast.IfExp):
+                    raised |= {b.value for b in (first.body, first.orelse) if isinstance(b, ast.Constant)}
+    assert {"chance-level-accuracy", "untrained-weights", "robustness-regression"} <= raised  # the scan works
+    assert raised <= set(GUIDE), raised - set(GUIDE)
+    assert set(GUIDE) <= raised, set(GUIDE) - raised
