@@ -495,10 +495,11 @@ def _finite(value: Optional[float], option: str) -> Optional[float]:
 
 
 def _probe_options(
-    data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args, num_classes,
-    input_size, mean, std, stored_uint8, quiet, **more,
+    *, data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args,
+    num_classes, input_size, mean, std, stored_uint8, quiet, **more,
 ):  # fmt: skip
-    """The probe options of the command line (audit and zoo share them) as ProbeOptions."""
+    """The probe options of the command line (audit and zoo share them) as ProbeOptions,
+    by name: seventeen positional arguments were one swap away from a silent mistake."""
     from audit.api import ProbeOptions
     from audit.probes.architectures import parse_arch_args
 
@@ -851,8 +852,10 @@ def audit_command(
         probe_options = None
         if data is not None:
             probe_options = _probe_options(
-                data, data_root, download, samples, probes, seed, batch_size, precision, chosen_logits, arch,
-                arch_args, num_classes, input_size, mean, std, stored_uint8, quiet,
+                data=data, data_root=data_root, download=download, samples=samples, probes=probes, seed=seed,
+                batch_size=batch_size, precision=precision, logits=chosen_logits, arch=arch, arch_args=arch_args,
+                num_classes=num_classes, input_size=input_size, mean=mean, std=std, stored_uint8=stored_uint8,
+                quiet=quiet,
                 heatmap_samples=heatmap_samples,
                 heatmap_step=heatmap_step,
                 heatmap_budget=_finite(heatmap_budget, "--heatmap-budget"),
@@ -1220,8 +1223,10 @@ def zoo_command(
             if not isinstance(named_recipes, dict) or not all(isinstance(v, dict) for v in named_recipes.values()):
                 raise AuditError(f"{recipes}: expected a JSON object of model name -> recipe object.")
         options = _probe_options(
-            data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args,
-            num_classes, input_size, mean, std, stored_uint8, quiet=True,  # one progress line per model instead
+            data=data, data_root=data_root, download=download, samples=samples, probes=probes, seed=seed,
+            batch_size=batch_size, precision=precision, logits=logits, arch=arch, arch_args=arch_args,
+            num_classes=num_classes, input_size=input_size, mean=mean, std=std, stored_uint8=stored_uint8,
+            quiet=True,  # one progress line per model instead
             resize=resize, crop=crop, workers=workers, memory_budget=memory_budget,
         )  # fmt: skip
 
