@@ -1272,10 +1272,3 @@ def zoo_command(
 def run() -> None:
     """Run the command line (interrupt handlers are installed by ``audit.__main__``)."""
     app()
-
-
-def main() -> None:
-    """The console script: the same as ``python -m audit``."""
-    from audit.__main__ import main as start
-
-    start()

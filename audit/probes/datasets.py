@@ -11,7 +11,6 @@ with no network, the error says which files to put where.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import pickle
@@ -25,11 +24,18 @@ import torch
 import torch.nn.functional as F
 
 from audit.errors import AuditError
+from audit.probes.images import (  # noqa: F401  (the data set API: ImageSet and friends live in images.py)
+    IMAGE_SUFFIXES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MAX_IMAGE_PIXELS,
+    ImageSet,
+    decode_image,
+    image_size,
+)
 
 BUNDLED_CIFAR10_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cifar10_test_846.npz"
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MAX_DATA_FILE_BYTES = 1 << 30  # a torchvision test split file is at most a few hundred MB
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 def default_root() -> Path:
@@ -38,27 +44,6 @@ def default_root() -> Path:
         return Path(os.environ["SPECTRAL_AUDIT_DATA"])
     torch_home = os.environ.get("TORCH_HOME") or Path.home() / ".cache" / "torch"
     return Path(torch_home) / "datasets"
-
-
-@dataclass
-class ImageSet:
-    """Evaluation images, uint8 (N, C, H, W), with labels (N,) int64 or None."""
-
-    name: str
-    images: torch.Tensor
-    labels: torch.Tensor | None
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    num_classes: int | None
-    source: str
-    subset_of: int | None = None  # size of the full split when a subset was taken
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
 
 
 # --- file readers --------------------------------------------------------------------------
@@ -209,7 +194,6 @@ def _svhn_reader(root: Path, download: bool):
     return torch.from_numpy(dataset.data.copy()), torch.from_numpy(dataset.labels.astype(np.int64))
 
 
-MAX_IMAGE_PIXELS = 40_000_000  # 40 MP: any camera photo; a decompression bomb is far larger
 MAX_INPUT_SIZE = 4096  # px per side after resizing
 
 
@@ -299,51 +283,6 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
             raise AuditError(f"{where}: float images must be finite and in [0, 1].")
         images = (images * 255).round().to(torch.uint8)
     return images.contiguous()
-
-
-@contextlib.contextmanager
-def _checked_image(file: Path):
-    """A Pillow image whose header was checked: a decompression bomb (a small file that
-    declares a huge image) is refused before any pixel is decoded, and a corrupt file
-    gives one line, not a decoder's chatter."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(file) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise AuditError(
-                    f"{file} declares {width}x{height} pixels ({width * height / 1e6:,.0f} MP), more than the "
-                    f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; refused before decoding."
-                )
-            yield image
-    except AuditError:
-        raise
-    except Image.DecompressionBombError:  # Pillow's own guard, at twice its warning size
-        raise AuditError(
-            f"{file} declares more pixels than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP spectral-audit decodes; "
-            "refused before decoding."
-        )
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise AuditError(f"{file} could not be decoded as an image ({type(error).__name__}: {error}).")
-
-
-def image_size(file: Path) -> tuple[int, int]:
-    """(width, height) from the header only, with the checks of :func:`decode_image`."""
-    with _checked_image(file) as image:
-        return image.size
-
-
-def decode_image(file: Path, transform=None) -> torch.Tensor:
-    """One image file as uint8 RGB (3, H, W), with Pillow, after the header checks.
-    ``transform`` (PIL image -> PIL image) is applied to the RGB image before conversion."""
-    with _checked_image(file) as image:
-        try:
-            rgb = image.convert("RGB")
-            pixels = np.asarray(transform(rgb) if transform else rgb)
-        except (OSError, ValueError, SyntaxError) as error:
-            raise AuditError(f"{file} could not be decoded as an image ({type(error).__name__}: {error}).")
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 
 # --- presets -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from audit.errors import AuditError
-from audit.probes.datasets import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, ImageSet, decode_image, image_size
+from audit.probes.images import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, ImageSet, decode_image, image_size
 
 DECODE_BATCH = 32  # images per DataLoader item: small enough to keep every worker busy
 WNID = re.compile(r"^n\d{8}$")

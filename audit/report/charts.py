@@ -363,7 +363,7 @@ GROUP_COLOURS = ("#1f3b73", "#9a6b00", "#2f7d4f", "#8c2d5a", "#4d4d4d", "#5b8fd1
 def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cells: dict) -> str:
     """One small scatter per statistic: its value (x) against the drop under ``probe``
     (y), one marker shape per architecture, titled with the within-architecture rho."""
-    from audit.report.zoo import label, rho_text
+    from audit.report.format import label, rho_text
     from audit.zoo.table import drop_key, statistic_value
 
     groups = sorted({m.architecture for m in zoo.models})

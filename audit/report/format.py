@@ -57,3 +57,22 @@ def kind_abbreviation(kind: str) -> str:
         else:
             parts.append(tag)
     return " ".join(parts)
+
+
+def signed(value: float | None) -> str:
+    """A correlation with its sign: '+0.71'; None -> 'n/a'."""
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
+def rho_text(rho: float | None, low: float | None, high: float | None) -> str:
+    """'+0.71 [+0.45, +0.86]'."""
+    if rho is None:
+        return "n/a"
+    return f"{rho:+.2f} [{signed(low)}, {signed(high)}]"
+
+
+def label(statistic: str) -> str:
+    """A zoo statistic's name for people: 'first-layer HFER'."""
+    from audit.zoo.statistics import STATISTICS
+
+    return STATISTICS[statistic].label if statistic in STATISTICS else statistic

@@ -10,23 +10,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from audit.probes.registry import PROBES
+from audit.report.format import label, rho_text, signed
 from audit.schema import Correlation, ZooResult
 from audit.zoo.statistics import REFERENCE, STATISTICS
-
-
-def signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.2f}"
-
-
-def rho_text(rho: float | None, low: float | None, high: float | None) -> str:
-    """'+0.71 [+0.45, +0.86]'."""
-    if rho is None:
-        return "n/a"
-    return f"{rho:+.2f} [{signed(low)}, {signed(high)}]"
-
-
-def label(statistic: str) -> str:
-    return STATISTICS[statistic].label if statistic in STATISTICS else statistic
 
 
 def ranked(zoo: ZooResult) -> list[Correlation]:
@@ -150,8 +136,6 @@ def zoo_context(zoo: ZooResult) -> dict:
     run = zoo.run
     from markupsafe import Markup
 
-    from audit.report.charts import zoo_scatter
-
     statistics, probes, cells = middle_rows(zoo)
     # Probes as rows and statistics as columns: the numbers are narrow, the probe names
     # long, so this way round fits a printed page. Each cell: rho within architectures,
@@ -170,6 +154,8 @@ def zoo_context(zoo: ZooResult) -> dict:
         }
         for p, condition in probes
     ]
+    from audit.report.charts import zoo_scatter  # matplotlib: only when a report is drawn
+
     charts = [
         {"condition": condition, "svg": Markup(zoo_scatter(zoo, probe, condition, statistics, cells))}
         for probe, condition in probes
