@@ -89,7 +89,7 @@ def test_every_format_and_suffix_of_the_registry_is_in_the_readme_and_the_error_
     checked against it."""
     from audit.formats import CHECKPOINT_SUFFIXES, EXPECTED, FORMATS
 
-    readme = (PACKAGE.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()  # the checkout, not site-packages
     section = readme[readme.index("## Checkpoints it reads") : readme.index("### Trust model")]
     for suffix in CHECKPOINT_SUFFIXES:
         assert f"`{suffix}`" in section, suffix
