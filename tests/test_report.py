@@ -234,3 +234,11 @@ def test_the_baseline_line_breaks_where_a_layer_has_no_counterpart():
     gap = audit_result()
     gap.spectral.layers[2].baseline_hfer = None
     assert baseline_segments(gap) == 2
+
+
+def test_the_hfer_caption_names_the_white_noise_reference_when_that_is_the_baseline():
+    from audit.report.html import render_html
+
+    alone = render_html(audit_result(baseline=False, probes=False))
+    assert "against the white-noise reference (what i.i.d." in alone and "Look for where the lines part" not in alone
+    assert "Look for where the lines part" in render_html(audit_result(probes=False))

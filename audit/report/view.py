@@ -171,6 +171,8 @@ SPECTRAL_CAPTIONS = {
     "cells on the right in the deep layers: high-frequency filters where a smooth model has few.",
     "hfer": "HFER per layer, input to output, against the baseline's. Look for where the lines part: the layers "
     "whose high-frequency share differs from the baseline's.",
+    "hfer-white-noise": "HFER per layer, input to output, against the white-noise reference (what i.i.d. weights of "
+    "each kernel size keep). Look for layers far below it: filters that learned smooth, low-frequency patterns.",
 }
 
 
@@ -178,12 +180,13 @@ def report_context(result: AuditResult) -> dict:
     """Plain data for the templates; charts are SVG strings marked safe (matplotlib
     escapes the text it writes, layer names included)."""
     settings = result.spectral.settings
+    white = result.spectral.baseline.kind == "white-noise"
     spectral_charts = [
         {"svg": Markup(svg), "caption": SPECTRAL_CAPTIONS[key]}
         for key, svg in (
             ("radial", charts.radial_energy_chart(result)),
             ("depth", charts.depth_heatmap(result)),
-            ("hfer", charts.hfer_by_depth(result)),
+            ("hfer-white-noise" if white else "hfer", charts.hfer_by_depth(result)),
         )
         if svg
     ]
