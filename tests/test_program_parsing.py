@@ -230,3 +230,47 @@ def test_a_traced_subclassed_conv_is_found_by_what_its_code_calls(tmp_path):
     stem = loaded.kernels[0]
     assert stem.name == "conv_stem" and stem.stride == (2, 2) and torch.equal(stem.weight, model.conv_stem.weight)
     assert not any("not used as a conv weight" in note for note in loaded.notes)
+
+
+class StdConv2d(nn.Conv2d):
+    """Weight standardisation (as timm's StdConv2d and BiT use): the conv gets a weight
+    computed from the parameter, not the parameter itself."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return torch.nn.functional.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Standardised(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = StdConv2d(3, 8, 3, padding=1)
+        self.b = StdConv2d(8, 8, 3, padding=1, stride=2, groups=2)
+        self.c = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x))).mean((2, 3))
+
+
+@pytest.mark.parametrize("form", ["traced", "scripted"])
+def test_weight_standardised_convs_are_found_and_said_to_be_transformed(tmp_path, form):
+    """Traced, the two standardised convs were lost ('not used as a conv weight'): the
+    weight torch._convolution gets is computed from self.weight. Read, not run."""
+    torch.manual_seed(0)
+    model = Standardised().eval()
+    path = tmp_path / f"{form}.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.jit.trace(model, torch.zeros(1, 3, 16, 16)) if form == "traced" else torch.jit.script(model)
+        torch.jit.save(program, path)
+    loaded = load_checkpoint(path)
+    assert [(k.name, k.stride, k.groups) for k in loaded.kernels] == [
+        ("a", (1, 1), 1),
+        ("b", (2, 2), 2),
+        ("c", (1, 1), 1),
+    ]
+    for kernel in loaded.kernels:
+        assert torch.equal(kernel.weight, getattr(model, kernel.name).weight.detach())
+    assert any("2 conv weight(s) transformed in code" in note and ": a, b;" in note for note in loaded.notes)
+    assert not any("not used as a conv weight" in note for note in loaded.notes)

@@ -196,6 +196,11 @@ def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False)
             f"{len(contents.unrecognised)} tensor(s) of rank 3-5 not used as a conv weight, not analysed: "
             + ", ".join(contents.unrecognised[:3])
         )
+    if contents.transformed:
+        notes.append(
+            f"{len(contents.transformed)} conv weight(s) transformed in code before the convolution (weight "
+            f"standardisation, a scale...): {', '.join(contents.transformed[:3])}; their stored weights are analysed"
+        )
     module = None
     if trust_code:
         try:

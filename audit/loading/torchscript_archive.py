@@ -54,6 +54,7 @@ class TorchScriptContents:
     tensors: dict[str, torch.Tensor]  # parameters and buffers by dotted name (state_dict())
     custom_classes: list[str]  # classes of recorded objects that are not modules
     unrecognised: list[str] = field(default_factory=list)  # 3-D to 5-D parameters not used as a conv weight
+    transformed: list[str] = field(default_factory=list)  # convs whose weight is computed from the parameter
 
 
 def _literal(node: ast.AST) -> Any:
@@ -103,19 +104,50 @@ def _read_class(node: ast.ClassDef) -> ClassSource:
                 found.constants[statement.target.id] = _literal(statement.value)
         elif isinstance(statement, ast.FunctionDef):
             aliases: dict[str, str] = {}
+            assignments = []
             for inner in ast.walk(statement):
                 if isinstance(inner, ast.Assign) and len(inner.targets) == 1 and isinstance(inner.targets[0], ast.Name):
+                    assignments.append((inner.targets[0].id, inner.value))
                     attribute = _self_attribute(inner.value, {})
                     if attribute is not None:
                         aliases[inner.targets[0].id] = attribute
+            derived = _derived_from(assignments, aliases)
             for inner in ast.walk(statement):
                 arguments = conv_call_arguments(inner)
                 if arguments is None or len(inner.args) < 2:
                     continue
                 attribute = _self_attribute(inner.args[1], aliases)
+                if attribute is None and isinstance(inner.args[1], ast.Name):
+                    # A weight computed from one parameter before the call (weight
+                    # standardisation, a scale): that parameter is the conv's weight.
+                    sources = derived.get(inner.args[1].id, set()) & set(found.parameters)
+                    if len(sources) == 1:
+                        attribute = sources.pop()
+                        arguments = {**arguments, "transformed": True}
                 if attribute is not None and attribute not in found.conv_weights:
                     found.conv_weights[attribute] = arguments
     return found
+
+
+def _derived_from(assignments: list[tuple[str, ast.AST]], aliases: dict[str, str]) -> dict[str, set[str]]:
+    """Local name -> the ``self`` attributes its value is computed from, through any chain
+    of assignments in one method (read, never evaluated)."""
+    derived: dict[str, set[str]] = {}
+    for _ in range(len(assignments) + 1):  # a fixed point: each round follows one more link
+        changed = False
+        for name, value in assignments:
+            sources = set(derived.get(name, set()))
+            for node in ast.walk(value):
+                attribute = _self_attribute(node, aliases)
+                if attribute is not None:
+                    sources.add(attribute)
+                elif isinstance(node, ast.Name) and node.id in derived:
+                    sources |= derived[node.id]
+            if sources != derived.get(name, set()):
+                derived[name], changed = sources, True
+        if not changed:
+            break
+    return derived
 
 
 class _Archive:
@@ -171,6 +203,7 @@ def _conv_kernel(name: str, obj: ScriptObject, attributes: dict, source: ClassSo
 
 def _walk(reader: _Archive, root: ScriptObject) -> TorchScriptContents:
     found: list[ConvKernel] = []
+    transformed: set[str] = set()
     tensors: dict[str, torch.Tensor] = {}
     custom: list[str] = []
     stack: list[tuple[str, ScriptObject, int]] = [("", root, 0)]
@@ -192,6 +225,8 @@ def _walk(reader: _Archive, root: ScriptObject) -> TorchScriptContents:
         kernel = _conv_kernel(path, obj, attributes, source)
         if kernel is not None:
             found.append(kernel)
+            if source.conv_weights.get("weight", {}).get("transformed"):
+                transformed.add(path)
         children = [
             (f"{path}.{key}" if path else str(key), value, depth + 1)
             for key, value in attributes.items()
@@ -204,7 +239,8 @@ def _walk(reader: _Archive, root: ScriptObject) -> TorchScriptContents:
     ]
     used = {f"{k.name}.weight" if k.name else "weight" for k in found}
     unrecognised = [name for name, t in tensors.items() if 3 <= t.dim() <= 5 and name not in used]
-    return TorchScriptContents(kernels, tensors, custom, unrecognised)
+    changed = [renamed[k.name] or "(root)" for k in found if k.name in transformed]
+    return TorchScriptContents(kernels, tensors, custom, unrecognised, changed)
 
 
 def read_torchscript_archive(archive: ApprovedZip) -> TorchScriptContents:
