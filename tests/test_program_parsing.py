@@ -274,3 +274,17 @@ def test_weight_standardised_convs_are_found_and_said_to_be_transformed(tmp_path
         assert torch.equal(kernel.weight, getattr(model, kernel.name).weight.detach())
     assert any("2 conv weight(s) transformed in code" in note and ": a, b;" in note for note in loaded.notes)
     assert not any("not used as a conv weight" in note for note in loaded.notes)
+
+
+def test_timms_weight_standardised_convs_traced_are_found(tmp_path):
+    """timm's StdConv2d standardises through F.batch_norm, StdConv2dSame also pads: both,
+    traced, are convs whose weight is computed from self.weight."""
+    layers = pytest.importorskip("timm.layers")
+    model = nn.Sequential(layers.StdConv2d(3, 8, 3), layers.StdConv2dSame(8, 8, 3, stride=2)).eval()
+    path = tmp_path / "timm_std.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 32, 32)), path)
+    loaded = load_checkpoint(path)
+    assert [(k.name, k.stride) for k in loaded.kernels] == [("0", (1, 1)), ("1", (2, 2))]
+    assert any("2 conv weight(s) transformed in code" in note for note in loaded.notes)
