@@ -253,17 +253,21 @@ class Standardised(nn.Module):
         return self.c(self.b(self.a(x))).mean((2, 3))
 
 
-@pytest.mark.parametrize("form", ["traced", "scripted"])
+@pytest.mark.parametrize("form", ["traced", "scripted", "exported"])
 def test_weight_standardised_convs_are_found_and_said_to_be_transformed(tmp_path, form):
-    """Traced, the two standardised convs were lost ('not used as a conv weight'): the
-    weight torch._convolution gets is computed from self.weight. Read, not run."""
+    """Traced or exported, the two standardised convs were lost: the weight the convolution
+    gets is computed from self.weight. Read, not run."""
     torch.manual_seed(0)
     model = Standardised().eval()
-    path = tmp_path / f"{form}.pt"
+    path = tmp_path / (f"{form}.pt2" if form == "exported" else f"{form}.pt")
+    example = torch.zeros(1, 3, 16, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.jit.trace(model, torch.zeros(1, 3, 16, 16)) if form == "traced" else torch.jit.script(model)
-        torch.jit.save(program, path)
+        if form == "exported":
+            torch.export.save(torch.export.export(model, (example,)), path)
+        else:
+            program = torch.jit.trace(model, example) if form == "traced" else torch.jit.script(model)
+            torch.jit.save(program, path)
     loaded = load_checkpoint(path)
     assert [(k.name, k.stride, k.groups) for k in loaded.kernels] == [
         ("a", (1, 1), 1),

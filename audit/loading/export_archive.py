@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -67,6 +67,7 @@ class ExportContents:
     kernels: list[ConvKernel]
     tensors: dict[str, torch.Tensor]  # parameters and buffers by name (the program's state_dict)
     input_shape: tuple[int | None, ...] | None
+    transformed: list[str] = field(default_factory=list)  # convs whose weight is computed from a parameter
 
 
 def _json(archive: ApprovedZip, member: str) -> Any:
@@ -207,10 +208,13 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
     sources, user_inputs = _sources(graph_module.get("signature", {}) or {})
 
     found: list[ConvKernel] = []
+    transformed: list[str] = []
     seen: set[str] = set()  # a weight shared by two calls is one layer
+    derived: dict[str, set[str]] = {}  # a computed tensor -> the stored tensors it is computed from
     for node in graph.get("nodes", []):
         match = _TARGET.fullmatch(str(node.get("target", ""))) if isinstance(node, dict) else None
         if match is None or match.group(1) not in _CONV_OPS:
+            _follow(node, sources, tensors, derived)
             continue
         op, overload = match.groups()
         arguments = dict(_defaults(op, overload))
@@ -219,10 +223,19 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
                 arguments[entry["name"]] = _argument(entry.get("arg"))
         weight = arguments.get("weight")
         source = sources.get(weight[1]) if isinstance(weight, tuple) else None
+        computed = False
+        if source is None and isinstance(weight, tuple) and len(derived.get(weight[1], ())) == 1:
+            # A weight computed from one stored kernel-shaped tensor (weight standardisation,
+            # a scale): that tensor is the layer's kernel, and the notes say it was transformed.
+            (candidate,) = derived[weight[1]]
+            if tensors[candidate].dim() >= 3:
+                source, computed = candidate, True
         if source is None or source not in tensors or source in seen:
-            continue  # a weight computed at run time, not a stored kernel
+            continue  # a weight computed at run time from no single stored kernel
         seen.add(source)
         name = source[: -len(".weight")] if source.endswith(".weight") else source
+        if computed:
+            transformed.append(name)
         groups = arguments.get("groups", 1)
         found.append(
             ConvKernel(
@@ -236,7 +249,28 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
         )
     renamed, _ = strip_wrapper_prefixes([k.name for k in found])
     kernels = [ConvKernel(renamed[k.name], k.weight, k.groups, k.stride, k.dilation, k.transposed) for k in found]
-    return ExportContents(kernels, weights, _input_shape(graph, user_inputs))
+    return ExportContents(kernels, weights, _input_shape(graph, user_inputs), [renamed[n] for n in transformed])
+
+
+def _follow(node: Any, sources: dict[str, str], tensors: dict, derived: dict[str, set[str]]) -> None:
+    """Record which stored tensors each output of a (non-conv) node is computed from; the
+    graph is in execution order, so every input was seen before. Read, never run."""
+    if not isinstance(node, dict):
+        return
+    origin: set[str] = set()
+    for entry in node.get("inputs", []):
+        argument = _argument(entry.get("arg")) if isinstance(entry, dict) else None
+        if isinstance(argument, tuple) and isinstance(argument[1], str):
+            name = argument[1]
+            if sources.get(name) in tensors:
+                origin.add(sources[name])
+            origin |= derived.get(name, set())
+    if not origin:
+        return
+    for output in node.get("outputs", []):
+        body = output.get("as_tensor") if isinstance(output, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("name"), str):
+            derived[body["name"]] = origin
 
 
 def _input_shape(graph: dict, user_inputs: list[str]) -> tuple[int | None, ...] | None:

@@ -184,6 +184,13 @@ def _program_error(path: Path, what: str, error: Exception) -> AuditError:
     return AuditError(f"{path} looks like {what} but could not be loaded: {message}.")
 
 
+def transformed_note(names: list[str]) -> str:
+    return (
+        f"{len(names)} conv weight(s) transformed in code before the convolution (weight standardisation, a "
+        f"scale...): {', '.join(names[:3])}; their stored weights are analysed"
+    )
+
+
 def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False) -> TorchContents:
     """Kernels parsed from the archive; with ``trust_code`` also the module torch builds
     from it (which runs the file's code), for the probes."""
@@ -197,10 +204,7 @@ def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False)
             + ", ".join(contents.unrecognised[:3])
         )
     if contents.transformed:
-        notes.append(
-            f"{len(contents.transformed)} conv weight(s) transformed in code before the convolution (weight "
-            f"standardisation, a scale...): {', '.join(contents.transformed[:3])}; their stored weights are analysed"
-        )
+        notes.append(transformed_note(contents.transformed))
     module = None
     if trust_code:
         try:
@@ -251,6 +255,8 @@ def read_exported_program(path: Path, archive: ApprovedZip, trust_code: bool = F
     notes = ["torch.export program: kernels parsed from its data, nothing of it run"]
     if contents.input_shape and isinstance(contents.input_shape[0], int):
         notes.append(f"exported with a fixed batch size of {contents.input_shape[0]}")
+    if contents.transformed:
+        notes.append(transformed_note(contents.transformed))
     module = None
     if trust_code:
         try:
