@@ -292,3 +292,20 @@ def test_timms_weight_standardised_convs_traced_are_found(tmp_path):
     loaded = load_checkpoint(path)
     assert [(k.name, k.stride) for k in loaded.kernels] == [("0", (1, 1)), ("1", (2, 2))]
     assert any("2 conv weight(s) transformed in code" in note for note in loaded.notes)
+
+
+def test_an_exported_kernel_shaped_tensor_no_conv_uses_is_named(tmp_path):
+    class WithExtra(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.extra = nn.Parameter(torch.randn(4, 4, 3, 3))
+
+        def forward(self, x):
+            return self.conv(x).mean() + self.extra.sum()
+
+    path = tmp_path / "extra.pt2"
+    torch.export.save(torch.export.export(WithExtra().eval(), (torch.zeros(1, 3, 8, 8),)), path)
+    loaded = load_checkpoint(path)
+    assert [k.name for k in loaded.kernels] == ["conv"]
+    assert any(note.endswith("not used as a conv weight, not analysed: extra") for note in loaded.notes)

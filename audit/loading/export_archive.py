@@ -68,6 +68,7 @@ class ExportContents:
     tensors: dict[str, torch.Tensor]  # parameters and buffers by name (the program's state_dict)
     input_shape: tuple[int | None, ...] | None
     transformed: list[str] = field(default_factory=list)  # convs whose weight is computed from a parameter
+    unrecognised: list[str] = field(default_factory=list)  # 3-D to 5-D weights no conv uses
 
 
 def _json(archive: ApprovedZip, member: str) -> Any:
@@ -249,7 +250,9 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
         )
     renamed, _ = strip_wrapper_prefixes([k.name for k in found])
     kernels = [ConvKernel(renamed[k.name], k.weight, k.groups, k.stride, k.dilation, k.transposed) for k in found]
-    return ExportContents(kernels, weights, _input_shape(graph, user_inputs), [renamed[n] for n in transformed])
+    unused = [name for name, t in weights.items() if 3 <= t.dim() <= 5 and name not in seen]
+    shape = _input_shape(graph, user_inputs)
+    return ExportContents(kernels, weights, shape, [renamed[n] for n in transformed], unused)
 
 
 def _follow(node: Any, sources: dict[str, str], tensors: dict, derived: dict[str, set[str]]) -> None:

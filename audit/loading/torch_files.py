@@ -184,6 +184,10 @@ def _program_error(path: Path, what: str, error: Exception) -> AuditError:
     return AuditError(f"{path} looks like {what} but could not be loaded: {message}.")
 
 
+def unrecognised_note(names: list[str]) -> str:
+    return f"{len(names)} tensor(s) of rank 3-5 not used as a conv weight, not analysed: " + ", ".join(names[:3])
+
+
 def transformed_note(names: list[str]) -> str:
     return (
         f"{len(names)} conv weight(s) transformed in code before the convolution (weight standardisation, a "
@@ -199,10 +203,7 @@ def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False)
     if contents.custom_classes:
         notes.append(f"objects of custom classes not read: {', '.join(sorted(set(contents.custom_classes))[:3])}")
     if contents.unrecognised:
-        notes.append(
-            f"{len(contents.unrecognised)} tensor(s) of rank 3-5 not used as a conv weight, not analysed: "
-            + ", ".join(contents.unrecognised[:3])
-        )
+        notes.append(unrecognised_note(contents.unrecognised))
     if contents.transformed:
         notes.append(transformed_note(contents.transformed))
     module = None
@@ -257,6 +258,8 @@ def read_exported_program(path: Path, archive: ApprovedZip, trust_code: bool = F
         notes.append(f"exported with a fixed batch size of {contents.input_shape[0]}")
     if contents.transformed:
         notes.append(transformed_note(contents.transformed))
+    if contents.unrecognised:
+        notes.append(unrecognised_note(contents.unrecognised))
     module = None
     if trust_code:
         try:
