@@ -109,7 +109,8 @@ class Probe:
         return ordered[len(ordered) // 2]
 
 
-def _c10c(name: str, function, parameter: str, description: str, random: bool = False) -> Probe:
+def _benchmark_probe(name: str, function, parameter: str, description: str, random: bool = False) -> Probe:
+    """A -C benchmark corruption (CIFAR-10-C, ImageNet-C): severities 1-5, stored as uint8."""
     label = f"{description} severity {{value:g}}"
     return Probe(name, function, (1, 2, 3, 4, 5), parameter, description, random=random, stored_uint8=True, label=label)
 
@@ -166,38 +167,38 @@ PROBES: dict[str, Probe] = {
             scaling="size",
             label="high-pass r={value:g}",
         ),
-        _c10c(
+        _benchmark_probe(
             "c10c_gaussian_noise",
             c10c_gaussian_noise,
             "CIFAR-10-C severity (sigma .04-.10)",
             "CIFAR-10-C Gaussian noise",
             random=True,
         ),
-        _c10c(
+        _benchmark_probe(
             "c10c_gaussian_blur",
             c10c_gaussian_blur,
             "CIFAR-10-C severity (sigma .4-1 at 32 px, scaled with the image size)",
             "CIFAR-10-C Gaussian blur",
         ),
-        _c10c("c10c_pixelate", c10c_pixelate, "CIFAR-10-C severity (factor .95-.65)", "CIFAR-10-C pixelate"),
-        _c10c("c10c_contrast", c10c_contrast, "CIFAR-10-C severity (factor .75-.15)", "CIFAR-10-C contrast"),
-        _c10c("c10c_jpeg", c10c_jpeg, "CIFAR-10-C severity (quality 80-40)", "CIFAR-10-C JPEG"),
-        _c10c(
+        _benchmark_probe("c10c_pixelate", c10c_pixelate, "CIFAR-10-C severity (factor .95-.65)", "CIFAR-10-C pixelate"),
+        _benchmark_probe("c10c_contrast", c10c_contrast, "CIFAR-10-C severity (factor .75-.15)", "CIFAR-10-C contrast"),
+        _benchmark_probe("c10c_jpeg", c10c_jpeg, "CIFAR-10-C severity (quality 80-40)", "CIFAR-10-C JPEG"),
+        _benchmark_probe(
             "inc_gaussian_noise",
             inc_gaussian_noise,
             "ImageNet-C severity (sigma .08-.38)",
             "ImageNet-C Gaussian noise",
             random=True,
         ),
-        _c10c(
+        _benchmark_probe(
             "inc_gaussian_blur",
             inc_gaussian_blur,
             "ImageNet-C severity (sigma 1-6 px at 224 px, scaled with the image size)",
             "ImageNet-C Gaussian blur",
         ),
-        _c10c("inc_pixelate", inc_pixelate, "ImageNet-C severity (factor .6-.25)", "ImageNet-C pixelate"),
-        _c10c("inc_contrast", inc_contrast, "ImageNet-C severity (factor .4-.05)", "ImageNet-C contrast"),
-        _c10c("inc_jpeg", inc_jpeg, "ImageNet-C severity (quality 25-7)", "ImageNet-C JPEG"),
+        _benchmark_probe("inc_pixelate", inc_pixelate, "ImageNet-C severity (factor .6-.25)", "ImageNet-C pixelate"),
+        _benchmark_probe("inc_contrast", inc_contrast, "ImageNet-C severity (factor .4-.05)", "ImageNet-C contrast"),
+        _benchmark_probe("inc_jpeg", inc_jpeg, "ImageNet-C severity (quality 25-7)", "ImageNet-C JPEG"),
         Probe(
             "paper_gaussian_noise",
             gaussian_noise,

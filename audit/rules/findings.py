@@ -483,10 +483,6 @@ def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibr
 # --- robustness ----------------------------------------------------------------------------
 
 
-def _worst(rows: list[ProbeResult], key) -> ProbeResult | None:
-    return max(rows, key=key, default=None)
-
-
 def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     section = result.probes
     if section is None or section.clean_accuracy is None:
