@@ -158,34 +158,80 @@ def test_torchrun_two_gloo_processes_write_what_one_process_writes(tmp_path):
     assert any("2 processes" in note for note in second["notes"])
 
 
-def test_every_probe_is_unchanged_at_32_px_and_scaled_beyond():
+def test_every_probe_is_unchanged_at_32_px_and_follows_its_rule_beyond():
     from audit.probes.registry import PROBES
 
     for probe in PROBES.values():
         assert [probe.parameter_value(s, 32) for s in probe.severities] == list(probe.severities)
-    at = {name: [PROBES[name].parameter_value(s, 224) for s in PROBES[name].severities] for name in PROBES}
-    assert at["gaussian_blur"] == [21, 35, 49, 63, 77]  # odd kernel sizes, 7x
-    assert at["low_resolution"] == [196, 168, 140, 112, 84, 56]
-    assert at["low_pass"] == [112, 84, 56, 28] and at["high_pass"] == [28, 56, 84, 112]
+    at = {name: list(PROBES[name].parameter_values(224)) for name in PROBES}
+    assert at["gaussian_blur"] == [5, 11, 17, 25, 37]  # sigma 1.1-5.9 px: ImageNet-C's 1-6 px
+    assert at["low_resolution"] == [196, 168, 140, 112, 84, 56]  # a quarter of the image at most
+    assert at["low_pass"] == [112, 84, 56, 28]
+    assert at["high_pass"] == [4, 8, 12, 16]  # cycles/image: the same scene content at every size
     assert at["gaussian_noise"] == list(PROBES["gaussian_noise"].severities)  # per pixel: no size
+    assert at["paper_gaussian_blur"] == [21, 35, 49, 63, 77]  # the paper's sweep: 7x, odd
+
+
+def test_the_default_blur_at_224_px_is_imagenet_c_blur():
+    from audit.probes.corruptions import IMAGENETC_PARAMETERS
+    from audit.probes.registry import PROBES
+    from audit.probes.sweeps import blur_sigma
+
+    applied = [blur_sigma(k) for k in PROBES["gaussian_blur"].parameter_values(224)]
+    for sigma, published in zip(applied, IMAGENETC_PARAMETERS["gaussian_blur"], strict=True):
+        assert sigma == pytest.approx(published, abs=0.15)  # the nearest odd kernel's sigma
+
+
+def test_blur_sigma_is_a_power_law_between_the_anchors_and_proportional_beyond():
+    from audit.probes.sweeps import interpolated_sigma, kernel_for_sigma
+
+    assert interpolated_sigma(0.8, 1.0, 32) == pytest.approx(0.8)
+    assert interpolated_sigma(0.8, 1.0, 224) == pytest.approx(1.0)
+    assert interpolated_sigma(2.0, 6.0, round((32 * 224) ** 0.5)) == pytest.approx((2.0 * 6.0) ** 0.5, rel=0.01)
+    assert interpolated_sigma(2.0, 6.0, 448) == pytest.approx(12.0)  # twice the side, twice the sigma
+    assert interpolated_sigma(2.0, 6.0, 16) == pytest.approx(2.0)  # below 32 px: the 32-px sweep
+    for k in (3, 5, 7, 9, 11, 37):
+        assert kernel_for_sigma(0.15 * k + 0.35) == k
+
+
+@pytest.mark.parametrize("size", [33, 40, 48, 64, 80, 96, 128, 160, 192, 224, 256, 299, 384, 512])
+def test_the_blur_sweep_grows_with_severity_and_size_at_every_size(size):
+    from audit.probes.registry import PROBES
+
+    kernels = PROBES["gaussian_blur"].parameter_values(size)
+    assert all(k % 2 == 1 for k in kernels) and list(kernels) == sorted(set(kernels))
+    assert all(k >= small for k, small in zip(kernels, PROBES["gaussian_blur"].parameter_values(size - 1), strict=True))
 
 
 def blur_spread(probe: str, size: int, severity: float) -> float:
-    """The standard deviation (in image widths) of the blur of a single bright pixel."""
+    """The standard deviation (in pixels) of the blur of a single bright pixel."""
     from audit.probes.registry import PROBES
 
     image = torch.zeros(1, 1, size, size)
     image[0, 0, size // 2, size // 2] = 1
     blurred = PROBES[probe].apply(image, severity, None, as_uint8=False)[0, 0, size // 2]
     offsets = torch.arange(size) - size // 2
-    return float((blurred * offsets**2).sum() / blurred.sum()) ** 0.5 / size
+    return float((blurred * offsets**2).sum() / blurred.sum()) ** 0.5
 
 
-@pytest.mark.parametrize("probe", ["gaussian_blur", "paper_gaussian_blur", "c10c_gaussian_blur"])
-def test_a_blur_covers_the_same_fraction_of_the_image_at_every_size(probe):
+@pytest.mark.parametrize("probe", ["paper_gaussian_blur", "c10c_gaussian_blur"])
+def test_a_reference_blur_covers_the_same_fraction_of_the_image_at_every_size(probe):
     severity = 3
-    small, large = blur_spread(probe, 32, severity), blur_spread(probe, 224, severity)
+    small, large = blur_spread(probe, 32, severity) / 32, blur_spread(probe, 224, severity) / 224
     assert large == pytest.approx(small, rel=0.05)
+
+
+@pytest.mark.parametrize("size", [32, 96, 224])
+def test_the_default_blur_is_torchvisions_blur_with_the_kernel_it_names(size):
+    from torchvision.transforms.functional import gaussian_blur
+
+    from audit.probes.registry import PROBES
+
+    probe = PROBES["gaussian_blur"]
+    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+    for severity, k in zip(probe.severities, probe.parameter_values(size), strict=True):
+        expected = gaussian_blur(images, [int(k)] * 2, [0.15 * k + 0.35] * 2)  # torchvision's own sigma rule
+        assert torch.allclose(probe.apply(images, severity, None), expected, atol=1e-5)
 
 
 def test_the_heat_map_of_a_large_image_evaluates_a_subsampled_grid():
@@ -242,7 +288,7 @@ def test_timm_architectures_by_name_with_timms_checkpoint_conventions(tmp_path, 
         {(min(a, 7 - a) ** 2 + min(b, 7 - b) ** 2) for a in range(7) for b in range(7)}
     )
     assert result.probes.samples == 50 and result.probes.image_shape == [3, 64, 64]
-    assert [r.value for r in result.probes.results] == [5, 9, 13, 17, 21]  # blur k scaled to 64 px
+    assert [r.value for r in result.probes.results] == [3, 7, 9, 13, 17]  # blur k chosen for 64 px
     with pytest.raises(AuditError, match="timm has no model"):
         run_audit(tmp_path / "convnext.pth", probes=ProbeOptions(data=str(folder), arch="timm:no_such_net"))
 

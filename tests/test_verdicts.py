@@ -237,3 +237,21 @@ def test_untrained_weights_against_a_trained_baseline_are_an_error_and_nothing_i
         data["verdict"].startswith("The model looks untrained")
         and "Nothing here calls for action" not in data["verdict"]
     )
+
+
+def test_a_probe_at_chance_at_every_value_makes_no_finding_and_a_finding_names_a_telling_value():
+    from builders import copy_of
+
+    from audit.rules.findings import evaluate_findings
+    from audit.rules.policy import Policy
+
+    result = copy_of(audit_result(baseline=False))
+    for row in result.probes.results:
+        if row.probe == "high_pass":  # as on a 224-px image: at chance everywhere
+            row.accuracy, row.accuracy_drop = 0.11, result.probes.clean_accuracy - 0.11
+        if row.probe == "low_resolution" and row.severity in (16, 12, 8):  # the middle one too
+            row.accuracy, row.accuracy_drop = 0.12, result.probes.clean_accuracy - 0.12
+    found = [f for f in evaluate_findings(result, Policy().findings) if f.id.startswith("probe-drop")]
+    assert not any("high-pass" in f.message for f in found)
+    lowres = next(f for f in found if "low resolution" in f.message)
+    assert lowres.evidence["severity"] in (28, 24, 20)

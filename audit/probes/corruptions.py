@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from audit.probes.noise import standard_normal
+from audit.probes.sweeps import blur_sigma
 
 ProbeFunction = Callable[[torch.Tensor, float, "torch.Generator | None"], torch.Tensor]
 
@@ -54,15 +55,14 @@ def separable_gaussian(images: torch.Tensor, kernel_size: int, sigma: float, pad
 
 
 def gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> torch.Tensor:
-    """Gaussian blur with an odd kernel size k and sigma = 0.15 k + 0.35 (the sigma
-    torchvision's ``gaussian_blur`` and OpenCV choose for a given k), reflect padding.
+    """Gaussian blur with an odd kernel size k and sigma = 0.15 k + 0.35 px (the sigma
+    torchvision's ``gaussian_blur`` and OpenCV choose for a given k), reflect padding, at
+    any image size (:mod:`audit.probes.sweeps` chooses k per size).
     (The seed paper's own sweep uses sigma = 0.3k + 0.8: :func:`paper_gaussian_blur`.)"""
     k = int(kernel_size)
     if k % 2 == 0 or k < 1:
         raise ValueError(f"gaussian_blur needs an odd kernel size, got {kernel_size}")
-    # On other sizes k is scaled (to the nearest odd size) and the intercept with it, so
-    # sigma stays the same fraction of the image: 0.15 k + 0.35 at 32 px.
-    return separable_gaussian(images, k, 0.15 * k + 0.35 * images.shape[-1] / 32, "reflect")
+    return separable_gaussian(images, k, blur_sigma(k), "reflect")
 
 
 def low_resolution(images: torch.Tensor, resolution: float, generator=None) -> torch.Tensor:

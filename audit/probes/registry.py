@@ -12,6 +12,7 @@ import torch
 
 from audit.errors import AuditError
 from audit.probes.corruptions import (
+    IMAGENETC_PARAMETERS,
     ProbeFunction,
     as_stored_uint8,
     c10c_contrast,
@@ -32,6 +33,7 @@ from audit.probes.corruptions import (
     paper_gaussian_blur,
     paper_low_resolution,
 )
+from audit.probes.sweeps import AnchoredBlur, Fixed, Proportional, Sweep
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,8 @@ class Probe:
         information is; they are not expected of real images and never headline a report).
     harsher: "higher" when a larger severity is harsher, "lower" when a smaller one is
         (a lower resolution).
-    scaling: how a severity given for 32-px inputs becomes the parameter on other sizes:
-        "size" scales it with the image (a resolution, a radius in cycles/image), "odd" too
-        but to the nearest odd integer (a kernel size), "none" keeps it (a noise sigma, a
-        JPEG quality). At 32 px every parameter is the severity itself.
+    sweep: how the severities (given for 32-px images) become the parameters applied on
+        other sizes (:mod:`audit.probes.sweeps`). At 32 px every parameter is the severity.
     stored_uint8: the reference stores its corrupted images as uint8 by truncation
         (CIFAR-10-C); ``apply`` does the same unless asked for floats.
     """
@@ -58,7 +58,7 @@ class Probe:
     parameter: str
     description: str
     random: bool = False
-    scaling: str = "none"
+    sweep: Sweep = Fixed()
     kind: str = "corruption"
     harsher: str = "higher"
     stored_uint8: bool = False
@@ -66,12 +66,13 @@ class Probe:
 
     def parameter_value(self, severity: float, image_size: int) -> float:
         """The parameter actually applied for ``severity`` on ``image_size``-px images."""
-        if self.scaling == "none" or image_size == 32:
-            return severity
-        scaled = severity * image_size / 32
-        if self.scaling == "odd":
-            return max(1, 2 * round((scaled - 1) / 2) + 1)
-        return max(1, round(scaled))
+        if severity not in self.severities:
+            raise ValueError(f"{self.name} has no severity {severity:g}")
+        return self.parameter_values(image_size)[self.severities.index(severity)]
+
+    def parameter_values(self, image_size: int) -> tuple[float, ...]:
+        """The parameters applied on ``image_size``-px images, one per severity."""
+        return self.sweep.values(self.severities, image_size)
 
     def apply(self, images: torch.Tensor, severity: float, generator, as_uint8: bool = True) -> torch.Tensor:
         out = self.function(images, self.parameter_value(severity, images.shape[-1]), generator)
@@ -115,6 +116,8 @@ def _benchmark_probe(name: str, function, parameter: str, description: str, rand
     return Probe(name, function, (1, 2, 3, 4, 5), parameter, description, random=random, stored_uint8=True, label=label)
 
 
+INC_BLUR_SIGMAS = IMAGENETC_PARAMETERS["gaussian_blur"]  # the default blur's anchor at 224 px
+
 PROBES: dict[str, Probe] = {
     p.name: p
     for p in (
@@ -131,9 +134,10 @@ PROBES: dict[str, Probe] = {
             "gaussian_blur",
             gaussian_blur,
             (3, 5, 7, 9, 11),
-            "kernel size k (sigma = 0.15k + 0.35 at 32 px; both scale with the image)",
+            "kernel size k as applied, sigma = 0.15k + 0.35 px (k chosen per image size: sigma from the "
+            "32-px sweep to ImageNet-C's 1-6 px at 224 px)",
             "Gaussian blur",
-            scaling="odd",
+            sweep=AnchoredBlur(INC_BLUR_SIGMAS),
             label="blur k={value:g}",
         ),
         Probe(
@@ -142,7 +146,7 @@ PROBES: dict[str, Probe] = {
             (28, 24, 20, 16, 12, 8),
             "resolution r px (as applied: the 32-px sweep scaled with the image)",
             "bilinear (antialiased) down to r x r and back up",
-            scaling="size",
+            sweep=Proportional(),
             harsher="lower",
             label="low resolution {value:g} px",
         ),
@@ -153,7 +157,7 @@ PROBES: dict[str, Probe] = {
             "disc radius r (cycles/image, as applied: the 32-px sweep scaled with the image)",
             "only frequencies within r of DC kept",
             kind="diagnostic",
-            scaling="size",
+            sweep=Proportional(),
             harsher="lower",
             label="low-pass r={value:g}",
         ),
@@ -161,10 +165,9 @@ PROBES: dict[str, Probe] = {
             "high_pass",
             high_pass,
             (4, 8, 12, 16),
-            "disc radius r (cycles/image, as applied: the 32-px sweep scaled with the image)",
+            "disc radius r (cycles/image, the same at every image size: the same scene content removed)",
             "only frequencies beyond r kept",
             kind="diagnostic",
-            scaling="size",
             label="high-pass r={value:g}",
         ),
         _benchmark_probe(
@@ -214,7 +217,7 @@ PROBES: dict[str, Probe] = {
             (3, 5, 7, 9, 11),
             "kernel size k (sigma = 0.3k + 0.8 at 32 px; both scale with the image)",
             "the seed paper's blur sweep (torchvision GaussianBlur)",
-            scaling="odd",
+            sweep=Proportional(odd=True),
             label="blur k={value:g} (paper sweep)",
         ),
         Probe(
@@ -223,7 +226,7 @@ PROBES: dict[str, Probe] = {
             (28, 24, 20, 16, 12, 10, 8),
             "resolution r px (as applied: the 32-px sweep scaled with the image)",
             "the seed paper's bilinear down/up sweep, no antialiasing",
-            scaling="size",
+            sweep=Proportional(),
             harsher="lower",
             label="low resolution {value:g} px (paper sweep)",
         ),

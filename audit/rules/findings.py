@@ -500,9 +500,15 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             if name in judged:
                 findings += _judged_findings(judged[name], rows, section)
             continue
+        # Only severities where the model is above twice chance say anything about it: a
+        # probe at chance at every value (high-pass on a large image) makes no finding.
+        chance = 1 / section.num_classes if section.num_classes else 0.0
+        telling = [r for r in rows if r.accuracy is not None and r.accuracy > 2 * chance]
+        if not telling:
+            continue
         probe = PROBES.get(name)
         middle = probe.middle_severity() if probe else rows[len(rows) // 2].severity
-        row = next((r for r in rows if float(r.severity) == float(middle)), rows[len(rows) // 2])
+        row = next((r for r in telling if float(r.severity) == float(middle)), telling[len(telling) // 2])
         if row.accuracy_drop is None:
             continue
         limit = limits.steep_noise_drop if probe_family(name) == "adds" else limits.steep_blur_drop
