@@ -11,6 +11,7 @@ stay fast and an interrupt at any moment ends with one line.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -64,6 +65,7 @@ FLAGS = {
     "match": "--match",
     "baseline_arch": "--baseline-arch",
     "baseline_arch_args": "--baseline-arch-args",
+    "calibration": "--calibration",
 }
 
 
@@ -895,7 +897,7 @@ def audit_command(
         )
         also = [(json_path, to_json(result))] if json_path is not None else []
         also += [(junit, junit_xml(result.gates))] if junit is not None else []
-        written = _write_outputs(write_report, result, out, html, pdf, also)
+        written = _write_outputs(functools.partial(write_report, options=FLAGS), result, out, html, pdf, also)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             append_text(
                 os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
@@ -1031,7 +1033,7 @@ def report_command(
         from audit.api import load_result
         from audit.report.html import write_report
 
-        _report_written(write_report(load_result(result_json), out, html=html, pdf=pdf, json=False))
+        _report_written(write_report(load_result(result_json), out, html=html, pdf=pdf, json=False, options=FLAGS))
         return 0
 
     _guarded(action, debug)

@@ -22,6 +22,12 @@ class _Spelling(dict):
         return f"{key}=…"
 
 
+def spell(text: str, options: Mapping[str, str] | None = None) -> str:
+    """``text`` with its ``{option}`` fields spelled by ``options`` (the CLI passes its
+    flags), else as the library's keyword arguments (``mean=…``)."""
+    return string.Formatter().vformat(text, (), _Spelling(options or {}))
+
+
 def printable(text: str) -> str:
     """``text`` safe to print and encode as UTF-8: a file name with bytes that are not
     UTF-8 (kept by Python as lone surrogates) shows them as U+FFFD."""
@@ -61,8 +67,7 @@ class AuditError(Exception):
         """The message and hint on one line, options spelled by ``options``."""
         text = self.message
         if self.hint:
-            spelled = string.Formatter().vformat(self.hint, (), _Spelling(options or {}))
-            text = f"{text} {spelled}"
+            text = f"{text} {spell(self.hint, options)}"
         return one_line(text)
 
     def __str__(self) -> str:

@@ -57,7 +57,8 @@ def measure(arguments: argparse.Namespace) -> None:
             raise SystemExit("the audit wrote no result; see its message above")
         probes = json.loads(out.read_text())["probes"]
     size, chance = probes["image_shape"][-1], 1 / probes["num_classes"]
-    print(f"\n{arguments.model.name} at {size} px, clean {100 * probes['clean_accuracy']:.1f}% on {probes['samples']} images")
+    clean = 100 * probes["clean_accuracy"]
+    print(f"\n{arguments.model.name} at {size} px, clean {clean:.1f}% on {probes['samples']} images")
     print("| probe | applied | accuracy | costs (points) |")
     print("|---|---|---|---|")
     by_probe: dict[str, list[dict]] = {}

@@ -100,21 +100,27 @@ def test_every_format_and_suffix_of_the_registry_is_in_the_readme_and_the_error_
 
 def test_every_kind_of_finding_has_its_guide_entry():
     """A finding links to what it means and what to do (the report's guide): every id any
-    rule can raise has an entry, and no entry is left for an id nothing raises."""
-    from audit.rules.findings import GUIDE
+    rule raises is a kind in the registry (named by its constant, never a bare string),
+    and no kind is left that nothing raises."""
+    from audit.rules import kinds
 
-    raised = set()
+    constants = {name: value for name, value in vars(kinds).items() if name.isupper() and isinstance(value, str)}
+    assert set(constants.values()) == set(kinds.KINDS)
+    raised, bare = set(), []
     for _, path in modules():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Finding" and node.args:
                 first = node.args[0]
-                if isinstance(first, ast.Constant):
-                    raised.add(first.value)
-                elif isinstance(first, ast.IfExp):
-                    raised |= {b.value for b in (first.body, first.orelse) if isinstance(b, ast.Constant)}
+                for part in [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]:
+                    if isinstance(part, ast.Attribute) and part.attr in constants:
+                        raised.add(constants[part.attr])
+                    else:
+                        bare.append(ast.unparse(part))
+    assert not bare, bare  # ids are the registry's constants
     assert {"chance-level-accuracy", "untrained-weights", "robustness-regression"} <= raised  # the scan works
-    assert raised <= set(GUIDE), raised - set(GUIDE)
-    assert set(GUIDE) <= raised, set(GUIDE) - raised
+    assert set(kinds.KINDS) <= raised, set(kinds.KINDS) - raised
+    for kind in kinds.KINDS.values():
+        assert kind.title and kind.meaning and kind.action
 
 
 def _module_graph() -> dict[str, set[str]]:

@@ -246,6 +246,10 @@ def _hint_placeholders() -> set[str]:
                 for constant in ast.walk(node.value):
                     if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
                         found |= set(re.findall(r"\{([a-z_]+)\}", constant.value))
+    from audit.rules.kinds import KINDS  # the report guide's entries are hints too
+
+    for kind in KINDS.values():
+        found |= set(re.findall(r"\{([a-z_]+)\}", kind.meaning + kind.action))
     return found
 
 

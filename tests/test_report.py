@@ -242,3 +242,16 @@ def test_the_hfer_caption_names_the_white_noise_reference_when_that_is_the_basel
     alone = render_html(audit_result(baseline=False, probes=False))
     assert "against the white-noise reference (what i.i.d." in alone and "Look for where the lines part" not in alone
     assert "Look for where the lines part" in render_html(audit_result(probes=False))
+
+
+def test_the_guide_spells_options_as_its_reader_types_them(result, tmp_path):
+    """The guide names options by the library's names; the command line's report spells
+    them as flags, a library caller's as keyword arguments."""
+    chance = copy.deepcopy(result)
+    chance.findings = [Finding("chance-level-accuracy", "error", "at chance")]
+    assert "({mean}/{std})" not in render_html(chance)
+    assert "(mean=…/std=…)" in render_html(chance)
+    assert "(--mean/--std)" in render_html(chance, {"mean": "--mean", "std": "--std"})
+    save_result(chance, tmp_path / "result.json")
+    assert invoke("report", tmp_path / "result.json", "--out", tmp_path / "r", "--no-pdf").returncode == 0
+    assert "(--mean/--std)" in (tmp_path / "r" / "report.html").read_text()

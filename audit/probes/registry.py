@@ -66,9 +66,9 @@ class Probe:
 
     def parameter_value(self, severity: float, image_size: int) -> float:
         """The parameter actually applied for ``severity`` on ``image_size``-px images."""
-        if severity not in self.severities:
-            raise ValueError(f"{self.name} has no severity {severity:g}")
-        return self.parameter_values(image_size)[self.severities.index(severity)]
+        if severity in self.severities:
+            return self.parameter_values(image_size)[self.severities.index(severity)]
+        return self.sweep.values((severity,), image_size)[0]  # a severity of one's own
 
     def parameter_values(self, image_size: int) -> tuple[float, ...]:
         """The parameters applied on ``image_size``-px images, one per severity."""

@@ -91,10 +91,10 @@ class AnchoredBlur:
     sigma_at_224: tuple[float, ...]
 
     def values(self, severities: tuple[float, ...], image_size: int) -> tuple[float, ...]:
-        if len(severities) != len(self.sigma_at_224):
-            raise ValueError("one 224-px sigma per severity")
         if image_size <= SMALL:
             return tuple(severities)
+        if len(severities) != len(self.sigma_at_224):
+            raise ValueError(f"the blur sweep's anchors hold {len(self.sigma_at_224)} severities, not {len(severities)}")
         kernels: list[int] = []
         for k, large in zip(severities, self.sigma_at_224, strict=True):
             kernel = kernel_for_sigma(interpolated_sigma(blur_sigma(k), large, image_size))

@@ -9,7 +9,7 @@ a good one was.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from audit.errors import AuditError
@@ -43,8 +43,9 @@ def _environment():
     )
 
 
-def render_html(result: AuditResult) -> str:
-    return _environment().get_template("report.html").render(**report_context(result))
+def render_html(result: AuditResult, options: Mapping[str, str] | None = None) -> str:
+    """The report page; ``options`` spells the option names in its guide (the CLI's flags)."""
+    return _environment().get_template("report.html").render(**report_context(result, options))
 
 
 def render_track_html(track: TrackResult) -> str:
@@ -107,15 +108,17 @@ def write_report(
     pdf: bool = True,
     json: bool = True,
     also: Outputs = (),
+    options: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Render, then write report.html, report.pdf and result.json into ``folder``, and the
-    files ``also`` names (a --json or --junit elsewhere) with them.
+    files ``also`` names (a --json or --junit elsewhere) with them; ``options`` as for
+    :func:`render_html`.
 
     Nothing is written until everything has rendered; then every file is replaced, or
     none (:func:`audit.io.write_all_atomic`). Returns the paths written.
     """
     check_output_folder(folder, names=REPORT_FILES)
-    page = render_html(result) if (html or pdf) else None
+    page = render_html(result, options) if (html or pdf) else None
     return _write_rendered(
         Path(folder), "report", page, "result.json", to_json(result), html=html, pdf=pdf, json=json, extra=also
     )

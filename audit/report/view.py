@@ -6,15 +6,17 @@ made here; :mod:`audit.report.html` renders and writes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from markupsafe import Markup
 
+from audit.errors import spell
 from audit.probes.registry import condition, judged_conditions
 from audit.report import charts
 from audit.report.ci import check_cells
 from audit.report.format import number, percent, with_interval
-from audit.rules.findings import GUIDE
+from audit.rules.kinds import KINDS
 from audit.rules.verdict import track_verdict
 from audit.schema import AuditResult, TrackResult
 
@@ -176,7 +178,7 @@ SPECTRAL_CAPTIONS = {
 }
 
 
-def report_context(result: AuditResult) -> dict:
+def report_context(result: AuditResult, options: Mapping[str, str] | None = None) -> dict:
     """Plain data for the templates; charts are SVG strings marked safe (matplotlib
     escapes the text it writes, layer names included)."""
     settings = result.spectral.settings
@@ -205,10 +207,10 @@ def report_context(result: AuditResult) -> dict:
     baseline = result.spectral.baseline
     summary = result.spectral.summary
     findings = [
-        {"severity": f.severity, "message": f.message, "id": f.id, "anchor": f"guide-{f.id}" if f.id in GUIDE else None}
+        {"severity": f.severity, "message": f.message, "id": f.id, "anchor": f"guide-{f.id}" if f.id in KINDS else None}
         for f in result.findings
     ]
-    kinds = list(dict.fromkeys(f.id for f in result.findings if f.id in GUIDE))
+    kinds = [KINDS[id] for id in dict.fromkeys(f.id for f in result.findings) if id in KINDS]
     return {
         "model": {"name": Path(result.model.path).name, **vars(result.model)},
         "run": result.run,
@@ -262,7 +264,13 @@ def report_context(result: AuditResult) -> dict:
         if heatmap_svg
         else None,
         "guide": [
-            {"id": kind, "title": GUIDE[kind][0], "meaning": GUIDE[kind][1], "action": GUIDE[kind][2]} for kind in kinds
+            {
+                "id": kind.id,
+                "title": kind.title,
+                "meaning": spell(kind.meaning, options),
+                "action": spell(kind.action, options),
+            }
+            for kind in kinds
         ],
         "run_facts": _run_facts(result),
     }

@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from audit.probes.registry import PROBES, condition, judged_conditions
+from audit.rules import kinds
 from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict
 from audit.spectral.comparison import weighted_mean
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
@@ -105,7 +106,7 @@ def _non_finite_logits(section) -> list[Finding]:
         if count:
             findings.append(
                 Finding(
-                    "non-finite-logits",
+                    kinds.NON_FINITE_LOGITS,
                     "error",
                     f"The {who} produced NaN or infinite logits for {count} of {section.samples} clean images; they "
                     "count as wrong and agree with nothing, so its robustness numbers describe a broken model. Check "
@@ -134,7 +135,7 @@ def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
             subject = "The model's" if who == "model" else "The baseline's"
             findings.append(
                 Finding(
-                    "chance-level-accuracy" if who == "model" else "baseline-chance-level-accuracy",
+                    kinds.CHANCE_LEVEL_ACCURACY if who == "model" else kinds.BASELINE_CHANCE_LEVEL_ACCURACY,
                     "error",
                     f"{subject} clean accuracy is {100 * accuracy:.1f}% {bracket(interval)} on {section.samples} "
                     f"images, not above {limits.chance_multiple:g}x chance "
@@ -154,11 +155,11 @@ def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     recorded = result.model.recorded.get("accuracy")
     interval = section.clean_accuracy_ci
     if recorded is not None and interval and interval[1] < recorded - limits.recorded_accuracy_margin:
-        if not any(f.id == "chance-level-accuracy" for f in findings):
+        if not any(f.id == kinds.CHANCE_LEVEL_ACCURACY for f in findings):
             key = result.model.recorded.get("accuracy_key", "accuracy")
             findings.append(
                 Finding(
-                    "below-recorded-accuracy",
+                    kinds.BELOW_RECORDED_ACCURACY,
                     "warning",
                     f"Clean accuracy {100 * section.clean_accuracy:.1f}% {bracket(interval)} "
                     f"is far below the {100 * recorded:.1f}% the checkpoint records ('{key}'): check the normalisation "
@@ -186,7 +187,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     if broken:
         findings.append(
             Finding(
-                "non-finite-weights",
+                kinds.NON_FINITE_WEIGHTS,
                 "error",
                 f"{len(broken)} layer(s) hold NaN or Inf weights ({', '.join(broken[:5])}): the checkpoint is "
                 "corrupt or training diverged.",
@@ -199,7 +200,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     if dead:
         findings.append(
             Finding(
-                "zero-kernels",
+                kinds.ZERO_KERNELS,
                 "warning",
                 f"{len(dead)} layer(s) have (near-)zero kernels ({', '.join(dead[:5])}; mean squared weight below "
                 f"{limits.near_zero_energy:g}): they pass no signal.",
@@ -209,7 +210,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     if summary.partial:
         findings.append(
             Finding(
-                "partial-comparison",
+                kinds.PARTIAL_COMPARISON,
                 "warning",
                 "Partial comparison: the baseline is another architecture, so no layer is compared with another by "
                 "name (the same name sits at another depth); only whole networks are compared, each by the "
@@ -221,7 +222,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         names = summary.rescaled_layers
         findings.append(
             Finding(
-                "batchnorm-folded",
+                kinds.BATCHNORM_FOLDED,
                 "info",
                 f"{len(names)} layer(s) hold the baseline's kernels rescaled per output channel "
                 f"({', '.join(names[:3])}{'...' if len(names) > 3 else ''}): BatchNorm folded into the convolutions, "
@@ -244,7 +245,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     for name, ratio, hfer, base in heavy[:5]:
         findings.append(
             Finding(
-                "layer-high-frequency",
+                kinds.LAYER_HIGH_FREQUENCY,
                 "info",
                 f"{name} keeps {ratio:.2f}x the high-frequency energy of {against} (HFER {hfer:.3f} vs {base:.3f}).",
                 {
@@ -259,7 +260,7 @@ def _layer_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     if len(heavy) > 5:
         findings.append(
             Finding(
-                "layer-high-frequency",
+                kinds.LAYER_HIGH_FREQUENCY,
                 "info",
                 f"{len(heavy) - 5} more layers keep at least {limits.layer_high_frequency_ratio}x the high-frequency "
                 f"energy of {against}.",
@@ -291,7 +292,7 @@ def _untrained_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         return []
     return [
         Finding(
-            "untrained-weights",
+            kinds.UNTRAINED_WEIGHTS,
             "error",
             f"The model's kernels are as spread as white noise (network HFER {model:.3f} vs {noise:.3f} for i.i.d. "
             f"weights, SSR {model_ssr:.2f}), while the baseline's are a trained model's (HFER {base:.3f}, SSR "
@@ -309,9 +310,6 @@ def _untrained_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
 
 
 # Info findings that interpret the probes or forecast them: none once an error stands.
-INTERPRETING = ("robustness-regression", "robustness-improvement", "probe-drop", "spectral-forecast", "network-ssr")
-
-
 def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool) -> list[Finding]:
     summary = result.spectral.summary
     if summary.ssr is None:
@@ -332,7 +330,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
             return []  # the same spectrum as the baseline: nothing unusual to report
         return [
             Finding(
-                "network-ssr",
+                kinds.NETWORK_SSR,
                 "warning",
                 f"The kernels' high-frequency share is that of white noise within "
                 f"{100 * limits.ssr_tolerance:.0f}% ({numbers}): the weights look untrained.",
@@ -349,7 +347,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     if summary.ssr > 1:
         return [
             Finding(
-                "network-ssr",
+                kinds.NETWORK_SSR,
                 "info",
                 f"The kernels are more low-pass than {against} ({numbers}).{unsupported}",
                 evidence,
@@ -358,7 +356,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     if limits.network_ssr_below is not None and summary.ssr < limits.network_ssr_below:
         return [
             Finding(
-                "network-ssr-below-policy",
+                kinds.NETWORK_SSR_BELOW_POLICY,
                 "warning",
                 f"Network SSR {summary.ssr:.2f} is below the policy's {limits.network_ssr_below:g} ({numbers}).",
                 evidence,
@@ -367,7 +365,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     if white:
         return [
             Finding(
-                "network-ssr",
+                kinds.NETWORK_SSR,
                 "warning",
                 f"The kernels hold more high-frequency energy than white noise "
                 f"({numbers}): that is unusual for a trained CNN; check that the weights are trained and "
@@ -378,7 +376,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     if measured:  # the probes measured what the spectrum could only forecast
         return [
             Finding(
-                "network-ssr",
+                kinds.NETWORK_SSR,
                 "info",
                 f"The kernels keep more high-frequency energy than the baseline "
                 f"({numbers}); the probes below show what that costs.",
@@ -387,7 +385,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
         ]
     return [
         Finding(
-            "network-ssr",
+            kinds.NETWORK_SSR,
             "info",
             f"The kernels keep more high-frequency energy than the baseline ({numbers}).{unsupported}",
             evidence,
@@ -472,7 +470,7 @@ def _forecast_rules(result: AuditResult, limits: Thresholds, calibration: Calibr
         return []
     return [
         Finding(
-            "spectral-forecast",
+            kinds.SPECTRAL_FORECAST,
             "warning" if any(f.larger_drop for f in made) else "info",
             forecast_message(made),
             {"forecasts": [_forecast_evidence(f) for f in made]},
@@ -514,10 +512,10 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         limit = limits.steep_noise_drop if probe_family(name) == "adds" else limits.steep_blur_drop
         steep = limit is not None and row.accuracy_drop_ci and row.accuracy_drop_ci[0] > limit and not diagnostic
         # "No baseline" is said once, on the first such finding, not after every probe.
-        first = not any(f.id == "probe-drop" for f in findings)
+        first = not any(f.id == kinds.PROBE_DROP for f in findings)
         findings.append(
             Finding(
-                "probe-drop-above-policy" if steep else "probe-drop",
+                kinds.PROBE_DROP_ABOVE_POLICY if steep else kinds.PROBE_DROP,
                 "warning" if steep else "info",
                 f"Accuracy drops {points(row.accuracy_drop, row.accuracy_drop_ci)} points under {condition(row)}"
                 + (
@@ -577,7 +575,7 @@ def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) ->
     }
     return [
         Finding(
-            "robustness-regression" if worse else "robustness-improvement",
+            kinds.ROBUSTNESS_REGRESSION if worse else kinds.ROBUSTNESS_IMPROVEMENT,
             "warning" if worse and verdict.kind != "diagnostic" else "info",
             message,
             evidence,
@@ -619,116 +617,6 @@ def evaluate_findings(
         + _probe_rules(result, limits)
     )
     if any(f.severity == "error" for f in findings):
-        findings = [f for f in findings if not (f.severity == "info" and f.id in INTERPRETING)]
+        findings = [f for f in findings if not (f.severity == "info" and kinds.KINDS[f.id].interprets)]
     order = {name: index for index, name in enumerate(reversed(SEVERITIES))}
-    sanity = {
-        "non-finite-logits",
-        "chance-level-accuracy",
-        "baseline-chance-level-accuracy",
-        "untrained-weights",
-        "below-recorded-accuracy",
-    }
-    return sorted(findings, key=lambda f: (f.id not in sanity, order[f.severity]))
-
-
-# What each kind of finding means and what a reviewer should do about it (the report's
-# "How to read this report" section; each finding links to its entry).
-GUIDE: dict[str, tuple[str, str, str]] = {
-    "non-finite-logits": (
-        "NaN or infinite outputs",
-        "The model's logits held NaN or Inf for some clean images; such images count as wrong.",
-        "Fix the model first: look for NaN/Inf weights, a wrong normalisation or a precision that overflows.",
-    ),
-    "chance-level-accuracy": (
-        "Accuracy at chance",
-        "The model does not classify the evaluation images at all.",
-        "Fix the evaluation before anything else: trained weights? the normalisation it was trained with "
-        "(--mean/--std)? the data set's class order? the output that holds the logits (--logits)?",
-    ),
-    "baseline-chance-level-accuracy": (
-        "Baseline at chance",
-        "The baseline does not classify the images: no comparison with it means anything.",
-        "Check the baseline's weights and its architecture options (--baseline-arch).",
-    ),
-    "below-recorded-accuracy": (
-        "Below the recorded accuracy",
-        "The checkpoint records a clean accuracy far above the one measured here.",
-        "Usually a different preprocessing: check --mean/--std and the input size; or another data split.",
-    ),
-    "untrained-weights": (
-        "Untrained weights against a trained baseline",
-        "The model's kernels keep white noise's high-frequency share (SSR within 5% of 1 against i.i.d. weights) "
-        "while the baseline's are clearly low-pass, as trained CNNs are: the model looks untrained, or its weights "
-        "were lost in loading (a renamed key, a wrong checkpoint entry).",
-        "Check that the file holds the trained weights (--checkpoint-key, the architecture options) before comparing.",
-    ),
-    "non-finite-weights": (
-        "NaN or Inf weights",
-        "Some kernels hold NaN or Inf: training diverged or the file is corrupt.",
-        "Do not release; retrain or restore an earlier checkpoint.",
-    ),
-    "zero-kernels": (
-        "Dead layers",
-        "Some layers' kernels are (nearly) all zero and pass no signal.",
-        "Check pruning, initialisation or a loading bug that zeroed them.",
-    ),
-    "partial-comparison": (
-        "Partial comparison",
-        "The baseline is another architecture; only whole-network numbers were compared, never one layer with "
-        "another of the same name.",
-        "Read the SSR as a comparison of whole networks; for layer by layer, use a baseline of the same architecture.",
-    ),
-    "batchnorm-folded": (
-        "BatchNorm folded",
-        "The kernels equal the baseline's up to a per-channel scale, as when BatchNorm is folded into them.",
-        "Nothing to do: the filters are the same. Export with optimize=False to keep identical numbers.",
-    ),
-    "layer-high-frequency": (
-        "A high-frequency layer",
-        "A layer keeps much more energy above the cutoff than the same layer of the baseline. A description, not a "
-        "forecast: the zoo study does not show that one layer's ratio predicts robustness.",
-        "Nothing by itself; the probes (--data) measure what it costs.",
-    ),
-    "spectral-forecast": (
-        "Forecast from the spectrum",
-        "A spectral statistic differs from the baseline's, and in every zoo study (a zoo trained here and real "
-        "models trained by others, or your own --calibration study) that statistic ranked the drop under this "
-        "probe across models of one architecture with the same sign (rho, 95% interval and n of each). It is a "
-        "forecast from weights alone, made only where the association replicates; measured drops replace it.",
-        "Run the probes (--data) with this baseline to measure the drop before relying on the forecast.",
-    ),
-    "network-ssr": (
-        "Network SSR",
-        "How the network's high-frequency share compares with the baseline (SSR > 1: more low-pass).",
-        "Read it with the probes: the measured differences, not the spectrum, decide. Forecasts from the spectrum "
-        "are made only where the zoo study supports them.",
-    ),
-    "network-ssr-below-policy": (
-        "SSR below the policy",
-        "The policy asks for a network SSR at least this high.",
-        "Compare the training recipe with the baseline's (weight decay, augmentation).",
-    ),
-    "robustness-regression": (
-        "Loses more than the baseline",
-        "Under this corruption the model loses more accuracy than the baseline, on the same images, averaged over "
-        "the severities where the baseline is at least twice chance; the difference stays significant after Holm's "
-        "adjustment for the number of probes (p < 0.05).",
-        "Decide whether the regression matters for deployment; if it does, train with matching augmentation.",
-    ),
-    "robustness-improvement": (
-        "Loses less than the baseline",
-        "Under this corruption the model keeps more accuracy than the baseline, averaged over the severities where "
-        "the baseline is at least twice chance, beyond sampling noise (Holm-adjusted p < 0.05).",
-        "Nothing to do; worth noting in the release notes.",
-    ),
-    "probe-drop": (
-        "Accuracy drop",
-        "How much accuracy this corruption costs, with no baseline to compare it with.",
-        "Pass a baseline (--baseline last_release.json) or set policy limits to turn this into a decision.",
-    ),
-    "probe-drop-above-policy": (
-        "Drop above the policy",
-        "The drop's whole 95% interval is above the limit the policy sets.",
-        "Treat as a regression: review the training recipe or the limit.",
-    ),
-}
+    return sorted(findings, key=lambda f: (not kinds.KINDS[f.id].sanity, order[f.severity]))

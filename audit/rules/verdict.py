@@ -9,6 +9,7 @@ model at chance mean nothing.
 from __future__ import annotations
 
 from audit.probes.registry import condition, judged_conditions
+from audit.rules import kinds
 from audit.rules.findings import Thresholds, negated, points
 from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
@@ -175,7 +176,7 @@ def _action(result: AuditResult) -> str:
     findings = result.findings
     if any(f.severity == "error" for f in findings):
         return "Do not release it: fix the errors first."
-    if any(f.id == "robustness-regression" and f.severity == "warning" for f in findings):
+    if any(f.id == kinds.ROBUSTNESS_REGRESSION and f.severity == "warning" for f in findings):
         return "Review the robustness regressions before release."
     if result.spectral.summary.partial:
         return "For a layer-by-layer comparison, use a baseline of the same architecture."
@@ -189,11 +190,10 @@ def _action(result: AuditResult) -> str:
 def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibration: Calibrations = None) -> str:
     """Two to four sentences joining the spectral and the measured evidence (or, with no
     probes, the forecasts the zoo study supports), the gates and what a reviewer should do."""
-    chance = next(
-        (f for f in result.findings if f.id in ("chance-level-accuracy", "baseline-chance-level-accuracy")), None
-    )
+    at_chance = (kinds.CHANCE_LEVEL_ACCURACY, kinds.BASELINE_CHANCE_LEVEL_ACCURACY)
+    chance = next((f for f in result.findings if f.id in at_chance), None)
     if chance is not None:
-        who = "The model" if chance.id == "chance-level-accuracy" else "The baseline"
+        who = "The model" if chance.id == kinds.CHANCE_LEVEL_ACCURACY else "The baseline"
         evidence = chance.evidence
         sentences = [
             f"{who} is not classifying these images: clean accuracy {100 * evidence['accuracy']:.1f}% is at chance "
@@ -203,7 +203,7 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
         ]
         gates = _gates_sentence(result)
         return " ".join(sentences + ([gates] if gates else []))
-    untrained = next((f for f in result.findings if f.id == "untrained-weights"), None)
+    untrained = next((f for f in result.findings if f.id == kinds.UNTRAINED_WEIGHTS), None)
     if untrained is not None:
         evidence = untrained.evidence
         gates = _gates_sentence(result)
@@ -217,7 +217,7 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
                 "Do not release it: fix the errors first.",
             ]
         )
-    broken = next((f for f in result.findings if f.id == "non-finite-weights"), None)
+    broken = next((f for f in result.findings if f.id == kinds.NON_FINITE_WEIGHTS), None)
     if broken is not None:
         return (
             f"The checkpoint is broken: {len(broken.evidence['layers'])} layer(s) hold NaN or Inf weights. "
