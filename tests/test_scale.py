@@ -303,3 +303,15 @@ def test_stream_chunks_follow_the_memory_budget():
     assert stream_chunk(1, per_image, 32) == 32  # never less than one batch
     assert default_batch_size(torch.device("cpu"), 6000, 6000) == 1  # 36 MP photos: one at a time
     assert default_batch_size(torch.device("cpu"), 224, 224) == 16
+
+
+def test_the_readme_table_of_applied_values_is_the_rule():
+    from audit.probes.registry import PROBES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.strip().startswith("| probe | 32 px |"))
+    sizes = [int(cell.split()[0]) for cell in header.strip().strip("|").split("|")[1:]]
+    row = next(line for line in readme.splitlines() if line.strip().startswith("| blur k |"))
+    cells = [cell.strip() for cell in row.strip().strip("|").split("|")[1:]]
+    for size, cell in zip(sizes, cells, strict=True):
+        assert [float(k) for k in cell.split(", ")] == list(PROBES["gaussian_blur"].parameter_values(size)), size
