@@ -40,11 +40,12 @@ def main() -> None:
     except Exception:  # an import that a signal broke half-way ("cannot load module more than once")
         from audit.io import received_signal
 
-        if received_signal() is None:
+        signal_number = received_signal()
+        if signal_number is None:
             raise
-        interrupt = Interrupted(received_signal())
-        sys.stderr.write(f"{'terminated' if interrupt.exit_code == 143 else 'interrupted'}; nothing was written.\n")
-        code = interrupt.exit_code
+        broken = Interrupted(signal_number)
+        sys.stderr.write(f"{'terminated' if broken.exit_code == 143 else 'interrupted'}; nothing was written.\n")
+        code = broken.exit_code
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, (int, type(None))):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,7 +294,7 @@ def build_profile(
 
 
 def run_track(
-    checkpoints: list[str | os.PathLike],
+    checkpoints: Sequence[str | os.PathLike],
     *,
     order: str = "auto",
     settings: SpectralSettings = SpectralSettings(),
@@ -406,6 +407,8 @@ def _ssr_against(layers, init: Path, settings: SpectralSettings, device: str, tr
 
     reference = _resolve_baseline(init, settings, resolve_device(device), trust_code)
     own = copy.deepcopy(layers)  # comparing fills each layer's baseline fields
+    if reference.layers is None:
+        return None  # a reference with no layers: nothing to compare with
     match = comparison.match_layers(own, reference.layers)
     return comparison.summarise(own, match, comparison.compare_layers(own, match), reference.layers).ssr
 
@@ -428,7 +431,7 @@ def _zoo_cache_key(path: Path, init: Path | None, probes: ProbeOptions, settings
 
 
 def run_zoo(
-    checkpoints: list[str | os.PathLike],
+    checkpoints: Sequence[str | os.PathLike],
     *,
     probes: ProbeOptions,
     init_dir: str | os.PathLike | None = None,

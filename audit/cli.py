@@ -75,7 +75,7 @@ class _DefaultToAudit(TyperGroup):
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except Exception as error:
             # click's UsageError/BadParameter (typer vendors click in some versions, so
             # they are recognised by what they have rather than by their class).
@@ -574,8 +574,8 @@ def _guarded(action: Callable[[], int | None], debug: bool) -> None:
         # came, whatever followed is the interruption, not a problem to report.
         if isinstance(error, AuditError) and not _signal_came():
             code = _bad_input(error, debug)
-        elif _signal_came():
-            code = _interrupted(Interrupted(_signal_came()))
+        elif (signal_number := _signal_came()) is not None:
+            code = _interrupted(Interrupted(signal_number))
         else:
             code = _unforeseen(error, debug)
     except KeyboardInterrupt as interrupt:
@@ -895,24 +895,24 @@ def audit_command(
             match_mode=match.value,
             calibration_path=calibration,
         )
+        gates = result.gates
+        assert gates is not None  # the command line always passes a policy
         also = [(json_path, to_json(result))] if json_path is not None else []
-        also += [(junit, junit_xml(result.gates))] if junit is not None else []
+        also += [(junit, junit_xml(gates))] if junit is not None else []
         written = _write_outputs(functools.partial(write_report, options=FLAGS), result, out, html, pdf, also)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
-            append_text(
-                os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, result.gates), "GITHUB_STEP_SUMMARY"
-            )
+            append_text(os.environ["GITHUB_STEP_SUMMARY"], markdown_summary(result, gates), "GITHUB_STEP_SUMMARY")
         print_result(result, stdout)
         _report_written(written)
-        for note in result.gates.notes:
+        for note in gates.notes:
             stdout.print(f"Note: {note}.", style="yellow", markup=False, highlight=False)
         stdout.print(
-            summary_line(result.gates),
-            style="bold green" if result.gates.passed else "bold red",
+            summary_line(gates),
+            style="bold green" if gates.passed else "bold red",
             markup=False,
             highlight=False,
         )
-        return 0 if result.gates.passed else EXIT_GATE_FAILED
+        return 0 if gates.passed else EXIT_GATE_FAILED
 
     _guarded(action, debug)
 

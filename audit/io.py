@@ -360,7 +360,7 @@ def secondary_rank() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
 
 
-def write_all_atomic(files: list[tuple[str | os.PathLike, str | bytes]]) -> None:
+def write_all_atomic(files: Sequence[tuple[str | os.PathLike, str | bytes]]) -> None:
     """Write several files so that either every regular file is replaced or none is.
 
     Each is first written to a temporary file beside it, with interrupts held back so

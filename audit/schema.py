@@ -61,6 +61,14 @@ class RunInfo:
     precision: str = "fp32"
 
 
+def measured(value: float | None) -> float:
+    """An optional number the caller has already selected as set (an accuracy where there
+    are labels, an interval's bound where it was computed): the type checker's narrowing
+    for values picked out of lists."""
+    assert value is not None
+    return value
+
+
 # --- spectra -------------------------------------------------------------------------------
 
 
@@ -480,7 +488,7 @@ class Correlation:
             return False
         if self.partial is None:
             return True
-        return _excludes_zero(self.partial_low, self.partial_high) and (self.partial > 0) == (self.within > 0)
+        return _excludes_zero(self.partial_low, self.partial_high) and (self.partial > 0) == (measured(self.within) > 0)
 
 
 def _excludes_zero(low: float | None, high: float | None) -> bool:
@@ -641,7 +649,7 @@ def _check_value(hint: Any, value: Any, where: str, name: str) -> None:
         if isinstance(value, str) and len(value) > _BASE64_LENGTH:
             raise _field_error(where, f"is {len(value):,} characters long")
         return
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         check_fields(hint, value, where)
     elif hint is float or hint is int:
         _check_number(value, where, name, hint is int)

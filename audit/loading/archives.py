@@ -31,7 +31,7 @@ def _globals_of_one(data: bytes, start: int) -> tuple[list[str], int]:
         if name in _STRING_OPS:
             strings.append(argument if isinstance(argument, str) else str(argument))
         elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-            key = len(memo) if name == "MEMOIZE" else argument
+            key = len(memo) if name == "MEMOIZE" else int(argument or 0)  # PUT's argument is its memo index
             if strings:
                 memo[key] = strings[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET") and argument in memo:
@@ -42,7 +42,7 @@ def _globals_of_one(data: bytes, start: int) -> tuple[list[str], int]:
             found.append(f"{strings[-2]}.{strings[-1]}")
         elif name.startswith("EXT"):
             found.append(f"<copyreg extension {argument}>")
-        elif name == "STOP":
+        elif name == "STOP" and position is not None:  # a bytes stream always tells its position
             end = position + 1
     return found, end
 

@@ -88,13 +88,20 @@ def _int(value: Any) -> int | None:
 
 
 def _raw_tensor(archive: ApprovedZip, member: str, meta: dict) -> torch.Tensor:
-    dtype = _DTYPES.get(meta.get("dtype"))
+    dtype = _DTYPES.get(meta["dtype"]) if isinstance(meta.get("dtype"), int) else None
     if dtype is None:
         raise AuditError(f"{archive.path}: {member} has a dtype this reader does not know ({meta.get('dtype')!r}).")
-    sizes = [_int(s) for s in meta.get("sizes", [])]
-    strides = [_int(s) for s in meta.get("strides", [])]
+    found_sizes = [_int(s) for s in meta.get("sizes", [])]
+    found_strides = [_int(s) for s in meta.get("strides", [])]
+    sizes = [s for s in found_sizes if s is not None]
+    strides = [s for s in found_strides if s is not None]
     offset = _int(meta.get("storage_offset", {"as_int": 0}))
-    if None in sizes or None in strides or offset is None or len(sizes) != len(strides):
+    if (
+        len(sizes) != len(found_sizes)
+        or len(strides) != len(found_strides)
+        or offset is None
+        or len(sizes) != len(strides)
+    ):
         raise AuditError(f"{archive.path}: {member} has symbolic or malformed sizes; a stored weight has fixed ones.")
     raw = bytearray(archive.read(member))
     itemsize = torch.empty((), dtype=dtype).element_size()
@@ -196,7 +203,7 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
     program = _json(archive, member)
     graph_module = program.get("graph_module") if isinstance(program, dict) else None
     graph = graph_module.get("graph") if isinstance(graph_module, dict) else None
-    if not isinstance(graph, dict):
+    if not isinstance(graph_module, dict) or not isinstance(graph, dict):
         raise AuditError(f"{archive.path}: models/{MODEL}.json holds no graph.")
     try:
         weights = _stored_tensors(archive, prefix, "weights")

@@ -88,7 +88,7 @@ def _traced_conv_arguments(module: torch.nn.Module) -> dict:
     [1, 1], [1, 1], [1, 1], False, [0, 0], 8, ...)``.
     """
     try:
-        tree = ast.parse(module.code)
+        tree = ast.parse(str(module.code))
     except Exception:  # no code (not TorchScript) or code that is not Python syntax
         return {}
     for node in ast.walk(tree):

@@ -103,10 +103,12 @@ def training_order(files: list[Path], facts: list[dict], order: str = "auto") ->
         return TrainingOrder(list(range(len(files))), "order given", "checkpoint (order given)")
     for key in POSITION_KEYS:
         values = [f.get(key) for f in facts]
-        if all(v is not None for v in values) and len(set(values)) == len(values):
-            return TrainingOrder([int(v) for v in values], f"{key} key", "epoch" if key == "epoch" else "step")
-    named = [position_in_name(f) for f in files]
-    if all(v is not None for v in named) and len(set(named)) == len(named):
+        known = [int(v) for v in values if v is not None]
+        if len(known) == len(values) and len(set(known)) == len(known):
+            return TrainingOrder(known, f"{key} key", "epoch" if key == "epoch" else "step")
+    found = [position_in_name(f) for f in files]
+    named = [v for v in found if v is not None]
+    if len(named) == len(found) and len(set(named)) == len(named):
         words = {m[0].lower() for f in files for m in _NAMED_POSITION.findall(f.name)}
         return TrainingOrder(named, "file name", "step" if words & {"step", "iter", "it"} else "epoch")
     return TrainingOrder(list(range(len(files))), "file order", "checkpoint (file order)")

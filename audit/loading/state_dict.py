@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 
@@ -38,7 +38,7 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def is_state_dict(obj: Any) -> bool:
+def is_state_dict(obj: Any) -> TypeGuard[Mapping]:
     """A mapping of str to tensors (a few non-tensor values, e.g. None, are tolerated)."""
     if not isinstance(obj, Mapping) or not obj:
         return False

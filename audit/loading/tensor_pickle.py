@@ -22,7 +22,7 @@ import collections
 import io
 import pickle
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -110,7 +110,8 @@ _FUNCTIONS = {
 
 
 class _RecordingUnpickler(pickle._Unpickler):  # the pure-Python one: its opcodes can be replaced
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+    stack: list[Any]  # the pure-Python unpickler's value stack, which _build reads
 
     def __init__(self, data: bytes, archive: ApprovedZip, folder: str) -> None:
         super().__init__(io.BytesIO(data))

@@ -307,10 +307,11 @@ def read_safetensors(path: Path) -> TorchContents:
 def read(
     path: Path, file_format: str, trust_code: bool, key: str | None, archive: ApprovedZip | None = None
 ) -> TorchContents:
-    if file_format == sniff.TORCHSCRIPT:
-        return read_torchscript(path, archive, trust_code)
-    if file_format == sniff.TORCH_EXPORT:
-        return read_exported_program(path, archive, trust_code)
+    if file_format in (sniff.TORCHSCRIPT, sniff.TORCH_EXPORT):
+        if archive is None:
+            raise ValueError(f"a {file_format} file is read from its approved archive")
+        reader = read_torchscript if file_format == sniff.TORCHSCRIPT else read_exported_program
+        return reader(path, archive, trust_code)
     if file_format == sniff.SAFETENSORS:
         return read_safetensors(path)
     return read_torch_save(path, trust_code=trust_code, key=key, archive=archive)

@@ -104,7 +104,7 @@ def _read_class(node: ast.ClassDef) -> ClassSource:
                 found.constants[statement.target.id] = _literal(statement.value)
         elif isinstance(statement, ast.FunctionDef):
             aliases: dict[str, str] = {}
-            assignments = []
+            assignments: list[tuple[str, ast.AST]] = []
             for inner in ast.walk(statement):
                 if isinstance(inner, ast.Assign) and len(inner.targets) == 1 and isinstance(inner.targets[0], ast.Name):
                     assignments.append((inner.targets[0].id, inner.value))
@@ -114,7 +114,7 @@ def _read_class(node: ast.ClassDef) -> ClassSource:
             derived = _derived_from(assignments, aliases)
             for inner in ast.walk(statement):
                 arguments = conv_call_arguments(inner)
-                if arguments is None or len(inner.args) < 2:
+                if arguments is None or not isinstance(inner, ast.Call) or len(inner.args) < 2:
                     continue
                 attribute = _self_attribute(inner.args[1], aliases)
                 if attribute is None and isinstance(inner.args[1], ast.Name):

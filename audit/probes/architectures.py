@@ -50,6 +50,8 @@ def _import_class(spec: str):
             raise AuditError(f"architecture file {path} does not exist.")
         module_name = f"_spectral_audit_arch_{abs(hash(str(path.resolve())))}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise AuditError(f"architecture file {path} cannot be imported as a Python module.")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         sys.path.insert(0, str(path.resolve().parent))  # let the file import its neighbours

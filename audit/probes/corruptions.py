@@ -84,7 +84,7 @@ def _frequency_disc(height: int, width: int, radius: float, device) -> torch.Ten
 
 
 def _keep_frequencies(images: torch.Tensor, radius: float, inside: bool) -> torch.Tensor:
-    disc = _frequency_disc(*images.shape[-2:], radius, images.device)
+    disc = _frequency_disc(images.shape[-2], images.shape[-1], radius, images.device)
     spectrum = torch.fft.fft2(images.float())
     return torch.fft.ifft2(spectrum * (disc if inside else ~disc)).real.to(images.dtype)
 

@@ -291,7 +291,7 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
 @dataclass(frozen=True)
 class DatasetPreset:
     name: str
-    read: Callable[[Path, bool], tuple[torch.Tensor, torch.Tensor]]
+    read: Callable[[Path, bool], tuple[torch.Tensor, torch.Tensor | None]]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     num_classes: int

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import Any
 
 
 def launched() -> bool:
@@ -78,6 +79,6 @@ def gather_outcome(outcome):
         return outcome
     import torch.distributed as dist
 
-    pieces = [None] * size
+    pieces: list[Any] = [None] * size  # each rank's (correct, agrees, batch size, notes)
     dist.all_gather_object(pieces, (outcome.correct, outcome.agrees, outcome.batch_size, outcome.notes))
     return join_outcomes([replace(outcome, correct=c, agrees=a, batch_size=b, notes=n) for c, a, b, n in pieces])

@@ -29,7 +29,7 @@ def _png(image: torch.Tensor) -> str:
     picture = Image.fromarray(array)
     scale = max(1, math.ceil(SHOWN_SIZE / max(array.shape[:2])))
     if scale > 1:
-        picture = picture.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+        picture = picture.resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -125,7 +125,8 @@ class ImageFiles:
     @functools.cached_property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of a model input, from the first image."""
-        return tuple(self._decode_one(0).shape)
+        channels, height, width = self._decode_one(0).shape
+        return int(channels), int(height), int(width)
 
     def decoded_bytes(self) -> int:
         channels, height, width = self.shape

@@ -11,7 +11,7 @@ from audit.probes.datasets import ImageSet
 from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
 from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
-from audit.probes.runners import run_in_fixed_batches
+from audit.probes.runners import Runner, run_in_fixed_batches
 from audit.schema import FourierHeatmap
 
 BASIS = "cos + sin (gatheluck's implementation: cos), unit L2 norm, random sign per image and channel"
@@ -99,7 +99,7 @@ def plan_heatmap(
 
 
 def run_fourier_heatmap(
-    runners: dict[str, object],
+    runners: dict[str, Runner],
     dataset: ImageSet,
     *,
     norm: float = 4.0,
@@ -143,7 +143,7 @@ def run_fourier_heatmap(
     with progress(len(frequencies), show_progress, "Fourier heat map", unit="frequencies") as advance:
         for first in range(0, len(frequencies), per_forward):
             group = list(enumerate(frequencies))[first : first + per_forward]
-            rates = {name: [] for name in runners}
+            rates: dict[str, list] = {name: [] for name in runners}
             if count <= batch_size:
                 perturbed = torch.cat(
                     [

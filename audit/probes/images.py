@@ -33,7 +33,8 @@ class ImageSet:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
+        channels, height, width = self.images.shape[1:]
+        return int(channels), int(height), int(width)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

@@ -11,6 +11,7 @@ unambiguous, the one the user names otherwise, and records which.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,7 @@ def named_outputs(output) -> list[tuple[str, object]]:
 
 
 def select_logits(
-    outputs: list[tuple[str, object]], batch: int, choice: str | None, num_classes: int | None = None
+    outputs: Sequence[tuple[str, object]], batch: int, choice: str | None, num_classes: int | None = None
 ) -> tuple[str, torch.Tensor]:
     """The (batch, classes) logits among a model's outputs, and the name it goes by."""
     if choice is not None:
@@ -189,7 +190,7 @@ class OnnxRunner:
         binding = self.session.io_binding()
         binding.bind_input(self.input_name, kind, device_id, np.float32, tuple(images.shape), images.data_ptr())
         outputs = {}
-        for name, trailing in self.output_shapes.items():
+        for name, trailing in (self.output_shapes or {}).items():
             outputs[name] = torch.empty((images.shape[0], *trailing), device=images.device, dtype=torch.float32)
             binding.bind_output(name, kind, device_id, np.float32, tuple(outputs[name].shape), outputs[name].data_ptr())
         if kind == "cuda":
@@ -220,6 +221,9 @@ def run_in_fixed_batches(runner, batch: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+Runner = TorchRunner | OnnxRunner  # what the suite and the heat map run images through
+
+
 def make_runner(
     loaded: LoadedModel,
     device: torch.device,
@@ -240,7 +244,7 @@ def make_runner(
         return OnnxRunner(str(loaded.onnx_path), device, logits_output=logits, num_classes=num_classes)
     if loaded.module is not None:
         module = loaded.module
-    elif arch is not None:
+    elif arch is not None and loaded.state_dict is not None:
         module = load_weights(build_architecture(arch, arch_args, num_classes), loaded.state_dict, arch)
     elif loaded.needs_trust:
         raise AuditError(

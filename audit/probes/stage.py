@@ -178,7 +178,8 @@ def run_probes(
         if runner.num_classes is None:
             runner.num_classes = source.num_classes  # disambiguates multi-output models
         try:
-            check_compatibility(runner, preview, getattr(runner, "input_shape", None) or loaded.input_shape)
+            shape = getattr(runner, "input_shape", None) or (loaded.input_shape if loaded is not None else None)
+            check_compatibility(runner, preview, shape)
         except AuditError as error:
             if name == "model":
                 raise
@@ -204,6 +205,7 @@ def run_probes(
                 **common,
             )
     else:
+        assert dataset is not None  # decoded whole when not streamed
         shard = dataset if world_size == 1 else datasets.images_between(dataset, start, stop)
         outcome, seconds = timed(
             run_probe_suite, runners, shard, probe_list, first_index=start, show_progress=show_progress, **common
@@ -297,7 +299,7 @@ def fill_results(section: ProbeSection, tasks: list, model: Outcomes, baseline: 
     section.clean_mcnemar_p = clean.mcnemar_p
     section.clean_correct = clean.correct_bits
     section.paired = baseline is not None and baseline.correct is not None and model.correct is not None
-    if section.paired:
+    if section.paired and baseline is not None:
         section.judged = judge_probes(tasks, model, baseline, section.num_classes, section.seed)
 
 

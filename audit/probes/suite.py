@@ -22,7 +22,7 @@ from audit.probes.datasets import ImageSet
 from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
 from audit.probes.registry import Probe
-from audit.probes.runners import run_in_fixed_batches
+from audit.probes.runners import Runner, run_in_fixed_batches
 
 
 def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
@@ -85,7 +85,7 @@ def task_stream(probe: Probe, severity: float) -> str:
 
 
 def run_probe_suite(
-    runners: dict[str, object],
+    runners: dict[str, Runner],
     dataset: ImageSet,
     probes: list[Probe],
     *,
@@ -159,7 +159,7 @@ def run_probe_suite(
                     continue
                 shown.advance(end - start)
                 start = end
-            if index in last_of_probe:
+            if index in last_of_probe and probe is not None:
                 shown.finished(probe.name)
     return SuiteOutcome(
         runners=names,
@@ -173,7 +173,7 @@ def run_probe_suite(
 
 
 def run_probe_suite_parts(
-    runners: dict[str, object],
+    runners: dict[str, Runner],
     parts,
     probes: list[Probe],
     *,
@@ -218,7 +218,9 @@ def join_outcomes(pieces: list[SuiteOutcome]) -> SuiteOutcome:
         agrees=np.concatenate([p.agrees for p in pieces], axis=-1),
         batch_size=min(p.batch_size for p in pieces),
         notes=notes,
-        non_finite=None if first.non_finite is None else sum(p.non_finite for p in pieces),
+        non_finite=None
+        if first.non_finite is None
+        else np.sum([p.non_finite for p in pieces if p.non_finite is not None], axis=0),
     )
 
 

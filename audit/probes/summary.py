@@ -60,20 +60,21 @@ def summarise(
     seed: int,
 ) -> tuple[list[ProbeResult], CleanNumbers]:
     """ProbeResults for every task but the clean one, and the clean numbers."""
-    labelled = model.correct is not None
-    paired = labelled and baseline is not None and baseline.correct is not None
+    model_correct = model.correct  # None: no labels
+    baseline_correct = baseline.correct if baseline is not None else None
     clean = CleanNumbers(None, None)
-    if labelled:
-        clean.accuracy, clean.accuracy_ci = _accuracy(model.correct[0])
-        clean.correct_bits = stats.pack_bits(model.correct[0])
-    if paired:
-        clean.baseline_accuracy, clean.baseline_accuracy_ci = _accuracy(baseline.correct[0])
-        compared = _paired(model.correct[0].astype(np.int8) - baseline.correct[0], seed, "clean", "difference")
+    if model_correct is not None:
+        clean.accuracy, clean.accuracy_ci = _accuracy(model_correct[0])
+        clean.correct_bits = stats.pack_bits(model_correct[0])
+    if model_correct is not None and baseline_correct is not None:
+        clean.baseline_accuracy, clean.baseline_accuracy_ci = _accuracy(baseline_correct[0])
+        compared = _paired(model_correct[0].astype(np.int8) - baseline_correct[0], seed, "clean", "difference")
         clean.difference, clean.difference_ci = compared.estimate, compared.interval
-        clean.mcnemar_p = stats.mcnemar_exact_p(*_discordant(model.correct[0], baseline.correct[0]))
+        clean.mcnemar_p = stats.mcnemar_exact_p(*_discordant(model_correct[0], baseline_correct[0]))
 
     results = []
     for index, (probe, severity) in enumerate(tasks[1:], start=1):
+        assert probe is not None  # only the first task, the clean one, has none
         name = f"{severity:g}"
         result = ProbeResult(
             probe=probe.name,
@@ -85,14 +86,14 @@ def summarise(
         )
         if baseline is not None:
             result.baseline_agreement = float(baseline.agrees[index].mean())
-        if labelled:
-            correct, clean_correct = model.correct[index], model.correct[0]
+        if model_correct is not None:
+            correct, clean_correct = model_correct[index], model_correct[0]
             result.accuracy, result.accuracy_ci = _accuracy(correct)
             drop = _paired(clean_correct.astype(np.int8) - correct, seed, probe.name, name, "drop")
             result.accuracy_drop, result.accuracy_drop_ci = drop.estimate, drop.interval
             result.correct = stats.pack_bits(correct)
-        if paired:
-            base, base_clean = baseline.correct[index], baseline.correct[0]
+        if model_correct is not None and baseline_correct is not None:
+            base, base_clean = baseline_correct[index], baseline_correct[0]
             result.baseline_accuracy, result.baseline_accuracy_ci = _accuracy(base)
             drop = _paired(base_clean.astype(np.int8) - base, seed, probe.name, name, "baseline drop")
             result.baseline_accuracy_drop, result.baseline_accuracy_drop_ci = drop.estimate, drop.interval
@@ -121,25 +122,30 @@ def judge_probes(
     Holm's adjustment over the corruption probes judged (diagnostics are judged but not
     counted: they never headline)."""
     chance = 1 / num_classes if num_classes else 0.0
+    model_correct, baseline_correct = model.correct, baseline.correct
+    if model_correct is None or baseline_correct is None:
+        return []  # no labels: nothing to judge
+    probes: dict[str, Probe] = {}
     by_probe: dict[str, list[int]] = {}
     for index, (probe, _) in enumerate(tasks[1:], start=1):
+        assert probe is not None  # only the clean task has none
+        probes[probe.name] = probe
         by_probe.setdefault(probe.name, []).append(index)
-    clean_m, clean_b = model.correct[0].astype(np.int8), baseline.correct[0].astype(np.int8)
+    clean_m, clean_b = model_correct[0].astype(np.int8), baseline_correct[0].astype(np.int8)
     verdicts = []
     for name, indices in by_probe.items():
-        probe = tasks[indices[0]][0]
-        judged = [i for i in indices if baseline.correct[i].mean() >= ABOVE_CHANCE * chance]
+        judged = [i for i in indices if baseline_correct[i].mean() >= ABOVE_CHANCE * chance]
         verdict = ProbeVerdict(
             probe=name,
-            kind=probe.kind,
+            kind=probes[name].kind,
             judged=[tasks[i][1] for i in judged],
             left_out=[tasks[i][1] for i in indices if i not in judged],
         )
         if judged:
             # Integer per-image sums over the judged severities keep the bootstrap exact
             # (few distinct values); the mean is the sum over their count.
-            drops = sum((clean_m - model.correct[i]) - (clean_b - baseline.correct[i]) for i in judged)
-            differences = sum(model.correct[i].astype(np.int8) - baseline.correct[i] for i in judged)
+            drops = np.sum([(clean_m - model_correct[i]) - (clean_b - baseline_correct[i]) for i in judged], axis=0)
+            differences = np.sum([model_correct[i].astype(np.int8) - baseline_correct[i] for i in judged], axis=0)
             count = len(judged)
             drop = _paired(drops.astype(np.int16), seed, name, "judged", "drop difference")
             accuracy = _paired(differences.astype(np.int16), seed, name, "judged", "difference")
@@ -149,8 +155,8 @@ def judge_probes(
             verdict.accuracy_difference_ci = [v / count for v in accuracy.interval]
             verdict.p_value = stats.paired_t_p(drops)
         verdicts.append(verdict)
-    counted = [v for v in verdicts if v.kind != "diagnostic" and v.p_value is not None]
-    for verdict, adjusted in zip(counted, stats.holm_adjusted([v.p_value for v in counted])):
+    counted = [(v, v.p_value) for v in verdicts if v.kind != "diagnostic" and v.p_value is not None]
+    for (verdict, _), adjusted in zip(counted, stats.holm_adjusted([p for _, p in counted]), strict=True):
         verdict.adjusted_p, verdict.comparisons = adjusted, len(counted)
         verdict.significant = adjusted < SIGNIFICANCE
     return verdicts

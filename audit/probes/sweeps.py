@@ -94,7 +94,9 @@ class AnchoredBlur:
         if image_size <= SMALL:
             return tuple(severities)
         if len(severities) != len(self.sigma_at_224):
-            raise ValueError(f"the blur sweep's anchors hold {len(self.sigma_at_224)} severities, not {len(severities)}")
+            raise ValueError(
+                f"the blur sweep's anchors hold {len(self.sigma_at_224)} severities, not {len(severities)}"
+            )
         kernels: list[int] = []
         for k, large in zip(severities, self.sigma_at_224, strict=True):
             kernel = kernel_for_sigma(interpolated_sigma(blur_sigma(k), large, image_size))

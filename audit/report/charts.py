@@ -11,6 +11,7 @@ import functools
 import io
 import math
 import re
+from typing import Any
 
 from audit.io import use_private_matplotlib_config
 
@@ -28,7 +29,7 @@ from audit.probes.registry import condition
 
 # Applied around each chart with rc_context: matplotlib's global settings stay untouched,
 # and Figure objects (not pyplot) keep no global registry of open figures.
-STYLE = {
+STYLE: dict[str, Any] = {
     "svg.fonttype": "none",  # keep text as text: searchable, selectable, small
     "font.size": 9,
     "axes.spines.top": False,
@@ -46,10 +47,22 @@ def _styled(chart):
     return draw
 
 
-MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
-SMALL_MODEL_STYLE = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 3, "linewidth": 1.2}
-SMALL_BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 3, "linewidth": 1.2}
-BASELINE_STYLE = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
+MODEL_STYLE: dict[str, Any] = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
+SMALL_MODEL_STYLE: dict[str, Any] = {
+    "linestyle": "-",
+    "marker": "o",
+    "color": "#1f3b73",
+    "markersize": 3,
+    "linewidth": 1.2,
+}
+SMALL_BASELINE_STYLE: dict[str, Any] = {
+    "linestyle": "--",
+    "marker": "s",
+    "color": "#9a6b00",
+    "markersize": 3,
+    "linewidth": 1.2,
+}
+BASELINE_STYLE: dict[str, Any] = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
 
 
 def _svg(figure, label: str, tight: bool = True) -> str:

@@ -85,10 +85,12 @@ def _write_rendered(
     outputs: list[tuple[Path, bytes]] = [(Path(p), c.encode() if isinstance(c, str) else c) for p, c in extra]
     if json:
         outputs.append((folder / json_name, json_text.encode()))
-    if html:
-        outputs.append((folder / f"{stem}.html", page.encode()))
-    if pdf:
-        outputs.append((folder / f"{stem}.pdf", render_pdf(page)))
+    if html or pdf:
+        assert page is not None, "HTML and PDF are written from the rendered page"
+        if html:
+            outputs.append((folder / f"{stem}.html", page.encode()))
+        if pdf:
+            outputs.append((folder / f"{stem}.pdf", render_pdf(page)))
     write_all_atomic(outputs)
     return [path for path, _ in outputs]
 

@@ -99,7 +99,7 @@ def layer_table(result: AuditResult, width: int) -> tuple[Table, list[str]]:
 
 
 def _probe_names(result: AuditResult) -> dict[str, dict]:
-    return {p["name"]: p for p in result.probes.probes}
+    return {p["name"]: p for p in result.probes.probes} if result.probes is not None else {}
 
 
 def heatmap_summary(heatmap) -> str:
@@ -127,6 +127,7 @@ def heatmap_summary(heatmap) -> str:
 def probe_table(result: AuditResult) -> tuple[Table, list[str]]:
     """The probe table (one row per condition, the probe named once) and its caption."""
     section = result.probes
+    assert section is not None, "a probe table needs probes"
     baseline = section.baseline_clean_accuracy is not None
     table = _table()
     for column in ("probe", "value"):

@@ -16,9 +16,10 @@ from audit.probes.registry import condition, judged_conditions
 from audit.report import charts
 from audit.report.ci import check_cells
 from audit.report.format import number, percent, with_interval
+from audit.rules.findings import judged_difference
 from audit.rules.kinds import KINDS
 from audit.rules.verdict import track_verdict
-from audit.schema import AuditResult, TrackResult
+from audit.schema import AuditResult, RunInfo, TrackResult, measured
 
 
 def _card(label: str, value: str, detail: str = "") -> dict:
@@ -44,11 +45,11 @@ def _key_numbers(result: AuditResult) -> list[dict]:
         )
         corruptions = [r for r in section.results if r.accuracy is not None and r.kind != "diagnostic"]
         if corruptions:
-            worst = min(corruptions, key=lambda r: r.accuracy)
+            worst = min(corruptions, key=lambda r: measured(r.accuracy))
             numbers.append(_card("hardest corruption", f"{percent(worst.accuracy)}%", condition(worst)))
         compared = [v for v in section.judged if v.kind != "diagnostic" and v.drop_difference is not None]
         if compared:
-            largest = max(compared, key=lambda v: v.drop_difference)
+            largest = max(compared, key=lambda v: judged_difference(v)[0])
             numbers.append(
                 _card(
                     "largest loss vs baseline",
@@ -196,6 +197,7 @@ def report_context(result: AuditResult, options: Mapping[str, str] | None = None
     probe_charts = [{"svg": Markup(svg), "name": name} for name, svg in charts.probe_curves(result)]
     summary_svg = charts.summary_chart(result)
     heatmap_svg = charts.fourier_heatmap_chart(result)
+    heatmap = result.probes.heatmap if result.probes is not None else None
     unmatched = result.spectral.unmatched
     unmatched_text = ""
     if unmatched.model_only or unmatched.baseline_only:
@@ -258,10 +260,10 @@ def report_context(result: AuditResult, options: Mapping[str, str] | None = None
         "heatmap_chart": {
             "svg": Markup(heatmap_svg),
             "caption": "Error rate when one Fourier basis image of L2 norm "
-            f"{result.probes.heatmap.norm:g} is added (basis: {result.probes.heatmap.basis}); DC at the centre. "
+            f"{heatmap.norm:g} is added (basis: {heatmap.basis}); DC at the centre. "
             "Look for bright rings far from the centre: frequencies the model is fragile to.",
         }
-        if heatmap_svg
+        if heatmap_svg and heatmap is not None
         else None,
         "guide": [
             {
@@ -277,7 +279,7 @@ def report_context(result: AuditResult, options: Mapping[str, str] | None = None
 
 
 def track_context(track: TrackResult) -> dict:
-    run = track.run
+    run = track.run or RunInfo("unknown", "unknown", "unknown", "unknown")  # built by a library call
     context = {
         "title": Path(track.points[0].path).parent.name or Path(track.points[0].path).name,
         "run": run,

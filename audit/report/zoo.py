@@ -11,20 +11,22 @@ from rich.table import Table
 
 from audit.probes.registry import PROBES
 from audit.report.format import label, rho_text, signed
-from audit.schema import Correlation, ZooResult
+from audit.schema import Correlation, RunInfo, ZooResult, measured
 from audit.zoo.statistics import REFERENCE, STATISTICS
 
 
 def ranked(zoo: ZooResult) -> list[Correlation]:
     """Spectral statistics' correlations with a within-architecture value, strongest first."""
     rows = (c for c in zoo.correlations if c.within is not None and c.statistic != REFERENCE)
-    return sorted(rows, key=lambda c: -abs(c.within))
+    return sorted(rows, key=lambda c: -abs(measured(c.within)))
 
 
 def weakest(zoo: ZooResult, count: int) -> list[Correlation]:
     """The pairs closest to no relation (narrowest intervals around zero first)."""
     rows = [c for c in zoo.correlations if c.within_low is not None and c.statistic != REFERENCE]
-    return sorted(rows, key=lambda c: (abs(c.within), c.within_high - c.within_low))[:count]
+    return sorted(rows, key=lambda c: (abs(measured(c.within)), measured(c.within_high) - measured(c.within_low)))[
+        :count
+    ]
 
 
 def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict]:
@@ -133,7 +135,7 @@ def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> st
 
 def zoo_context(zoo: ZooResult) -> dict:
     """What templates/zoo.html shows."""
-    run = zoo.run
+    run = zoo.run or RunInfo("unknown", "unknown", "unknown", "unknown")  # built by a library call
     from markupsafe import Markup
 
     statistics, probes, cells = middle_rows(zoo)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from audit.probes.registry import PROBES, condition, judged_conditions
 from audit.rules import kinds
-from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict
+from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict, measured
 from audit.spectral.comparison import weighted_mean
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
 from audit.zoo.statistics import STATISTICS
@@ -77,6 +77,12 @@ def points(estimate: float, interval: list[float] | None, signed: bool = False) 
 def bracket(interval: list[float]) -> str:
     """A 95% interval of a fraction in percent: '[61.2, 67.6]'."""
     return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def judged_difference(verdict: ProbeVerdict) -> tuple[float, list[float]]:
+    """A judged probe's mean drop difference and its interval (both set when it was judged)."""
+    assert verdict.drop_difference is not None and verdict.drop_difference_ci is not None
+    return verdict.drop_difference, verdict.drop_difference_ci
 
 
 def negated(interval: list[float]) -> list[float]:
@@ -282,9 +288,9 @@ def _untrained_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
         for l in result.spectral.layers
         if l.hfer is not None and l.baseline_hfer is not None and l.white_noise_hfer is not None
     ]
-    model = weighted_mean([(l.hfer, l.slices) for l in compared])
-    base = weighted_mean([(l.baseline_hfer, l.slices) for l in compared])
-    noise = weighted_mean([(l.white_noise_hfer, l.slices) for l in compared])
+    model = weighted_mean([(measured(l.hfer), l.slices) for l in compared])
+    base = weighted_mean([(measured(l.baseline_hfer), l.slices) for l in compared])
+    noise = weighted_mean([(measured(l.white_noise_hfer), l.slices) for l in compared])
     if not model or not base or noise is None:
         return []
     model_ssr, base_ssr = noise / model, noise / base
@@ -519,7 +525,7 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                 "warning" if steep else "info",
                 f"Accuracy drops {points(row.accuracy_drop, row.accuracy_drop_ci)} points under {condition(row)}"
                 + (
-                    f", more than the policy's {100 * limit:.0f}."
+                    f", more than the policy's {100 * measured(limit):.0f}."
                     if steep
                     else (" (no baseline to compare with; the same for the probes below)." if first else ".")
                 ),
@@ -535,24 +541,25 @@ def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) ->
     adjusted p is below 0.05; a diagnostic only informs, on its unadjusted interval."""
     if verdict.drop_difference is None:
         return []
-    low, high = verdict.drop_difference_ci
+    estimate, interval = judged_difference(verdict)
+    low, high = interval
     if verdict.kind == "diagnostic":
         worse, better = low > 0, high < 0
     else:
-        worse = verdict.significant and verdict.drop_difference > 0
-        better = verdict.significant and verdict.drop_difference < 0
+        worse = verdict.significant and estimate > 0
+        better = verdict.significant and estimate < 0
     if not (worse or better):
         return []
     judged = [r for r in rows if float(r.severity) in set(verdict.judged)]
-    model = sum(r.accuracy for r in judged) / len(judged)
-    base = sum(r.baseline_accuracy for r in judged) / len(judged)
+    model = sum(measured(r.accuracy) for r in judged) / len(judged)
+    base = sum(measured(r.baseline_accuracy) for r in judged) / len(judged)
     where = judged_conditions(verdict, rows)
     count = f"{len(judged)} severities" if len(judged) > 1 else "one severity"
     if worse:
-        lead = f"Loses {points(verdict.drop_difference, verdict.drop_difference_ci)} points more"
+        lead = f"Loses {points(estimate, interval)} points more"
     else:
-        lead = f"Loses {points(-verdict.drop_difference, negated(verdict.drop_difference_ci))} points less"
-    difference = points(verdict.accuracy_difference, verdict.accuracy_difference_ci, signed=True)
+        lead = f"Loses {points(-estimate, negated(interval))} points less"
+    difference = points(measured(verdict.accuracy_difference), verdict.accuracy_difference_ci, signed=True)
     message = (
         f"{lead} than the baseline under {where} (mean over {count}); its accuracy there is "
         f"{100 * model:.1f}% vs {100 * base:.1f}%, an accuracy difference of {difference} points."
@@ -564,7 +571,7 @@ def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) ->
         chance = 1 / section.num_classes if section.num_classes else 0.0
         message += (
             f" Not judged: {', '.join(condition(r) for r in left)}, where the baseline is at "
-            f"{', '.join(f'{100 * r.baseline_accuracy:.1f}%' for r in left)}, not above twice chance "
+            f"{', '.join(f'{100 * measured(r.baseline_accuracy):.1f}%' for r in left)}, not above twice chance "
             f"({100 * 2 * chance:.1f}%)."
         )
     evidence = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from audit.errors import AuditError
 from audit.rules.policy import Policy
-from audit.schema import SEVERITIES, AuditResult, GateCheck, GateResult
+from audit.schema import SEVERITIES, AuditResult, GateCheck, GateResult, ProbeSection, measured
 
 
 def _limit_for(table_value, severity: float) -> float | None:
@@ -79,26 +79,27 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
     probes = result.probes
     mode = policy.gate_mode
 
-    def need_probes(key: str):
+    def need_probes(key: str) -> ProbeSection:
         if probes is None:
             raise AuditError(
                 f"the policy sets {key}, which needs the probes.",
                 hint="Add {data} (e.g. {data} cifar10).",
                 code="usage",
             )
+        return probes
 
     if policy.min_clean_accuracy is not None:
-        need_probes("min_clean_accuracy")
+        section = need_probes("min_clean_accuracy")
         checks.append(
             _at_least(
-                "min_clean_accuracy", probes.clean_accuracy, probes.clean_accuracy_ci, policy.min_clean_accuracy, mode
+                "min_clean_accuracy", section.clean_accuracy, section.clean_accuracy_ci, policy.min_clean_accuracy, mode
             )
         )
     if policy.max_hfer is not None:
         checks.append(_at_most("max_hfer", summary.hfer, None, policy.max_hfer, "point"))
     if policy.max_layer_hfer is not None:
-        measured = [l for l in result.spectral.layers if l.hfer is not None]
-        worst = max(measured, key=lambda l: l.hfer, default=None)
+        spectral = [l for l in result.spectral.layers if l.hfer is not None]
+        worst = max(spectral, key=lambda l: measured(l.hfer), default=None)
         checks.append(
             _at_most(
                 "max_layer_hfer",
@@ -119,9 +120,9 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
         table = getattr(policy, key)
         if not table:
             continue
-        need_probes(key)
+        section = need_probes(key)
         for probe, limits in table.items():
-            rows = [r for r in probes.results if r.probe == probe]
+            rows = [r for r in section.results if r.probe == probe]
             if not rows:
                 raise AuditError(
                     f"the policy sets {key}.{probe}, but that probe was not run.",
@@ -141,7 +142,7 @@ def check_gates(result: AuditResult, policy: Policy) -> GateResult:
                             code="usage",
                         )
                     # Points lost against the baseline at this condition: -(model - baseline).
-                    lost = row.baseline_accuracy - row.accuracy
+                    lost = row.baseline_accuracy - measured(row.accuracy)
                     interval = [-row.difference_ci[1], -row.difference_ci[0]] if row.difference_ci else None
                     # The gate is on accuracy at this condition (baseline - model), not on the
                     # drop difference the findings judge; the check says so.

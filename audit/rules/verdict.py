@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from audit.probes.registry import condition, judged_conditions
 from audit.rules import kinds
-from audit.rules.findings import Thresholds, negated, points
-from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult
+from audit.rules.findings import Thresholds, judged_difference, negated, points
+from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult, measured
 from audit.zoo.calibration import Calibrations, Forecast, forecasts
 from audit.zoo.statistics import STATISTICS
 
@@ -56,14 +56,13 @@ def _gains_and_losses(better: list[ProbeVerdict], worse: list[ProbeVerdict], res
     parts = []
     if better:
         items = [
-            f"{judged_conditions(v, results)} ({points(-v.drop_difference, negated(v.drop_difference_ci))} points)"
+            f"{judged_conditions(v, results)} ({points(-estimate, negated(interval))} points)"
             for v in better
+            for estimate, interval in [judged_difference(v)]
         ]
         parts.append("less than the baseline under " + _listed(items))
     if worse:
-        items = [
-            f"{judged_conditions(v, results)} ({points(v.drop_difference, v.drop_difference_ci)} points)" for v in worse
-        ]
+        items = [f"{judged_conditions(v, results)} ({points(*judged_difference(v))} points)" for v in worse]
         parts.append(("more under " if better else "more than the baseline under ") + _listed(items))
     return "loses " + " and ".join(parts)
 
@@ -76,7 +75,10 @@ def _significant(judged: list[ProbeVerdict]) -> tuple[list[ProbeVerdict], list[P
     """The corruption probes that lose significantly more, and less, than the baseline
     (Holm-adjusted across the probes)."""
     corruptions = [v for v in judged if v.kind != "diagnostic" and v.significant]
-    return [v for v in corruptions if v.drop_difference > 0], [v for v in corruptions if v.drop_difference < 0]
+    return (
+        [v for v in corruptions if judged_difference(v)[0] > 0],
+        [v for v in corruptions if judged_difference(v)[0] < 0],
+    )
 
 
 def _measured_sentence(result: AuditResult, expected: dict[str, tuple[bool, str]]) -> str | None:
@@ -90,11 +92,12 @@ def _measured_sentence(result: AuditResult, expected: dict[str, tuple[bool, str]
     if not corruptions:
         return None
     if not section.paired:
-        worst = max(corruptions, key=lambda r: r.accuracy_drop)
-        against = "" if section.baseline_clean_accuracy is None else "; the baseline's numbers are not paired"
+        worst = max(corruptions, key=lambda r: measured(r.accuracy_drop))
+        unpaired = "" if section.baseline_clean_accuracy is None else "; the baseline's numbers are not paired"
         return (
             f"Clean accuracy {100 * section.clean_accuracy:.1f}%; the hardest corruption, {condition(worst)}, costs "
-            f"{points(worst.accuracy_drop, worst.accuracy_drop_ci)} points (no baseline to compare with{against})."
+            f"{points(measured(worst.accuracy_drop), worst.accuracy_drop_ci)} points (no baseline to compare "
+            f"with{unpaired})."
         )
     worse, better = _significant(section.judged)
     if not worse and not better:
@@ -106,11 +109,11 @@ def _measured_sentence(result: AuditResult, expected: dict[str, tuple[bool, str]
                 "Under the probes nothing can be judged: the baseline is not above twice chance at any corrupted "
                 "severity."
             )
-        largest = max(compared, key=lambda v: abs(v.drop_difference))
+        largest = max(compared, key=lambda v: abs(judged_difference(v)[0]))
         return (
             "Under the probes it is as robust as the baseline: no probe's mean drop difference is significant after "
             f"Holm's adjustment over {largest.comparisons} probes (largest: "
-            f"{points(largest.drop_difference, largest.drop_difference_ci)} points under "
+            f"{points(*judged_difference(largest))} points under "
             f"{judged_conditions(largest, section.results)})."
         )
     # Only a forecast the zoo study supports is compared with what was measured; the

@@ -132,16 +132,20 @@ def compare_layers(layers: list[LayerSpectrum], match: LayerMatch | None) -> lis
 
 
 def _rescaled(layer: LayerSpectrum, base: LayerSpectrum) -> bool:
-    if layer.channel_hfer is None or base.channel_hfer is None or layer.hfer == base.hfer:
+    if layer.channel_hfer is None or base.channel_hfer is None or layer.hfer is None or base.hfer is None:
+        return False
+    if layer.hfer == base.hfer:
         return False
     same_shape = abs(layer.channel_hfer - base.channel_hfer) <= RESCALED_TOLERANCE * max(base.channel_hfer, 1e-12)
     return same_shape and abs(layer.hfer - base.hfer) > RESCALED_TOLERANCE * max(base.hfer, 1e-12)
 
 
-def weighted_mean(pairs: list[tuple[float, int]]) -> float | None:
-    """sum(value * weight) / sum(weight), None when there is no weight."""
-    total = sum(weight for _, weight in pairs)
-    return sum(value * weight for value, weight in pairs) / total if total else None
+def weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
+    """sum(value * weight) / sum(weight) over the pairs with a value, None when there is
+    no weight."""
+    known = [(value, weight) for value, weight in pairs if value is not None]
+    total = sum(weight for _, weight in known)
+    return sum(value * weight for value, weight in known) / total if total else None
 
 
 def summarise(

@@ -18,7 +18,7 @@ def pooled_radial_profile(layers: list[LayerSpectrum]) -> tuple[list[float], lis
     energy: dict[float, float] = {}
     total = 0
     for layer in layers:
-        if layer.radial_energy is None:
+        if layer.radial_energy is None or layer.radii is None:
             continue
         for radius, fraction in zip(layer.radii, layer.radial_energy):
             key = round(radius, 9)

@@ -63,7 +63,7 @@ def measure_layers(
 
     for size, positions in by_size.items():
         _measure_same_size(
-            [kernels[p] for p in positions], [layers[p] for p in positions], tuple(size), settings, device
+            [kernels[p] for p in positions], [layers[p] for p in positions], (size[0], size[1]), settings, device
         )
     return layers
 

@@ -90,7 +90,7 @@ def pooled_power_spectrum(
     """
     if slices.dim() != 3:
         raise ValueError(f"expected (S, kh, kw) slices, got shape {tuple(slices.shape)}")
-    kernel = tuple(slices.shape[-2:])
+    kernel = (int(slices.shape[-2]), int(slices.shape[-1]))
     power = power_from_gram(slice_gram(slices, counts), kernel, grid)
     return power if counts is not None else power[0]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.probes.registry import PROBES
-from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, build
+from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, build, measured
 from audit.zoo.statistics import STATISTICS, spectral_statistics
 
 # The trained zoo (regularisers), the real zoo (models trained by others), the trained zoo
@@ -89,7 +90,7 @@ def calibration_from_zoo(zoo: ZooResult, description: str) -> Calibration:
     return Calibration(description, len(zoo.models), zoo.groups, list(zoo.correlations))
 
 
-def load_calibration(path: str | Path) -> Calibration:
+def load_calibration(path: str | os.PathLike) -> Calibration:
     """A calibration file, or a ``spectral-audit zoo --json`` table (a user's own study)."""
     from audit.io import read_text
 
@@ -108,7 +109,7 @@ def bundled_calibrations() -> tuple[Calibration, ...]:
     """The studies shipped with the package (those present), trained zoo first."""
     found = []
     for name in BUNDLED:
-        resource = files("audit").joinpath("data", name)
+        resource = files("audit").joinpath("data").joinpath(name)  # one part per call on Python 3.10
         if resource.is_file():
             found.append(Calibration.from_dict(json.loads(resource.read_text())))
     return tuple(found)
@@ -132,10 +133,10 @@ def as_studies(calibration: Calibrations) -> tuple[Calibration, ...]:
 def replicated(studies: Sequence[Calibration], statistic: str, probe: str, severity: float) -> list[Correlation] | None:
     """The correlation of ``statistic`` with ``probe``'s drop in each study, when every
     study supports it with the same sign; None otherwise (a description, not a forecast)."""
-    found = [study.find(statistic, probe, severity) for study in studies]
-    if not found or any(c is None or not c.supported for c in found):
+    found = [c for study in studies if (c := study.find(statistic, probe, severity)) is not None and c.supported]
+    if not found or len(found) != len(studies):
         return None
-    if len({c.within > 0 for c in found}) != 1:
+    if len({measured(c.within) > 0 for c in found}) != 1:
         return None
     return found
 
@@ -182,7 +183,7 @@ def forecasts(result: AuditResult, calibration: Calibrations, tolerance: float =
             if ours is None or not theirs or abs(ours / theirs - 1) < tolerance:
                 continue
             # The strength beyond accuracy decides, where a study measured it; the weakest study counts.
-            strength = min(abs(c.partial if c.partial is not None else c.within) for c in found)
+            strength = min(abs(c.partial if c.partial is not None else measured(c.within)) for c in found)
             candidates.append((strength, name, found, ours, theirs))
         if not candidates:
             continue
@@ -197,7 +198,7 @@ def forecasts(result: AuditResult, calibration: Calibrations, tolerance: float =
                 model_value=ours,
                 baseline_value=theirs,
                 correlation=correlation,
-                larger_drop=(ours > theirs) == (correlation.within > 0),
+                larger_drop=(ours > theirs) == (measured(correlation.within) > 0),
                 source=studies[0].description,
                 models=studies[0].models,
                 support=[(s.description, s.models, c) for s, c in zip(studies, found)],

@@ -45,7 +45,7 @@ def zoo_row(
     if audit.probes is None:
         raise AuditError(f"{name}: a zoo row needs the probes' drops; the audit ran none.")
     drops = {
-        drop_key(r.probe, r.severity): [r.accuracy_drop, *(r.accuracy_drop_ci or [None, None])]
+        drop_key(r.probe, r.severity): [r.accuracy_drop, *(r.accuracy_drop_ci or (None, None))]
         for r in audit.probes.results
     }
     return ZooModel(
