@@ -84,13 +84,13 @@ def test_import_audit_and_the_cli_module_import_no_torch():
     assert run.stdout.strip() == "[]"
 
 
-def test_every_format_and_suffix_of_the_registry_is_in_the_readme_and_the_error_text():
+def test_every_format_and_suffix_of_the_registry_is_in_the_docs_and_the_error_text():
     """Formats live in one table (audit/formats.py); what users read derives from it or is
     checked against it."""
     from audit.formats import CHECKPOINT_SUFFIXES, EXPECTED, FORMATS
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()  # the checkout, not site-packages
-    section = readme[readme.index("## Checkpoints it reads") : readme.index("### Trust model")]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "checkpoints.md").read_text()  # the checkout
+    section = page[page.index("# Checkpoints it reads") : page.index("## Trust model")]
     for suffix in CHECKPOINT_SUFFIXES:
         assert f"`{suffix}`" in section, suffix
         assert suffix in EXPECTED, suffix

@@ -305,10 +305,10 @@ def test_stream_chunks_follow_the_memory_budget():
     assert default_batch_size(torch.device("cpu"), 224, 224) == 16
 
 
-def test_the_readme_table_of_applied_values_is_the_rule():
+def test_the_docs_table_of_applied_values_is_the_rule():
     from audit.probes.registry import PROBES
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "scale.md").read_text()
     header = next(line for line in readme.splitlines() if line.strip().startswith("| probe | 32 px |"))
     sizes = [int(cell.split()[0]) for cell in header.strip().strip("|").split("|")[1:]]
     row = next(line for line in readme.splitlines() if line.strip().startswith("| blur k |"))
