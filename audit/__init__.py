@@ -13,7 +13,7 @@ Data flows one way, and the sub-packages follow it::
     probes/   runnable model + data set -> accuracy under corruptions
     rules/    result -> findings, verdict, gates
     report/   result -> HTML/PDF, terminal, CI files
-    schema.py the result dataclasses every stage fills in (JSON round trip)
+    schema/   the result dataclasses (audit, track, zoo) and the one codec for their JSON
 
 ``import audit`` is cheap: torch and friends are imported by the functions that need them.
 """

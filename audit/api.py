@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import torch
 
@@ -45,7 +46,7 @@ from audit.spectral import comparison, evolution
 from audit.spectral.profile import measure_layers
 from audit.zoo.calibration import bundled_calibrations, load_calibration
 
-WHITE_NOISE = "white-noise"
+WHITE_NOISE: Final = "white-noise"
 MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
 
 __all__ = [
@@ -461,7 +462,7 @@ def run_zoo(
 
     from audit.io import raise_if_interrupted
     from audit.loading.runs import list_checkpoints
-    from audit.schema import ZooModel, build
+    from audit.schema import ZooModel, decode
     from audit.zoo import table
     from audit.zoo.correlation import RESAMPLES
     from audit.zoo.statistics import PADDED_FFT_SIZE
@@ -488,7 +489,7 @@ def run_zoo(
         cached = cache / f"{name}.{_zoo_cache_key(path, init, probes, settings)}.json" if cache else None
         if cached is not None and cached.is_file():
             saved = json.loads(cached.read_text())
-            rows.append(build(ZooModel, saved["row"]))
+            rows.append(decode(ZooModel, saved["row"], "zoo cache entry"))
             conditions.update(saved["conditions"])
             if on_model:
                 on_model(index, len(files), name, None)

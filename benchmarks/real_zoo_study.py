@@ -72,14 +72,14 @@ def audit(models: Path, recipes: Path, work: Path, probes: str, resamples: int, 
 
 def publish(table: Path, json_out: Path, markdown_out: Path, calibration_out: Path, seconds: float) -> None:
     from audit.report.zoo import zoo_markdown
-    from audit.schema import ZooResult
+    from audit.schema import ZooResult, decode_result
     from audit.zoo.calibration import calibration_from_zoo
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from zoo_study import _rounded
 
     data = json.loads(table.read_text())
-    zoo = ZooResult.from_dict(data)
+    zoo = decode_result(ZooResult, data)
     json_out.write_text(json.dumps(_rounded(data), separators=(",", ":")) + "\n")
     description = f"the real zoo ({len(zoo.models)} CIFAR-10 ResNet-20/56 trained by others)"
     calibration_out.write_text(json.dumps(_rounded(calibration_from_zoo(zoo, description).to_dict()), indent=1) + "\n")

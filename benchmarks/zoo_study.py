@@ -416,11 +416,11 @@ def publish(
             table, json_out, markdown_out, calibration_out, train_seconds, audit_seconds, records or [], command
         )
     from audit.report.zoo import zoo_markdown
-    from audit.schema import ZooResult
+    from audit.schema import ZooResult, decode_result
     from audit.zoo.calibration import calibration_from_zoo
 
     data = json.loads(table.read_text())
-    zoo = ZooResult.from_dict(data)
+    zoo = decode_result(ZooResult, data)
     json_out.write_text(json.dumps(_rounded(data), separators=(",", ":")) + "\n")
     description = (
         f"the bundled zoo study ({len(zoo.models)} ResNet-8 models on CIFAR-10, {zoo.groups} widths, "
@@ -457,11 +457,11 @@ def publish(
 
 def _publish_factors(table, json_out, markdown_out, calibration_out, train_seconds, audit_seconds, records, command):
     from audit.report.zoo import zoo_markdown
-    from audit.schema import ZooResult
+    from audit.schema import ZooResult, decode_result
     from audit.zoo.calibration import calibration_from_zoo
 
     data = json.loads(table.read_text())
-    zoo = ZooResult.from_dict(data)
+    zoo = decode_result(ZooResult, data)
     spread = seed_spread(zoo)
     facts = plateau(records)
     data["seed_spread"], data["plateau"] = spread, facts

@@ -19,7 +19,7 @@ from conftest import invoke
 from scipy.stats import spearmanr
 
 from audit.errors import AuditError
-from audit.schema import Correlation, LayerSpectrum, ZooModel, ZooResult
+from audit.schema import Correlation, LayerSpectrum, ZooModel, ZooResult, decode_result
 from audit.zoo.calibration import Calibration, bundled_calibration, forecasts, load_calibration
 from audit.zoo.correlation import correlate, spearman
 from audit.zoo.statistics import STATISTICS, spectral_statistics
@@ -217,7 +217,7 @@ def test_the_zoo_json_round_trips():
     zoo = ZooResult(zoo_models(), rows, {}, "cifar10-sample", 846, "default", 100, 2, notes=notes)
     from audit.schema import to_json
 
-    again = ZooResult.from_dict(json.loads(to_json(zoo)))
+    again = decode_result(ZooResult, json.loads(to_json(zoo)))
     assert again.correlations == zoo.correlations and again.models[3] == zoo.models[3]
 
 
@@ -352,7 +352,7 @@ def test_the_bundled_calibration_is_the_committed_study():
     calibration = bundled_calibration()
     study = REPO / "benchmarks" / "zoo_study.json"
     assert calibration is not None and study.is_file()
-    zoo = ZooResult.from_dict(json.loads(study.read_text()))
+    zoo = decode_result(ZooResult, json.loads(study.read_text()))
     assert calibration.models == len(zoo.models) >= 24 and calibration.groups == zoo.groups
     ours = {(c.statistic, c.probe, c.severity): c.within for c in calibration.correlations}
     assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
@@ -364,7 +364,7 @@ def test_the_bundled_real_calibration_is_the_committed_real_study():
     studies = bundled_calibrations()
     study = REPO / "benchmarks" / "real_zoo_study.json"
     assert len(studies) == 3 and study.is_file()
-    zoo = ZooResult.from_dict(json.loads(study.read_text()))
+    zoo = decode_result(ZooResult, json.loads(study.read_text()))
     real = studies[1]
     assert real.models == len(zoo.models) == 14 and real.groups == zoo.groups == 2
     ours = {(c.statistic, c.probe, c.severity): c.within for c in real.correlations}
@@ -381,7 +381,7 @@ def test_the_bundled_factors_calibration_is_the_committed_factors_study():
 
     factors = bundled_calibrations()[2]
     data = json.loads((REPO / "benchmarks" / "zoo_factors_study.json").read_text())
-    zoo = ZooResult.from_dict(data)
+    zoo = decode_result(ZooResult, data)
     assert factors.models == len(zoo.models) == 26 and factors.groups == zoo.groups == 1
     ours = {(c.statistic, c.probe, c.severity): c.within for c in factors.correlations}
     assert ours == {(c.statistic, c.probe, c.severity): c.within for c in zoo.correlations}
@@ -449,7 +449,7 @@ class InProcess:
 
 def test_the_study_script_trains_audits_and_publishes(tiny_study):
     _, work, _ = tiny_study
-    zoo = ZooResult.from_dict(json.loads((work / "zoo_study.json").read_text()))
+    zoo = decode_result(ZooResult, json.loads((work / "zoo_study.json").read_text()))
     assert len(zoo.models) == 3 and zoo.groups == 2
     assert all(m.recipe["max_steps"] == 1 and "test_accuracy" in m.recipe for m in zoo.models)
     assert all(m.statistics["ssr_init"] is not None for m in zoo.models)  # the initial weights were saved
@@ -483,7 +483,7 @@ def test_the_zoo_report_shows_the_matrix_and_a_scatter_per_statistic_and_probe(t
     from audit.report.html import render_zoo_html, write_zoo_report
 
     _, work, _ = tiny_study
-    zoo = ZooResult.from_dict(json.loads((work / "zoo_study.json").read_text()))
+    zoo = decode_result(ZooResult, json.loads((work / "zoo_study.json").read_text()))
     html = render_zoo_html(zoo)
     assert html.count("<svg") == 1  # one probe: one figure of small multiples
     assert html.count('class="matrix"') == 1 and "SSR vs initialisation" in html

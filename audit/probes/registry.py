@@ -34,6 +34,7 @@ from audit.probes.corruptions import (
     paper_low_resolution,
 )
 from audit.probes.sweeps import AnchoredBlur, Fixed, Proportional, Sweep
+from audit.schema import ProbeKind
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Probe:
     description: str
     random: bool = False
     sweep: Sweep = Fixed()
-    kind: str = "corruption"
+    kind: ProbeKind = "corruption"
     harsher: str = "higher"
     stored_uint8: bool = False
     label: str = "{value:g}"  # how a reviewer names one condition: "blur k={value:g}"

@@ -41,6 +41,7 @@ from typing import Any
 from audit.errors import AuditError
 from audit.io import check_input_file, read_text
 from audit.rules.findings import THRESHOLD_RANGES, Thresholds
+from audit.schema import GateMode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,7 +72,7 @@ class Policy:
     max_accuracy_drop: dict[str, Any] = field(default_factory=dict)
     max_accuracy_drop_vs_baseline: dict[str, Any] = field(default_factory=dict)
     fail_on: str = "error"
-    gate_mode: str = "significant"
+    gate_mode: GateMode = "significant"
     findings: Thresholds = field(default_factory=Thresholds)
     source: str | None = None
 

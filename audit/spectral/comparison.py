@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from audit.errors import AuditError
-from audit.schema import LayerSpectrum, SpectralSummary, Unmatched
+from audit.schema import LayerSpectrum, MatchedBy, SpectralSummary, Unmatched
 from audit.spectral import spectra
 
 FULL, PARTIAL = "full", "partial"
@@ -31,7 +31,7 @@ class LayerMatch:
     """Which model layer is compared with which baseline layer, and how they were paired."""
 
     pairs: list[tuple[LayerSpectrum, LayerSpectrum]]
-    by: str  # "name", "position" (renamed layers) or "partial" (common names only)
+    by: MatchedBy  # "name", "position" (renamed layers) or "partial" (common names only)
     unmatched: Unmatched = field(default_factory=Unmatched)
     note: str | None = None
 

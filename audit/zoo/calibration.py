@@ -30,7 +30,7 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.probes.registry import PROBES
-from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, build, measured
+from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, decode, decode_result, measured
 from audit.zoo.statistics import STATISTICS, spectral_statistics
 
 # The trained zoo (regularisers), the real zoo (models trained by others), the trained zoo
@@ -80,7 +80,7 @@ class Calibration:
                 description=str(data["description"]),
                 models=int(data["models"]),
                 groups=int(data["groups"]),
-                correlations=[build(Correlation, c) for c in data["correlations"]],
+                correlations=[decode(Correlation, c, "zoo calibration") for c in data["correlations"]],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise AuditError(f"malformed zoo calibration: missing or wrong field {error}.")
@@ -99,7 +99,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     except json.JSONDecodeError as error:
         raise AuditError(f"{path}: cannot read the zoo calibration ({error}).")
     if isinstance(data, dict) and data.get("kind") == "zoo":
-        zoo = ZooResult.from_dict(data)
+        zoo = decode_result(ZooResult, data)
         return calibration_from_zoo(zoo, f"your zoo study ({len(zoo.models)} models, {Path(path).name})")
     return Calibration.from_dict(data)
 
