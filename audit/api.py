@@ -26,6 +26,7 @@ from audit.io import read_text, write_atomic
 from audit.loading import LoadedModel, load_checkpoint
 from audit.probes.stage import ProbeOptions, run_probes
 from audit.rules.findings import evaluate_findings
+from audit.rules.forecasts import bundled_calibrations, load_calibration
 from audit.rules.gates import check_gates
 from audit.rules.policy import Policy
 from audit.rules.verdict import audit_verdict
@@ -44,7 +45,6 @@ from audit.schema import (
 )
 from audit.spectral import comparison, evolution
 from audit.spectral.profile import measure_layers
-from audit.zoo.calibration import bundled_calibrations, load_calibration
 
 WHITE_NOISE: Final = "white-noise"
 MAX_RESULT_BYTES = 256 << 20  # a result JSON of a huge model is a few MB
@@ -463,9 +463,9 @@ def run_zoo(
     from audit.io import raise_if_interrupted
     from audit.loading.runs import list_checkpoints
     from audit.schema import ZooModel, decode
+    from audit.spectral.statistics import PADDED_FFT_SIZE
     from audit.zoo import table
     from audit.zoo.correlation import RESAMPLES
-    from audit.zoo.statistics import PADDED_FFT_SIZE
 
     skipped: list[str] = []
     files = list_checkpoints(

@@ -14,7 +14,7 @@ partial correlations with clean accuracy held fixed) and writes
     audit/data/zoo_calibration_real.json the correlations a forecast must replicate in
 
 A forecast is made only for a pair that the trained zoo (``benchmarks/zoo_study.py``) and
-this real zoo both support with the same sign (see ``audit/zoo/calibration.py``).
+this real zoo both support with the same sign (see ``audit/rules/forecasts.py``).
 
 The architecture is ``benchmarks/cifar_resnet_he.py`` (He et al.'s CIFAR ResNet, option A),
 which takes its depth (20 or 56) from each checkpoint. The models were trained with
@@ -72,8 +72,8 @@ def audit(models: Path, recipes: Path, work: Path, probes: str, resamples: int, 
 
 def publish(table: Path, json_out: Path, markdown_out: Path, calibration_out: Path, seconds: float) -> None:
     from audit.report.zoo import zoo_markdown
+    from audit.rules.forecasts import calibration_from_zoo
     from audit.schema import ZooResult, decode_result
-    from audit.zoo.calibration import calibration_from_zoo
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from zoo_study import _rounded

@@ -416,8 +416,8 @@ def publish(
             table, json_out, markdown_out, calibration_out, train_seconds, audit_seconds, records or [], command
         )
     from audit.report.zoo import zoo_markdown
+    from audit.rules.forecasts import calibration_from_zoo
     from audit.schema import ZooResult, decode_result
-    from audit.zoo.calibration import calibration_from_zoo
 
     data = json.loads(table.read_text())
     zoo = decode_result(ZooResult, data)
@@ -457,8 +457,8 @@ def publish(
 
 def _publish_factors(table, json_out, markdown_out, calibration_out, train_seconds, audit_seconds, records, command):
     from audit.report.zoo import zoo_markdown
+    from audit.rules.forecasts import calibration_from_zoo
     from audit.schema import ZooResult, decode_result
-    from audit.zoo.calibration import calibration_from_zoo
 
     data = json.loads(table.read_text())
     zoo = decode_result(ZooResult, data)
@@ -514,7 +514,7 @@ def seed_spread(zoo) -> list[dict]:
     recipe; a p-value says whether the recipes differ at all."""
     from scipy.stats import f_oneway
 
-    from audit.zoo.statistics import STATISTICS
+    from audit.spectral.statistics import STATISTICS
     from audit.zoo.table import statistic_value
 
     by_recipe: dict[str, list] = {}

@@ -14,15 +14,16 @@ import audit
 
 PACKAGE = Path(audit.__file__).resolve().parent
 
-# The flow: foundation -> loading -> spectral -> probes -> zoo (what the probes showed across
-# models) -> rules -> report -> entry points.
+# The flow: foundation -> loading -> spectral -> probes -> rules (findings, forecasts from the
+# bundled zoo studies, verdict, gates) -> zoo (a verb: the probes across many models) ->
+# report -> entry points.
 STAGES = [
     {"audit", "audit.errors", "audit.schema", "audit.io", "audit.formats"},
     {"audit.loading"},
     {"audit.spectral"},
     {"audit.probes"},
-    {"audit.zoo"},
     {"audit.rules"},
+    {"audit.zoo"},
     {"audit.report"},
     {"audit.api"},
     {"audit.cli", "audit.__main__"},

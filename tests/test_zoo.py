@@ -19,10 +19,10 @@ from conftest import invoke
 from scipy.stats import spearmanr
 
 from audit.errors import AuditError
+from audit.rules.forecasts import Calibration, bundled_calibration, forecasts, load_calibration, supported
 from audit.schema import Correlation, LayerSpectrum, ZooModel, ZooResult, decode_result
-from audit.zoo.calibration import Calibration, bundled_calibration, forecasts, load_calibration
+from audit.spectral.statistics import STATISTICS, spectral_statistics
 from audit.zoo.correlation import correlate, spearman
-from audit.zoo.statistics import STATISTICS, spectral_statistics
 from audit.zoo.table import correlation_table, drop_key
 
 FIXTURE = Path(__file__).parent / "gold" / "zoo_calibration.json"
@@ -169,16 +169,16 @@ def test_the_table_has_one_row_per_statistic_and_condition():
     assert any("SSR vs initialisation" in note for note in notes)
     blur = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_blur")
     assert blur.condition == "blur k=7" and blur.rho == pytest.approx(1) and blur.within == pytest.approx(1)
-    assert blur.supported
+    assert supported(blur)
     noise = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_noise")
-    assert noise.rho is None and not noise.supported  # every model drops the same
+    assert noise.rho is None and not supported(noise)  # every model drops the same
 
 
 def test_nothing_is_supported_with_fewer_than_ten_models_per_architecture():
     """3 models gave rho -1.00 [-1.00, -1.00] and 44 of 128 pairs 'supported'."""
     rows, notes = correlation_table(zoo_models(18), {"gaussian_blur@7": "blur k=7"}, resamples=100)
     blur = next(r for r in rows if r.statistic == "network_hfer" and r.probe == "gaussian_blur")
-    assert blur.within == pytest.approx(1) and blur.smallest_group == 9 and not blur.supported
+    assert blur.within == pytest.approx(1) and blur.smallest_group == 9 and not supported(blur)
     assert any("fewer than 10" in note and "none is called supported" in note for note in notes)
 
 
@@ -359,7 +359,7 @@ def test_the_bundled_calibration_is_the_committed_study():
 
 
 def test_the_bundled_real_calibration_is_the_committed_real_study():
-    from audit.zoo.calibration import bundled_calibrations
+    from audit.rules.forecasts import bundled_calibrations
 
     studies = bundled_calibrations()
     study = REPO / "benchmarks" / "real_zoo_study.json"
@@ -377,7 +377,7 @@ def test_the_bundled_real_calibration_is_the_committed_real_study():
 
 def test_the_bundled_factors_calibration_is_the_committed_factors_study():
     """The recipe-factor zoo: 13 recipes x 2 seeds, its seed spread and plateau published."""
-    from audit.zoo.calibration import bundled_calibrations
+    from audit.rules.forecasts import bundled_calibrations
 
     factors = bundled_calibrations()[2]
     data = json.loads((REPO / "benchmarks" / "zoo_factors_study.json").read_text())
@@ -396,8 +396,8 @@ def test_the_bundled_factors_calibration_is_the_committed_factors_study():
 def test_no_spectral_forecast_replicates_across_the_bundled_zoos():
     """The trained zoo's first-layer and late-stage HFER forecasts do not hold on the real
     zoo, so the bundled studies forecast nothing (what the README says)."""
-    from audit.zoo.calibration import bundled_calibrations, replicated
-    from audit.zoo.statistics import STATISTICS
+    from audit.rules.forecasts import bundled_calibrations, replicated
+    from audit.spectral.statistics import STATISTICS
 
     studies = bundled_calibrations()
     for name, statistic in STATISTICS.items():
@@ -495,11 +495,11 @@ def test_support_needs_both_intervals_to_exclude_zero_with_one_sign():
     def pair(within, partial):
         return Correlation("s", "p", 1.0, "p 1", 0.5, 0.1, 0.9, *within, *partial)
 
-    assert pair((0.5, 0.2, 0.7), (0.4, 0.1, 0.6)).supported
-    assert not pair((0.5, 0.2, 0.7), (0.1, -0.2, 0.4)).supported  # accuracy explains it
-    assert not pair((0.5, 0.2, 0.7), (-0.4, -0.6, -0.1)).supported  # the sign flips
-    assert not pair((0.3, -0.1, 0.6), (0.4, 0.1, 0.6)).supported
-    assert pair((-0.5, -0.7, -0.2), (None, None, None)).supported  # no control measured: within decides
+    assert supported(pair((0.5, 0.2, 0.7), (0.4, 0.1, 0.6)))
+    assert not supported(pair((0.5, 0.2, 0.7), (0.1, -0.2, 0.4)))  # accuracy explains it
+    assert not supported(pair((0.5, 0.2, 0.7), (-0.4, -0.6, -0.1)))  # the sign flips
+    assert not supported(pair((0.3, -0.1, 0.6), (0.4, 0.1, 0.6)))
+    assert supported(pair((-0.5, -0.7, -0.2), (None, None, None)))  # no control measured: within decides
 
 
 def test_accuracy_held_fixed_removes_a_correlation_that_only_runs_through_accuracy():

@@ -73,6 +73,6 @@ def rho_text(rho: float | None, low: float | None, high: float | None) -> str:
 
 def label(statistic: str) -> str:
     """A zoo statistic's name for people: 'first-layer HFER'."""
-    from audit.zoo.statistics import STATISTICS
+    from audit.spectral.statistics import STATISTICS
 
     return STATISTICS[statistic].label if statistic in STATISTICS else statistic

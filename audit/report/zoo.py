@@ -11,8 +11,9 @@ from rich.table import Table
 
 from audit.probes.registry import PROBES
 from audit.report.format import label, rho_text, signed
+from audit.rules.forecasts import supported
 from audit.schema import Correlation, RunInfo, ZooResult, measured
-from audit.zoo.statistics import REFERENCE, STATISTICS
+from audit.spectral.statistics import REFERENCE, STATISTICS
 
 
 def ranked(zoo: ZooResult) -> list[Correlation]:
@@ -51,10 +52,10 @@ def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict]
 
 def headline(zoo: ZooResult) -> str:
     spectral = [c for c in zoo.correlations if c.statistic != REFERENCE]
-    supported = sum(1 for c in spectral if c.supported)
+    backed = sum(1 for c in spectral if supported(c))
     return (
         f"{len(zoo.models)} models in {zoo.groups} architecture(s), probed on {zoo.dataset} ({zoo.samples} images, "
-        f"probes {zoo.probes}); {supported} of {len(spectral)} spectral statistic/probe pairs are supported: their "
+        f"probes {zoo.probes}); {backed} of {len(spectral)} spectral statistic/probe pairs are supported: their "
         "95% intervals within architectures, and with clean accuracy held fixed, exclude zero "
         f"({zoo.resamples} bootstrap resamples)."
     )
@@ -76,7 +77,7 @@ def zoo_table(zoo: ZooResult, count: int = 12) -> Table:
             label(c.statistic),
             c.condition,
             rho_text(c.within, c.within_low, c.within_high),
-            rho_text(c.partial, c.partial_low, c.partial_high) + ("" if c.supported else " ~"),
+            rho_text(c.partial, c.partial_low, c.partial_high) + ("" if supported(c) else " ~"),
             "" if c.held_out_agreement is None else f"{100 * c.held_out_agreement:.0f}%",
         )
     table.caption = (
@@ -91,7 +92,7 @@ def _markdown_row(c: Correlation) -> str:
     return (
         f"| {label(c.statistic)} | {c.condition} | {rho_text(c.within, c.within_low, c.within_high)} | "
         f"{rho_text(c.partial, c.partial_low, c.partial_high)} | {rho_text(c.rho, c.low, c.high)} | "
-        f"{'yes' if c.supported else 'no'} | {held} |"
+        f"{'yes' if supported(c) else 'no'} | {held} |"
     )
 
 
@@ -124,7 +125,7 @@ def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> st
                 c = cells.get((statistic, probe))
                 number = getattr(c, field) if c else None
                 text = signed(number)
-                values.append(f"**{text}**" if c and c.supported and number is not None else text)
+                values.append(f"**{text}**" if c and supported(c) and number is not None else text)
             lines.append(f"| {label(statistic)} | " + " | ".join(values) + " |")
         lines.append("")
     lines += ["## Statistics", ""] + [f"- **{label(n)}** (`{n}`): {d}" for n, d in zoo.statistics.items()]
@@ -149,7 +150,7 @@ def zoo_context(zoo: ZooResult) -> dict:
                 {
                     "within": signed(cells[(s, p)].within) if (s, p) in cells else "n/a",
                     "partial": signed(cells[(s, p)].partial) if (s, p) in cells else "n/a",
-                    "supported": (s, p) in cells and cells[(s, p)].supported,
+                    "supported": (s, p) in cells and supported(cells[(s, p)]),
                 }
                 for s in statistics
             ],
@@ -202,5 +203,5 @@ def _view_row(c: Correlation) -> dict:
         "within": rho_text(c.within, c.within_low, c.within_high),
         "partial": rho_text(c.partial, c.partial_low, c.partial_high),
         "all": rho_text(c.rho, c.low, c.high),
-        "supported": c.supported,
+        "supported": supported(c),
     }

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from audit.probes.registry import PROBES, condition, judged_conditions
 from audit.rules import kinds
+from audit.rules.forecasts import Calibrations, Forecast, forecasts
 from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict, measured
 from audit.spectral.comparison import weighted_mean
-from audit.zoo.calibration import Calibrations, Forecast, forecasts
-from audit.zoo.statistics import STATISTICS
+from audit.spectral.statistics import STATISTICS
 
 
 @dataclass(frozen=True)
@@ -612,7 +612,7 @@ def evaluate_findings(
     """All findings for an audit result: sanity first, then by severity.
 
     calibration: the zoo study whose correlations support data-free forecasts (see
-    :mod:`audit.zoo.calibration`); None makes none."""
+    :mod:`audit.rules.forecasts`); None makes none."""
     untrained = _untrained_rules(result, limits)
     forecast = [] if untrained else _forecast_rules(result, limits, calibration)
     findings = (

@@ -11,9 +11,9 @@ from __future__ import annotations
 from audit.probes.registry import condition, judged_conditions
 from audit.rules import kinds
 from audit.rules.findings import Thresholds, judged_difference, negated, points
+from audit.rules.forecasts import Calibrations, Forecast, forecasts
 from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult, measured
-from audit.zoo.calibration import Calibrations, Forecast, forecasts
-from audit.zoo.statistics import STATISTICS
+from audit.spectral.statistics import STATISTICS
 
 
 def _spectral_sentence(result: AuditResult, tolerance: float) -> str:

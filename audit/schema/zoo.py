@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from audit.schema.common import MIN_MODELS_PER_GROUP, SCHEMA_VERSION, RunInfo, measured
+from audit.schema.common import SCHEMA_VERSION, RunInfo
 
 # --- model zoos (the zoo verb and study) ---------------------------------------------------
 
@@ -56,25 +56,6 @@ class Correlation:
     held_out_agreement: float | None = None
     held_out: str | None = None  # what a fold is: "source", "recipe" or "model"
     smallest_group: int | None = None  # models in the smallest architecture group correlated
-
-    @property
-    def supported(self) -> bool:
-        """Every architecture group holds at least MIN_MODELS_PER_GROUP models (a bootstrap
-        interval over fewer is not to be trusted: 3 models give rho -1.00 [-1.00, -1.00]);
-        within architectures the 95% interval excludes zero, and so does the interval with
-        clean accuracy held fixed (same sign), where it was computed: the statistic ranks
-        the drop beyond what accuracy alone explains."""
-        if self.smallest_group is not None and self.smallest_group < MIN_MODELS_PER_GROUP:
-            return False
-        if not _excludes_zero(self.within_low, self.within_high):
-            return False
-        if self.partial is None:
-            return True
-        return _excludes_zero(self.partial_low, self.partial_high) and (self.partial > 0) == (measured(self.within) > 0)
-
-
-def _excludes_zero(low: float | None, high: float | None) -> bool:
-    return low is not None and high is not None and (low > 0 or high < 0)
 
 
 @dataclass

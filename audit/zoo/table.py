@@ -16,8 +16,8 @@ import numpy as np
 from audit.errors import AuditError
 from audit.probes.registry import condition
 from audit.schema import MIN_MODELS_PER_GROUP, AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
+from audit.spectral.statistics import REFERENCE, STATISTICS, model_statistics
 from audit.zoo.correlation import RESAMPLES, correlate, held_out_within
-from audit.zoo.statistics import REFERENCE, STATISTICS, model_statistics
 
 MIN_MODELS = 3  # fewer cannot be ranked meaningfully
 

@@ -30,8 +30,17 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.probes.registry import PROBES
-from audit.schema import SCHEMA_VERSION, AuditResult, Correlation, ZooResult, decode, decode_result, measured
-from audit.zoo.statistics import STATISTICS, spectral_statistics
+from audit.schema import (
+    MIN_MODELS_PER_GROUP,
+    SCHEMA_VERSION,
+    AuditResult,
+    Correlation,
+    ZooResult,
+    decode,
+    decode_result,
+    measured,
+)
+from audit.spectral.statistics import STATISTICS, spectral_statistics
 
 # The trained zoo (regularisers), the real zoo (models trained by others), the trained zoo
 # of recipe factors (optimisers, schedules, PGD, pruning...; 2 seeds each). A forecast
@@ -130,10 +139,30 @@ def as_studies(calibration: Calibrations) -> tuple[Calibration, ...]:
     return (calibration,) if isinstance(calibration, Calibration) else tuple(calibration)
 
 
+def supported(correlation: Correlation) -> bool:
+    """Every architecture group holds at least MIN_MODELS_PER_GROUP models (a bootstrap
+    interval over fewer is not to be trusted: 3 models give rho -1.00 [-1.00, -1.00]);
+    within architectures the 95% interval excludes zero, and so does the interval with
+    clean accuracy held fixed (same sign), where it was computed: the statistic ranks
+    the drop beyond what accuracy alone explains."""
+    if correlation.smallest_group is not None and correlation.smallest_group < MIN_MODELS_PER_GROUP:
+        return False
+    if not _excludes_zero(correlation.within_low, correlation.within_high):
+        return False
+    if correlation.partial is None:
+        return True
+    same_sign = (correlation.partial > 0) == (measured(correlation.within) > 0)
+    return _excludes_zero(correlation.partial_low, correlation.partial_high) and same_sign
+
+
+def _excludes_zero(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and (low > 0 or high < 0)
+
+
 def replicated(studies: Sequence[Calibration], statistic: str, probe: str, severity: float) -> list[Correlation] | None:
     """The correlation of ``statistic`` with ``probe``'s drop in each study, when every
     study supports it with the same sign; None otherwise (a description, not a forecast)."""
-    found = [c for study in studies if (c := study.find(statistic, probe, severity)) is not None and c.supported]
+    found = [c for study in studies if (c := study.find(statistic, probe, severity)) is not None and supported(c)]
     if not found or len(found) != len(studies):
         return None
     if len({measured(c.within) > 0 for c in found}) != 1:
