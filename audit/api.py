@@ -25,11 +25,9 @@ from audit.errors import AuditError, printable
 from audit.io import read_text, write_atomic
 from audit.loading import LoadedModel, load_checkpoint
 from audit.probes.stage import ProbeOptions, run_probes
-from audit.rules.findings import evaluate_findings
 from audit.rules.forecasts import bundled_calibrations, load_calibration
-from audit.rules.gates import check_gates
+from audit.rules.judgement import judged
 from audit.rules.policy import Policy
-from audit.rules.verdict import audit_verdict
 from audit.schema import (
     AuditResult,
     Baseline,
@@ -224,24 +222,19 @@ def run_audit(
     probe_section = None
     if probes is not None:
         probe_section = run_probes(loaded, reference.loaded, reference.saved, probes, torch_device)
-    result = AuditResult(
+    measured = AuditResult(
         model=_model_info(loaded),
         spectral=SpectralSection(
             baseline=reference.description, settings=settings, layers=layers, summary=summary, unmatched=unmatched
         ),
-        verdict="",
+        verdict="",  # judged() below writes it, with the findings and gates
         run=_run_info(torch_device, command, probes.precision if probes else "fp32"),
         probes=probe_section,
     )
-    thresholds = policy.findings if policy else Policy().findings
     # A user's own zoo study describes their models; else the bundled studies, where a
-    # forecast must replicate across the trained and the real zoo.
+    # forecast must replicate across all of them.
     calibration = load_calibration(calibration_path) if calibration_path is not None else bundled_calibrations()
-    result.findings = evaluate_findings(result, thresholds, calibration)
-    if policy is not None:
-        result.gates = check_gates(result, policy)
-    result.verdict = audit_verdict(result, thresholds, calibration)
-    return result
+    return judged(measured, policy, calibration)
 
 
 def _layout_from_architecture(loaded, arch: str, arch_args: dict | None, num_classes: int | None):

@@ -14,10 +14,8 @@ from audit.probes.examples import example_strip
 from audit.probes.registry import PRESETS, PROBES
 from audit.probes.stage import fill_results
 from audit.probes.summary import Outcomes
-from audit.rules.findings import evaluate_findings
-from audit.rules.gates import check_gates
+from audit.rules.judgement import judged
 from audit.rules.policy import Policy
-from audit.rules.verdict import audit_verdict
 from audit.schema import (
     AuditResult,
     Baseline,
@@ -139,11 +137,7 @@ def audit_result(
         ),
         probes=probe_section(0.66, 0.64 if baseline else None, 0.04, 0.08) if probes else None,
     )
-    policy = policy or Policy()
-    result.findings = evaluate_findings(result, policy.findings, calibration)
-    result.gates = check_gates(result, policy)
-    result.verdict = audit_verdict(result, policy.findings, calibration)
-    return result
+    return judged(result, policy or Policy(), calibration)
 
 
 def copy_of(result: AuditResult) -> AuditResult:
