@@ -165,3 +165,13 @@ def test_no_import_circles():
                     seen.add(target)
                     stack.append((target, [*path, target]))
     assert not circles, circles[:5]
+
+
+def test_every_sub_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages explicitly (templates/ ships as audit.templates):
+    a new sub-package missing there would import here and be absent once installed."""
+    from audit.rules.policy import tomllib  # tomllib, or tomli before Python 3.11
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {"audit"} | {f"audit.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages <= listed, packages - listed
