@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,80 +86,120 @@ def deflate(source: Path, target: Path) -> Path:
     return target
 
 
-def save_all_forms(model: nn.Module, example: torch.Tensor, folder: Path) -> dict[str, Path]:
-    """The same weights as every checkpoint form spectral-audit reads."""
-    from safetensors.torch import save_file
+class CheckpointForms(Mapping[str, Path]):
+    """The same weights in every checkpoint form spectral-audit reads, each written the first
+    time a test asks for it (most tests need only the state_dict; iterating writes them all).
+    A new format: one writer here, and every test that walks the forms checks it."""
 
-    folder.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
-    forms: dict[str, Path] = {}
+    def __init__(self, model: nn.Module, example: torch.Tensor, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model, self.example, self.folder = model, example, folder
+        self.state = model.state_dict()
+        state = self.state
+        self._written: dict[str, Path] = {}
+        self._writers: dict[str, Callable[[], Path]] = {
+            "state_dict.pt": self._saved("state_dict.pt", state),
+            "state_dict.pth": self._saved("state_dict.pth", state),
+            "pytorch_model.bin": self._saved("pytorch_model.bin", state),
+            "model_key.pth": self._saved("model_key.pth", {"model": state, "epoch": 3, "optimizer": {"lr": 0.1}}),
+            "net_key.pt": self._saved("net_key.pt", {"net": state, "acc": 0.9}),
+            "model_state_dict.pt": self._saved("model_state_dict.pt", {"model_state_dict": state, "epoch": 7}),
+            "ddp.pt": self._saved("ddp.pt", {f"module.{k}": v for k, v in state.items()}),
+            "compiled.pt": self._saved("compiled.pt", {f"_orig_mod.{k}": v for k, v in state.items()}),
+            "lightning.ckpt": self._saved(
+                "lightning.ckpt",
+                {
+                    "epoch": 4,
+                    "global_step": 100,
+                    "pytorch-lightning_version": "2.4.0",
+                    "state_dict": {f"model.{k}": v for k, v in state.items()},
+                    "hyper_parameters": {"lr": 0.1},
+                    "optimizer_states": [],
+                },
+            ),
+            "deflated.pt": self._deflated,  # valid: torch.load reads it
+            "legacy.pt": self._legacy,
+            "whole_module.pt": self._saved("whole_module.pt", model),
+            "safetensors.safetensors": self._safetensors,
+            "torchscript.pt": self._torchscript,
+            "exported.pt2": self._exported,
+            "model.onnx": lambda: export_onnx(self.model, self.example, self.folder / "model.onnx"),
+            "external.onnx": self._external_onnx,
+        }
 
-    def put(name: str, obj) -> None:
-        forms[name] = folder / name
-        torch.save(obj, forms[name])
+    def __getitem__(self, name: str) -> Path:
+        if name not in self._written:
+            self._written[name] = self._writers[name]()
+        return self._written[name]
 
-    put("state_dict.pt", state)
-    put("state_dict.pth", state)
-    put("pytorch_model.bin", state)
-    put("model_key.pth", {"model": state, "epoch": 3, "optimizer": {"lr": 0.1}})
-    put("net_key.pt", {"net": state, "acc": 0.9})
-    put("model_state_dict.pt", {"model_state_dict": state, "epoch": 7})
-    put("ddp.pt", {f"module.{k}": v for k, v in state.items()})
-    put("compiled.pt", {f"_orig_mod.{k}": v for k, v in state.items()})
-    put(
-        "lightning.ckpt",
-        {
-            "epoch": 4,
-            "global_step": 100,
-            "pytorch-lightning_version": "2.4.0",
-            "state_dict": {f"model.{k}": v for k, v in state.items()},
-            "hyper_parameters": {"lr": 0.1},
-            "optimizer_states": [],
-        },
-    )
-    deflate(forms["state_dict.pt"], folder / "deflated.pt")  # valid: torch.load reads it
-    forms["deflated.pt"] = folder / "deflated.pt"
-    torch.save(state, folder / "legacy.pt", _use_new_zipfile_serialization=False)
-    forms["legacy.pt"] = folder / "legacy.pt"
-    put("whole_module.pt", model)
-    forms["safetensors.safetensors"] = folder / "model.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, forms["safetensors.safetensors"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        forms["torchscript.pt"] = folder / "torchscript.pt"
-        torch.jit.save(torch.jit.trace(model, example), forms["torchscript.pt"])
-        forms["exported.pt2"] = folder / "exported.pt2"
-        # A dynamic batch dimension, as a user exporting for serving would do.
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        program = torch.export.export(model, (example.expand(2, *example.shape[1:]),), dynamic_shapes=({0: batch},))
-        torch.export.save(program, forms["exported.pt2"])
-    forms["model.onnx"] = export_onnx(model, example, folder / "model.onnx")
-    external = folder / "external"
-    external.mkdir()
-    forms["external.onnx"] = external / "model.onnx"
-    import onnx
+    def __iter__(self):
+        return iter(self._writers)
 
-    # The same graph with its weights in a side file, as large exports are stored.
-    onnx.save_model(
-        onnx.load(str(forms["model.onnx"])),
-        str(forms["external.onnx"]),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location="model.onnx.data",
-        size_threshold=0,
-    )
-    return forms
+    def __len__(self) -> int:
+        return len(self._writers)
+
+    def _saved(self, name: str, obj) -> Callable[[], Path]:
+        def write() -> Path:
+            torch.save(obj, self.folder / name)
+            return self.folder / name
+
+        return write
+
+    def _deflated(self) -> Path:
+        return deflate(self["state_dict.pt"], self.folder / "deflated.pt")
+
+    def _legacy(self) -> Path:
+        torch.save(self.state, self.folder / "legacy.pt", _use_new_zipfile_serialization=False)
+        return self.folder / "legacy.pt"
+
+    def _safetensors(self) -> Path:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in self.state.items()}, self.folder / "model.safetensors")
+        return self.folder / "model.safetensors"
+
+    def _torchscript(self) -> Path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.jit.save(torch.jit.trace(self.model, self.example), self.folder / "torchscript.pt")
+        return self.folder / "torchscript.pt"
+
+    def _exported(self) -> Path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # A dynamic batch dimension, as a user exporting for serving would do.
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            example = self.example.expand(2, *self.example.shape[1:])
+            program = torch.export.export(self.model, (example,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, self.folder / "exported.pt2")
+        return self.folder / "exported.pt2"
+
+    def _external_onnx(self) -> Path:
+        import onnx
+
+        # The same graph with its weights in a side file, as large exports are stored.
+        external = self.folder / "external"
+        external.mkdir(exist_ok=True)
+        onnx.save_model(
+            onnx.load(str(self["model.onnx"])),
+            str(external / "model.onnx"),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="model.onnx.data",
+            size_threshold=0,
+        )
+        return external / "model.onnx"
 
 
 @pytest.fixture(scope="session")
-def resnet18_forms(tmp_path_factory) -> dict[str, Path]:
+def resnet18_forms(tmp_path_factory) -> CheckpointForms:
     model = make_resnet18()
-    return save_all_forms(model, torch.randn(1, 3, 32, 32), tmp_path_factory.mktemp("resnet18"))
+    return CheckpointForms(model, torch.randn(1, 3, 32, 32), tmp_path_factory.mktemp("resnet18"))
 
 
 @pytest.fixture(scope="session")
-def zoo_forms(tmp_path_factory) -> dict[str, Path]:
-    return save_all_forms(make_zoo(), torch.randn(1, 3, 16, 16), tmp_path_factory.mktemp("zoo"))
+def zoo_forms(tmp_path_factory) -> CheckpointForms:
+    return CheckpointForms(make_zoo(), torch.randn(1, 3, 16, 16), tmp_path_factory.mktemp("zoo"))
 
 
 class HandSetNet(nn.Module):
