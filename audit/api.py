@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -188,6 +188,7 @@ def run_audit(
     match_mode: str = "full",
     calibration_path: str | os.PathLike | None = None,
     loaded: LoadedModel | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> AuditResult:
     """Spectral audit of ``model`` against ``baseline`` (default: white-noise reference),
     plus the robustness probes when ``probes`` names a data set.
@@ -201,6 +202,8 @@ def run_audit(
     policy: thresholds to check (``result.gates``) and finding thresholds; None: no gates.
     calibration_path: a ``spectral-audit zoo --json`` table (or calibration file) of your own
         models, used instead of the bundled zoo studies for data-free forecasts.
+    options: how the findings and the verdict spell the options they mention (the command
+        line passes its flags; by default they read as keyword arguments, ``data=…``).
     """
     from audit.io import raise_if_interrupted
 
@@ -234,7 +237,7 @@ def run_audit(
     # A user's own zoo study describes their models; else the bundled studies, where a
     # forecast must replicate across all of them.
     calibration = load_calibration(calibration_path) if calibration_path is not None else bundled_calibrations()
-    return judged(measured, policy, calibration)
+    return judged(measured, policy, calibration, options)
 
 
 def _layout_from_architecture(loaded, arch: str, arch_args: dict | None, num_classes: int | None):
@@ -269,6 +272,7 @@ def build_profile(
     trust_code: bool = False,
     checkpoint_key: str | None = None,
     command: list[str] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> AuditResult:
     """A model's spectral profile, to be saved and used later as ``baseline=``.
 
@@ -282,9 +286,9 @@ def build_profile(
         trust_code=trust_code,
         checkpoint_key=checkpoint_key,
         command=command,
+        options=options,
     )
-    result.kind = "profile"
-    return result
+    return replace(result, kind="profile")
 
 
 def run_track(

@@ -66,6 +66,7 @@ FLAGS = {
     "baseline_arch": "--baseline-arch",
     "baseline_arch_args": "--baseline-arch-args",
     "calibration": "--calibration",
+    "precision": "--precision",
 }
 
 
@@ -894,6 +895,7 @@ def audit_command(
             command=_command_line(),
             match_mode=match.value,
             calibration_path=calibration,
+            options=FLAGS,
         )
         gates = result.gates
         assert gates is not None  # the command line always passes a policy
@@ -1002,6 +1004,7 @@ def profile_command(
             trust_code=trust_code,
             checkpoint_key=checkpoint_key,
             command=_command_line(),
+            options=FLAGS,
         )
         save_result(result, path)
         summary = result.spectral.summary

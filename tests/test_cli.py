@@ -246,10 +246,19 @@ def _hint_placeholders() -> set[str]:
                 for constant in ast.walk(node.value):
                     if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
                         found |= set(re.findall(r"\{([a-z_]+)\}", constant.value))
+    from audit.rules.judgement import OPTIONS_NAMED
     from audit.rules.kinds import KINDS  # the report guide's entries are hints too
 
     for kind in KINDS.values():
         found |= set(re.findall(r"\{([a-z_]+)\}", kind.meaning + kind.action))
+    # The findings' and the verdict's texts, spelled by rules.judgement: only names it knows.
+    root = Path(__file__).resolve().parent.parent / "audit" / "rules"
+    for name in ("findings.py", "verdict.py"):
+        for node in ast.walk(ast.parse((root / name).read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                named = set(re.findall(r"\{([a-z_]+)\}", node.value))
+                assert named <= OPTIONS_NAMED, (name, named - OPTIONS_NAMED)
+                found |= named
     return found
 
 
@@ -270,3 +279,9 @@ def test_every_option_a_hint_names_exists_on_the_command_line():
             if parameter.param_type_name == "option":  # typer may ship its own click
                 options |= set(parameter.opts)
     assert set(FLAGS.values()) <= options, set(FLAGS.values()) - options
+
+
+def test_geometry_errors_name_the_flags_through_their_hints():
+    run = invoke(SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10-sample", "--resize", "40", "--input-size", "32")
+    assert run.returncode == 2 and "--input-size" in run.stderr and "--resize" in run.stderr
+    assert "{" not in run.stderr and "Traceback" not in run.stderr

@@ -255,3 +255,21 @@ def test_a_probe_at_chance_at_every_value_makes_no_finding_and_a_finding_names_a
     assert not any("high-pass" in f.message for f in found)
     lowres = next(f for f in found if "low resolution" in f.message)
     assert lowres.evidence["severity"] in (28, 24, 20)
+
+
+def test_findings_and_verdict_name_options_as_their_reader_types_them(tmp_path):
+    """The rules write {mean}; the command line's result says --mean, a library call's mean=…."""
+    from audit.api import run_audit
+
+    untrained_model(tmp_path / "untrained.ts.pt")
+    _, data = audit_json(tmp_path / "untrained.ts.pt", "--trust-code", *FEW, tmp_path=tmp_path)
+    chance = next(f for f in data["findings"] if f["id"] == "chance-level-accuracy")
+    assert "(--mean/--std)" in chance["message"] and "{" not in chance["message"]
+    assert "(--mean/--std)" in data["verdict"]
+    from audit.probes.stage import ProbeOptions
+
+    library = run_audit(
+        tmp_path / "untrained.ts.pt", trust_code=True, probes=ProbeOptions(data="cifar10-sample", samples=100)
+    )
+    chance = next(f for f in library.findings if f.id == "chance-level-accuracy")
+    assert "(mean=…/std=…)" in chance.message and "(mean=…/std=…)" in library.verdict

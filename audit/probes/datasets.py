@@ -362,13 +362,21 @@ def load_dataset(
         if value is not None and not 1 <= value <= MAX_INPUT_SIZE:
             raise AuditError(f"{label} of {value} px is out of range: expected 1 to {MAX_INPUT_SIZE}.")
     if (resize or crop) and input_size:
-        raise AuditError("--input-size squashes images to N x N; it does not combine with --resize/--crop.")
+        raise AuditError(
+            "an input size squashes images to N x N; it does not combine with a resize or a crop.",
+            hint="Give {input_size}, or {resize} and {crop}.",
+            code="usage",
+        )
     root_path = Path(root) if root else default_root()
     geometry = {"resize": resize, "crop": crop, "square": input_size, "workers": workers}
     if spec == "imagenet":
         return folders.imagenet_val(root_path, **geometry)
     if (resize or crop) and not Path(spec).is_dir():
-        raise AuditError("--resize and --crop apply to image folders and ImageNet; use --input-size for other data.")
+        raise AuditError(
+            "a resize and a crop apply to image folders and ImageNet.",
+            hint="Use {input_size} for other data.",
+            code="usage",
+        )
     if spec in PRESETS:
         preset = PRESETS[spec]
         images, labels = preset.read(root_path, download)

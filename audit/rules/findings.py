@@ -116,7 +116,7 @@ def _non_finite_logits(section) -> list[Finding]:
                     "error",
                     f"The {who} produced NaN or infinite logits for {count} of {section.samples} clean images; they "
                     "count as wrong and agree with nothing, so its robustness numbers describe a broken model. Check "
-                    "the weights (NaN or Inf), the input normalisation and the precision (--precision fp32).",
+                    "the weights (NaN or Inf), the input normalisation and the precision ({precision} fp32).",
                     {"who": who, "images": count, "samples": section.samples},
                 )
             )
@@ -147,8 +147,8 @@ def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                     f"images, not above {limits.chance_multiple:g}x chance "
                     f"({100 * limits.chance_multiple * chance:.1f}%: chance is {100 * chance:.1f}% for "
                     f"{section.num_classes} classes): it is not classifying these images. Likely causes: untrained "
-                    "weights, the wrong normalisation (--mean/--std), another class order, or the wrong model output "
-                    "(--logits). Nothing measured on it below means anything until this is fixed.",
+                    "weights, the wrong normalisation ({mean}/{std}), another class order, or the wrong model output "
+                    "({logits}). Nothing measured on it below means anything until this is fixed.",
                     {
                         "who": who,
                         "accuracy": accuracy,
@@ -169,7 +169,7 @@ def _sanity_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
                     "warning",
                     f"Clean accuracy {100 * section.clean_accuracy:.1f}% {bracket(interval)} "
                     f"is far below the {100 * recorded:.1f}% the checkpoint records ('{key}'): check the normalisation "
-                    "(--mean/--std), the input size and the class order before trusting the robustness numbers.",
+                    "({mean}/{std}), the input size and the class order before trusting the robustness numbers.",
                     {
                         "accuracy": section.clean_accuracy,
                         "interval": interval,
@@ -346,7 +346,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     if not measured and not white and not forecast_made:
         unsupported = (
             " The weights alone do not predict robustness for this architecture: no spectral statistic that differs "
-            "here ranks a probe's drop with the same sign in every zoo study. Run the probes (--data) to measure it."
+            "here ranks a probe's drop with the same sign in every zoo study. Run the probes ({data}) to measure it."
         )
     else:
         unsupported = ""
@@ -435,7 +435,7 @@ def forecast_message(made: list[Forecast]) -> str:
     return (
         "Forecast from the weights: "
         + "; ".join(_forecast_sentence(f) for f in made)
-        + ". Rank correlations across models, not measurements of this one: run the probes (--data) to measure "
+        + ". Rank correlations across models, not measurements of this one: run the probes ({data}) to measure "
         "them."
     )
 

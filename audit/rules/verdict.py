@@ -160,7 +160,7 @@ def _forecast_sentence(made: list[Forecast]) -> str | None:
     return (
         "From its spectrum, a forecast that replicates across the zoo studies suggests "
         + " and ".join(parts)
-        + "; the probes (--data) would measure it."
+        + "; the probes ({data}) would measure it."
     )
 
 
@@ -201,8 +201,8 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
         sentences = [
             f"{who} is not classifying these images: clean accuracy {100 * evidence['accuracy']:.1f}% is at chance "
             f"({100 * evidence['chance']:.1f}%), so every robustness number is meaningless.",
-            "Check the weights (untrained?), the normalisation (--mean/--std), the class order and the model output "
-            "(--logits) before anything else.",
+            "Check the weights (untrained?), the normalisation ({mean}/{std}), the class order and the model output "
+            "({logits}) before anything else.",
         ]
         gates = _gates_sentence(result)
         return " ".join(sentences + ([gates] if gates else []))
@@ -215,7 +215,7 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
                 f"The model looks untrained: its kernels keep white noise's high-frequency share (SSR "
                 f"{evidence['ssr']:.2f} against i.i.d. weights) while the baseline's are a trained model's (SSR "
                 f"{evidence['baseline_ssr']:.2f}), so no comparison with the baseline means anything.",
-                "Check that the file holds the trained weights (--checkpoint-key, the architecture options).",
+                "Check that the file holds the trained weights ({checkpoint_key}, the architecture options).",
                 *([gates] if gates else []),
                 "Do not release it: fix the errors first.",
             ]
@@ -239,7 +239,7 @@ def audit_verdict(result: AuditResult, limits: Thresholds = Thresholds(), calibr
         elif result.spectral.baseline.kind != "white-noise" and not result.spectral.summary.partial:
             sentences.append(
                 "The weights alone do not predict its robustness against the baseline's (no forecast replicates "
-                "across the zoo studies); run the probes (--data) to measure it."
+                "across the zoo studies); run the probes ({data}) to measure it."
             )
     gates = _gates_sentence(result)
     if gates:
