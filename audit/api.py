@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import torch
 
@@ -59,12 +59,12 @@ __all__ = [
 ]
 
 
-def load_result(path: str | os.PathLike) -> AuditResult:
+def load_result(path: str | os.PathLike[str]) -> AuditResult:
     """A result written by :func:`save_result` (or ``--json``/``--out``)."""
     return result_from_json(read_text(path, "JSON result", MAX_RESULT_BYTES), str(path))
 
 
-def save_result(result: AuditResult, path: str | os.PathLike) -> None:
+def save_result(result: AuditResult, path: str | os.PathLike[str]) -> None:
     write_atomic(Path(path), to_json(result))
 
 
@@ -112,7 +112,7 @@ class _ResolvedBaseline:
 
 
 def _resolve_baseline(
-    spec: str | os.PathLike | None,
+    spec: str | os.PathLike[str] | None,
     settings: SpectralSettings,
     device: torch.device,
     trust_code: bool,
@@ -175,9 +175,9 @@ def _run_info(device: torch.device, command: list[str] | None, precision: str) -
 
 
 def run_audit(
-    model: str | os.PathLike,
+    model: str | os.PathLike[str],
     *,
-    baseline: str | os.PathLike | None = None,
+    baseline: str | os.PathLike[str] | None = None,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
     trust_code: bool = False,
@@ -186,7 +186,7 @@ def run_audit(
     policy: Policy | None = None,
     command: list[str] | None = None,
     match_mode: str = "full",
-    calibration_path: str | os.PathLike | None = None,
+    calibration_path: str | os.PathLike[str] | None = None,
     loaded: LoadedModel | None = None,
     options: Mapping[str, str] | None = None,
 ) -> AuditResult:
@@ -240,7 +240,7 @@ def run_audit(
     return judged(measured, policy, calibration, options)
 
 
-def _layout_from_architecture(loaded, arch: str, arch_args: dict | None, num_classes: int | None):
+def _layout_from_architecture(loaded, arch: str, arch_args: dict[str, Any] | None, num_classes: int | None):
     """A weight-only checkpoint whose architecture the user named: each conv's groups,
     stride and dilation from the built architecture (a state_dict does not record them).
     If the architecture cannot be built here, the probes say why later; the layout stays
@@ -265,7 +265,7 @@ def _layout_from_architecture(loaded, arch: str, arch_args: dict | None, num_cla
 
 
 def build_profile(
-    model: str | os.PathLike,
+    model: str | os.PathLike[str],
     *,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
@@ -292,7 +292,7 @@ def build_profile(
 
 
 def run_track(
-    checkpoints: Sequence[str | os.PathLike],
+    checkpoints: Sequence[str | os.PathLike[str]],
     *,
     order: str = "auto",
     settings: SpectralSettings = SpectralSettings(),
@@ -367,7 +367,7 @@ def run_track(
     return result
 
 
-def _paper_protocol(result: TrackResult, ranked: list, placement) -> None:
+def _paper_protocol(result: TrackResult, ranked: list[Any], placement) -> None:
     """The seed paper's SSR per checkpoint: first conv layer, against the epoch-1 one."""
     from audit.spectral import paper as paper_protocol
 
@@ -429,15 +429,15 @@ def _zoo_cache_key(path: Path, init: Path | None, probes: ProbeOptions, settings
 
 
 def run_zoo(
-    checkpoints: Sequence[str | os.PathLike],
+    checkpoints: Sequence[str | os.PathLike[str]],
     *,
     probes: ProbeOptions,
-    init_dir: str | os.PathLike | None = None,
+    init_dir: str | os.PathLike[str] | None = None,
     settings: SpectralSettings = SpectralSettings(),
     device: str = "auto",
     trust_code: bool = False,
-    cache_dir: str | os.PathLike | None = None,
-    recipes: dict[str, dict] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    recipes: dict[str, dict[str, Any]] | None = None,
     resamples: int | None = None,
     command: list[str] | None = None,
     on_model=None,

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -919,7 +919,7 @@ def audit_command(
     _guarded(action, debug)
 
 
-def _write_outputs(write_report_into, result, out, html: bool, pdf: bool, also: list) -> list[Path]:
+def _write_outputs(write_report_into, result, out, html: bool, pdf: bool, also: list[Any]) -> list[Path]:
     """The report folder (with --out) and the other outputs (``also``: --json, --junit),
     replaced together or not at all; returns what was written."""
     from audit.io import write_all_atomic

@@ -16,7 +16,7 @@ import string
 from collections.abc import Mapping
 
 
-class _Spelling(dict):
+class _Spelling(dict[str, str]):
     """Option names in a hint: as given, else as the library's keyword argument."""
 
     def __missing__(self, key: str) -> str:

@@ -174,7 +174,7 @@ def describe_special(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
-def check_input_file(path: str | os.PathLike, what: str, max_bytes: int | None = None) -> int:
+def check_input_file(path: str | os.PathLike[str], what: str, max_bytes: int | None = None) -> int:
     """Size of the regular file ``path``, or one clear AuditError naming what it is.
 
     what: the kind of input, for the message ("policy file", "JSON result"...).
@@ -206,7 +206,7 @@ def check_input_file(path: str | os.PathLike, what: str, max_bytes: int | None =
     return info.st_size
 
 
-def read_text(path: str | os.PathLike, what: str, max_bytes: int) -> str:
+def read_text(path: str | os.PathLike[str], what: str, max_bytes: int) -> str:
     """The UTF-8 text of a small input file, checked first by :func:`check_input_file`."""
     check_input_file(path, what, max_bytes)
     try:
@@ -254,7 +254,7 @@ def _same_file(first: Path, second: Path) -> bool:
 
 
 def _refuse_unsafe_destination(
-    path: Path, inputs: Sequence[str | os.PathLike] = (), folder_may_be_created: bool = False
+    path: Path, inputs: Sequence[str | os.PathLike[str]] = (), folder_may_be_created: bool = False
 ) -> None:
     """A destination is never written through a symlink (a link committed in a pull request
     would make the report replace a file elsewhere), never one of the run's inputs, and
@@ -275,7 +275,7 @@ def _refuse_unsafe_destination(
         raise AuditError(f"cannot write {path}: its folder {parent} does not exist.")
 
 
-def check_output_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> None:
+def check_output_path(path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
     """Refuse, before any work, a destination that must not be written: a folder, a
     block device, a socket, a symlink to a file, one of ``inputs``, a file more than one
     missing folder deep (its folder is created as ``mkdir`` would, never ``mkdir -p``)."""
@@ -290,7 +290,7 @@ SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
 
 
 def check_output_folder(
-    folder: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (), names: Sequence[str] = ()
+    folder: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = (), names: Sequence[str] = ()
 ) -> None:
     """An output folder must be a folder (or not exist yet, in a folder that does: it is
     created as ``mkdir`` would, not ``mkdir -p``), not a symlink, and not one of the
@@ -360,7 +360,7 @@ def secondary_rank() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
 
 
-def write_all_atomic(files: Sequence[tuple[str | os.PathLike, str | bytes]]) -> None:
+def write_all_atomic(files: Sequence[tuple[str | os.PathLike[str], str | bytes]]) -> None:
     """Write several files so that either every regular file is replaced or none is.
 
     Each is first written to a temporary file beside it, with interrupts held back so
@@ -415,12 +415,12 @@ def write_all_atomic(files: Sequence[tuple[str | os.PathLike, str | bytes]]) -> 
                 temporary.unlink(missing_ok=True)
 
 
-def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], content: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename: never half a file."""
     write_all_atomic([(path, content)])
 
 
-def append_text(path: str | os.PathLike, text: str, what: str) -> None:
+def append_text(path: str | os.PathLike[str], text: str, what: str) -> None:
     """Append to a file someone else owns (a CI step summary); one clear line if we cannot."""
     path = Path(path)
     if secondary_rank():

@@ -18,7 +18,7 @@ __all__ = ["load_checkpoint", "LoadedModel"]
 
 
 def load_checkpoint(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     trust_code: bool = False,
     checkpoint_key: str | None = None,

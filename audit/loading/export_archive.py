@@ -87,7 +87,7 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _raw_tensor(archive: ApprovedZip, member: str, meta: dict) -> torch.Tensor:
+def _raw_tensor(archive: ApprovedZip, member: str, meta: dict[str, Any]) -> torch.Tensor:
     dtype = _DTYPES.get(meta["dtype"]) if isinstance(meta.get("dtype"), int) else None
     if dtype is None:
         raise AuditError(f"{archive.path}: {member} has a dtype this reader does not know ({meta.get('dtype')!r}).")
@@ -151,7 +151,7 @@ def _stored_tensors(archive: ApprovedZip, prefix: str, kind: str) -> dict[str, t
     return tensors
 
 
-def _sources(signature: dict) -> tuple[dict[str, str], list[str]]:
+def _sources(signature: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Graph input name -> stored tensor name; and the user inputs' names."""
     sources: dict[str, str] = {}
     user_inputs: list[str] = []
@@ -262,7 +262,7 @@ def read_export_archive(archive: ApprovedZip) -> ExportContents:
     return ExportContents(kernels, weights, shape, [renamed[n] for n in transformed], unused)
 
 
-def _follow(node: Any, sources: dict[str, str], tensors: dict, derived: dict[str, set[str]]) -> None:
+def _follow(node: Any, sources: dict[str, str], tensors: dict[str, Any], derived: dict[str, set[str]]) -> None:
     """Record which stored tensors each output of a (non-conv) node is computed from; the
     graph is in execution order, so every input was seen before. Read, never run."""
     if not isinstance(node, dict):
@@ -283,7 +283,7 @@ def _follow(node: Any, sources: dict[str, str], tensors: dict, derived: dict[str
             derived[body["name"]] = origin
 
 
-def _input_shape(graph: dict, user_inputs: list[str]) -> tuple[int | None, ...] | None:
+def _input_shape(graph: dict[str, Any], user_inputs: list[str]) -> tuple[int | None, ...] | None:
     """Shape of the first user input, None for a symbolic dimension (never evaluated)."""
     values = graph.get("tensor_values", {})
     if not user_inputs or not isinstance(values, dict) or not isinstance(values.get(user_inputs[0]), dict):

@@ -133,7 +133,7 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
-    facts: dict = field(default_factory=dict)  # what the checkpoint records: epoch, step, accuracy
+    facts: dict[str, Any] = field(default_factory=dict)  # what the checkpoint records: epoch, step, accuracy
     program: bool = False  # TorchScript / torch.export: its module exists only when its code is trusted
     needs_trust: str | None = None  # why running this file needs trust_code, when it is not runnable without
 

@@ -7,6 +7,7 @@ transposed), which a bare state_dict does not; these functions read that too.
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 import torch
 
@@ -63,7 +64,7 @@ _TRACED_SIGNATURES = {
 }
 
 
-def conv_call_arguments(node: ast.AST) -> dict | None:
+def conv_call_arguments(node: ast.AST) -> dict[str, Any] | None:
     """For a call ``torch.conv2d(...)`` / ``torch._convolution(...)`` in TorchScript code,
     its literal arguments by name (variables left out); None for any other node."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -80,7 +81,7 @@ def conv_call_arguments(node: ast.AST) -> dict | None:
     return values
 
 
-def _traced_conv_arguments(module: torch.nn.Module) -> dict:
+def _traced_conv_arguments(module: torch.nn.Module) -> dict[str, Any]:
     """Hyper-parameters of a *traced* TorchScript conv, read from its forward code.
 
     Tracing keeps only the weights as attributes; groups, stride and dilation survive
@@ -134,7 +135,7 @@ _CONV_OPS = {
 }
 
 
-def _bound_arguments(node) -> dict:
+def _bound_arguments(node) -> dict[str, Any]:
     """Arguments of an ATen call node by schema name, defaults filled in."""
     schema = node.target._schema
     values = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from audit.errors import AuditError
 from audit.formats import CHECKPOINT_SUFFIXES, EXPECTED
@@ -95,7 +96,7 @@ class TrainingOrder:
     label: str  # the x axis: "epoch", "step", "checkpoint (file order)"...
 
 
-def training_order(files: list[Path], facts: list[dict], order: str = "auto") -> TrainingOrder:
+def training_order(files: list[Path], facts: list[dict[str, Any]], order: str = "auto") -> TrainingOrder:
     """Positions in training of ``files`` (whose checkpoint facts are ``facts``), from the
     most trustworthy source that gives every file a distinct number; ``order="given"``
     keeps the files' order."""

@@ -38,7 +38,7 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def is_state_dict(obj: Any) -> TypeGuard[Mapping]:
+def is_state_dict(obj: Any) -> TypeGuard[Mapping[str, Any]]:
     """A mapping of str to tensors (a few non-tensor values, e.g. None, are tolerated)."""
     if not isinstance(obj, Mapping) or not obj:
         return False
@@ -91,7 +91,7 @@ def find_state_dict(checkpoint: Any, key: str | None = None) -> tuple[dict[str, 
     )
 
 
-def _tensors_only(mapping: Mapping) -> dict[str, torch.Tensor]:
+def _tensors_only(mapping: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in mapping.items() if isinstance(v, torch.Tensor)}
 
 

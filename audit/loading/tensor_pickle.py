@@ -64,7 +64,7 @@ class ScriptObject:
 
     qualified_name = ""
     state: Any = None
-    arguments: tuple = ()
+    arguments: tuple[Any, ...] = ()
 
     def __init__(self, *arguments: Any) -> None:
         self.arguments = arguments

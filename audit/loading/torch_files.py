@@ -54,7 +54,7 @@ class TorchContents:
     notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = None
     input_shape: tuple[int | None, ...] | None = None
-    facts: dict = field(default_factory=dict)  # epoch, step, recorded accuracy (checkpoint_facts)
+    facts: dict[str, Any] = field(default_factory=dict)  # epoch, step, recorded accuracy (checkpoint_facts)
     program: bool = False  # TorchScript / torch.export: running it runs the file's code
 
 

@@ -45,7 +45,7 @@ class ClassSource:
     parameters: list[str] = field(default_factory=list)
     buffers: list[str] = field(default_factory=list)
     constants: dict[str, Any] = field(default_factory=dict)
-    conv_weights: dict[str, dict] = field(default_factory=dict)  # attribute -> literal conv arguments
+    conv_weights: dict[str, dict[str, Any]] = field(default_factory=dict)  # attribute -> literal conv arguments
 
 
 @dataclass
@@ -172,7 +172,7 @@ def _class_name(obj: ScriptObject) -> str:
     return obj.qualified_name.rsplit(".", 1)[-1]
 
 
-def _conv_kernel(name: str, obj: ScriptObject, attributes: dict, source: ClassSource) -> ConvKernel | None:
+def _conv_kernel(name: str, obj: ScriptObject, attributes: dict[str, Any], source: ClassSource) -> ConvKernel | None:
     weight = attributes.get("weight")
     hyper = set(source.constants) | set(attributes)
     by_class = _class_name(obj) in CONV_CLASS_NAMES or {"groups", "stride", "dilation"} <= hyper

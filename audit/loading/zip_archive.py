@@ -86,7 +86,7 @@ class ApprovedZip:
     Use as a context manager; raises AuditError (one line) on anything ambiguous or damaged.
     """
 
-    def __init__(self, path: str | os.PathLike, content: bytes | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], content: bytes | None = None) -> None:
         """``content``: the archive's bytes when it is a member of another archive (a .pt2
         holds torch.save archives); ``path`` then only names it in messages."""
         self.path = Path(path)

@@ -11,6 +11,7 @@ uses), read by random corruptions only. :mod:`audit.probes.registry` names them 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -125,7 +126,7 @@ IMAGENETC_PARAMETERS = {  # make_imagenet_c.py, for 224-px center crops
 }
 
 
-def _level(table: dict, name: str, severity: float, benchmark: str) -> float:
+def _level(table: dict[str, Any], name: str, severity: float, benchmark: str) -> float:
     level = int(severity)
     if not 1 <= level <= 5 or level != severity:
         raise ValueError(f"{benchmark} severities are 1-5, got {severity}")

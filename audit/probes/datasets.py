@@ -345,7 +345,7 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def load_dataset(
     spec: str,
-    root: str | os.PathLike | None = None,
+    root: str | os.PathLike[str] | None = None,
     *,
     download: bool = True,
     input_size: int | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from typing import Any
 
 import torch
 
@@ -35,7 +36,7 @@ def _png(image: torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def example_strip(dataset: ImageSet, probes: list[Probe], seed: int, stored_uint8: bool = True) -> list[dict]:
+def example_strip(dataset: ImageSet, probes: list[Probe], seed: int, stored_uint8: bool = True) -> list[dict[str, Any]]:
     """[{'probe', 'label', 'png'}]: the data set's first image, clean and under each probe
     at its middle severity (with the noise that image gets in the audit)."""
     from audit.probes.suite import task_stream

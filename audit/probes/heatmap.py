@@ -4,6 +4,7 @@ perturbation per frequency, for the model and the baseline on the same images.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -143,7 +144,7 @@ def run_fourier_heatmap(
     with progress(len(frequencies), show_progress, "Fourier heat map", unit="frequencies") as advance:
         for first in range(0, len(frequencies), per_forward):
             group = list(enumerate(frequencies))[first : first + per_forward]
-            rates: dict[str, list] = {name: [] for name in runners}
+            rates: dict[str, list[Any]] = {name: [] for name in runners}
             if count <= batch_size:
                 perturbed = torch.cat(
                     [

@@ -11,13 +11,14 @@ baseline see the same corrupted images.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import torch
 
 BLOCK = 64  # images per generator
 # The block drawn last, reused while consecutive batches fall in it: a batch smaller than
 # a block (16 images of 224 px) would otherwise draw the whole block again each time.
-_last_block: tuple[tuple, torch.Tensor] | None = None
+_last_block: tuple[tuple[Any, ...], torch.Tensor] | None = None
 
 
 def _block_seed(seed: int, stream: str, block: int) -> int:
@@ -30,7 +31,7 @@ class ImageNoise:
     def __init__(self, seed: int, stream: str, start: int, device: torch.device | str) -> None:
         self.seed, self.stream, self.start, self.device = seed, stream, start, torch.device(device)
 
-    def _rows(self, count: int, draw, kind: tuple) -> torch.Tensor:
+    def _rows(self, count: int, draw, kind: tuple[Any, ...]) -> torch.Tensor:
         global _last_block
         first, last = self.start // BLOCK, (self.start + count - 1) // BLOCK
         blocks = []

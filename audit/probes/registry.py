@@ -7,6 +7,7 @@ entry here and one test. Presets name groups of probes; aliases are short names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -96,7 +97,7 @@ class Probe:
         first, last = (self.describe(v).removeprefix(prefix).removesuffix(suffix) for v in (values[0], values[-1]))
         return f"{prefix}{first}–{last}{suffix}"
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """What a result records about the probe (its JSON ``probes`` entry)."""
         return {
             "name": self.name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -231,7 +232,7 @@ def make_runner(
     precision: str = "fp32",
     logits: str | None = None,
     arch: str | None = None,
-    arch_args: dict | None = None,
+    arch_args: dict[str, Any] | None = None,
     num_classes: int | None = None,
 ):
     """A runner for a :class:`~audit.loading.kernels.LoadedModel`: its own module, its ONNX file, or

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ class ProbeOptions:
     precision: str = "fp32"
     logits: str | None = None  # which model output holds the logits, when several could
     arch: str | None = None
-    arch_args: dict | None = None
+    arch_args: dict[str, Any] | None = None
     num_classes: int | None = None
     input_size: int | None = None
     mean: tuple[float, ...] | None = None
@@ -58,7 +59,7 @@ class ProbeOptions:
     heatmap_budget: float = 600.0  # seconds the heat map may take, estimated from the suite's throughput
     show_progress: bool = False
     baseline_arch: str | None = None  # the baseline's own architecture, when it differs
-    baseline_arch_args: dict | None = None
+    baseline_arch_args: dict[str, Any] | None = None
     stored_uint8: bool = True  # CIFAR-10-C probes store their images as uint8, as published
     resize: int | None = None  # image folders: shorter side, before the crop
     crop: int | None = None  # image folders: centre crop
@@ -288,7 +289,7 @@ def run_probes(
     return section
 
 
-def fill_results(section: ProbeSection, tasks: list, model: Outcomes, baseline: Outcomes | None) -> None:
+def fill_results(section: ProbeSection, tasks: list[Any], model: Outcomes, baseline: Outcomes | None) -> None:
     """Results and clean numbers of ``section`` from per-image outcomes."""
     results, clean = summarise(tasks, model, baseline, section.image_shape[-1], section.seed)
     section.results = results
@@ -303,7 +304,7 @@ def fill_results(section: ProbeSection, tasks: list, model: Outcomes, baseline: 
         section.judged = judge_probes(tasks, model, baseline, section.num_classes, section.seed)
 
 
-def _saved_outcomes(saved: ProbeSection, tasks: list, count: int) -> Outcomes | None:
+def _saved_outcomes(saved: ProbeSection, tasks: list[Any], count: int) -> Outcomes | None:
     """A saved result's per-image outcomes for ``tasks``, None if it does not hold them all."""
     by_key = {(r.probe, float(r.severity)): r for r in saved.results}
     if saved.clean_correct is None:
@@ -318,7 +319,7 @@ def _saved_outcomes(saved: ProbeSection, tasks: list, count: int) -> Outcomes | 
     return Outcomes(correct=correct, agrees=np.ones_like(correct))
 
 
-def attach_saved_baseline(section: ProbeSection, saved: ProbeSection | None, tasks: list, model: Outcomes) -> None:
+def attach_saved_baseline(section: ProbeSection, saved: ProbeSection | None, tasks: list[Any], model: Outcomes) -> None:
     """Compare with a saved result's probes, image by image, when they were measured on
     the same images (data set, samples, seed) and hold per-image outcomes; otherwise fill
     what can be filled and say why the comparison is not paired."""

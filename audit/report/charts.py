@@ -112,7 +112,7 @@ def depth_heatmap(result) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
     for layer in layers:
         groups.setdefault(tuple(layer.kernel_size), []).append(layer)
     largest = max(max(l.radial_energy) for l in layers) or 1
@@ -373,7 +373,7 @@ GROUP_COLOURS = ("#1f3b73", "#9a6b00", "#2f7d4f", "#8c2d5a", "#4d4d4d", "#5b8fd1
 
 
 @_styled
-def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cells: dict) -> str:
+def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cells: dict[tuple[str, str], Any]) -> str:
     """One small scatter per statistic: its value (x) against the drop under ``probe``
     (y), one marker shape per architecture, titled with the within-architecture rho."""
     from audit.report.format import label, rho_text

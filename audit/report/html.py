@@ -78,7 +78,7 @@ def _write_rendered(
     html: bool,
     pdf: bool,
     json: bool,
-    extra: Sequence[tuple[str | os.PathLike, str | bytes]] = (),
+    extra: Sequence[tuple[str | os.PathLike[str], str | bytes]] = (),
 ) -> list[Path]:
     """Finish rendering (the PDF), then write each file atomically: STEM.html, STEM.pdf,
     ``json_name`` and any ``extra`` files. Nothing is written before everything has rendered."""
@@ -99,12 +99,12 @@ REPORT_FILES = ("report.html", "report.pdf", "result.json")
 TRACK_FILES = ("track.html", "track.pdf", "track.json")
 ZOO_FILES = ("zoo.html", "zoo.pdf", "zoo.json", "zoo.md")
 
-Outputs = Sequence[tuple[str | os.PathLike, str | bytes]]
+Outputs = Sequence[tuple[str | os.PathLike[str], str | bytes]]
 
 
 def write_report(
     result: AuditResult,
-    folder: str | os.PathLike,
+    folder: str | os.PathLike[str],
     *,
     html: bool = True,
     pdf: bool = True,

@@ -9,6 +9,7 @@ middle.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -98,7 +99,7 @@ def layer_table(result: AuditResult, width: int) -> tuple[Table, list[str]]:
     return table, notes
 
 
-def _probe_names(result: AuditResult) -> dict[str, dict]:
+def _probe_names(result: AuditResult) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in result.probes.probes} if result.probes is not None else {}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -22,11 +23,11 @@ from audit.rules.verdict import track_verdict
 from audit.schema import AuditResult, RunInfo, TrackResult, measured
 
 
-def _card(label: str, value: str, detail: str = "") -> dict:
+def _card(label: str, value: str, detail: str = "") -> dict[str, Any]:
     return {"label": label, "value": value, "detail": detail}
 
 
-def _key_numbers(result: AuditResult) -> list[dict]:
+def _key_numbers(result: AuditResult) -> list[dict[str, Any]]:
     summary = result.spectral.summary
     against = "white noise" if result.spectral.baseline.kind == "white-noise" else "the baseline"
     numbers = [
@@ -60,13 +61,13 @@ def _key_numbers(result: AuditResult) -> list[dict]:
     return numbers
 
 
-def _probe_groups(result: AuditResult) -> dict | None:
+def _probe_groups(result: AuditResult) -> dict[str, Any] | None:
     """The probe table as groups (one per probe, kept together on a page)."""
     section = result.probes
     if section is None:
         return None
     meta = {p["name"]: p for p in section.probes}
-    groups: dict[str, dict] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for r in section.results:
         group = groups.setdefault(
             r.probe, {"probe": r.probe, "parameter": meta.get(r.probe, {}).get("parameter", ""), "rows": []}
@@ -152,7 +153,7 @@ def _run_facts(result: AuditResult) -> list[tuple[str, str]]:
     return facts
 
 
-def _gates(result: AuditResult) -> dict | None:
+def _gates(result: AuditResult) -> dict[str, Any] | None:
     gates = getattr(result, "gates", None)
     if gates is None:
         return None
@@ -179,7 +180,7 @@ SPECTRAL_CAPTIONS = {
 }
 
 
-def report_context(result: AuditResult, options: Mapping[str, str] | None = None) -> dict:
+def report_context(result: AuditResult, options: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Plain data for the templates; charts are SVG strings marked safe (matplotlib
     escapes the text it writes, layer names included)."""
     settings = result.spectral.settings
@@ -278,7 +279,7 @@ def report_context(result: AuditResult, options: Mapping[str, str] | None = None
     }
 
 
-def track_context(track: TrackResult) -> dict:
+def track_context(track: TrackResult) -> dict[str, Any]:
     run = track.run or RunInfo("unknown", "unknown", "unknown", "unknown")  # built by a library call
     context = {
         "title": Path(track.points[0].path).parent.name or Path(track.points[0].path).name,

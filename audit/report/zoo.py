@@ -7,6 +7,8 @@ and marks those whose 95% interval excludes zero as supported.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from audit.probes.registry import PROBES
@@ -30,7 +32,7 @@ def weakest(zoo: ZooResult, count: int) -> list[Correlation]:
     ]
 
 
-def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict]:
+def middle_rows(zoo: ZooResult) -> tuple[list[str], list[tuple[str, str]], dict[tuple[str, str], Correlation]]:
     """The matrix at each probe's middle severity: statistics, (probe, condition) columns,
     {(statistic, probe): Correlation}."""
     by_probe: dict[str, list[Correlation]] = {}
@@ -134,7 +136,7 @@ def zoo_markdown(zoo: ZooResult, title: str = "Zoo study", count: int = 5) -> st
     return "\n".join(lines) + "\n"
 
 
-def zoo_context(zoo: ZooResult) -> dict:
+def zoo_context(zoo: ZooResult) -> dict[str, Any]:
     """What templates/zoo.html shows."""
     run = zoo.run or RunInfo("unknown", "unknown", "unknown", "unknown")  # built by a library call
     from markupsafe import Markup
@@ -196,7 +198,7 @@ def zoo_context(zoo: ZooResult) -> dict:
     }
 
 
-def _view_row(c: Correlation) -> dict:
+def _view_row(c: Correlation) -> dict[str, Any]:
     return {
         "statistic": label(c.statistic),
         "condition": c.condition,

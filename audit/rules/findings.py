@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from audit.probes.registry import PROBES, condition, judged_conditions
 from audit.rules import kinds
@@ -440,7 +441,7 @@ def forecast_message(made: list[Forecast]) -> str:
     )
 
 
-def _forecast_evidence(forecast: Forecast) -> dict:
+def _forecast_evidence(forecast: Forecast) -> dict[str, Any]:
     return {
         "statistic": forecast.statistic,
         "probe": forecast.probe,
@@ -590,7 +591,7 @@ def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) ->
     ]
 
 
-def _evidence(row: ProbeResult) -> dict:
+def _evidence(row: ProbeResult) -> dict[str, Any]:
     return {
         "probe": row.probe,
         "severity": row.severity,

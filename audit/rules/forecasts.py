@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from audit.errors import AuditError
 from audit.probes.registry import PROBES
@@ -68,7 +69,7 @@ class Calibration:
             None,
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         import dataclasses
 
         return {
@@ -81,7 +82,7 @@ class Calibration:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Calibration:
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
         if not isinstance(data, dict) or data.get("kind") != "zoo-calibration":
             raise AuditError("not a spectral-audit zoo calibration (its 'kind' is not 'zoo-calibration').")
         try:
@@ -99,7 +100,7 @@ def calibration_from_zoo(zoo: ZooResult, description: str) -> Calibration:
     return Calibration(description, len(zoo.models), zoo.groups, list(zoo.correlations))
 
 
-def load_calibration(path: str | os.PathLike) -> Calibration:
+def load_calibration(path: str | os.PathLike[str]) -> Calibration:
     """A calibration file, or a ``spectral-audit zoo --json`` table (a user's own study)."""
     from audit.io import read_text
 

@@ -168,7 +168,7 @@ def policy_from_mapping(data: Any, source: str) -> Policy:
     return policy
 
 
-def _parse_toml(path: Path, what: str) -> dict:
+def _parse_toml(path: Path, what: str) -> dict[str, Any]:
     text = read_text(path, what, MAX_POLICY_BYTES)
     try:
         return tomllib.loads(text)
@@ -178,7 +178,7 @@ def _parse_toml(path: Path, what: str) -> dict:
         raise AuditError(f"{what} {path} nests tables or arrays too deeply to be a policy.")
 
 
-def _tool_table(data: dict, path: Path) -> Any:
+def _tool_table(data: dict[str, Any], path: Path) -> Any:
     """``[tool.spectral-audit]`` of a parsed pyproject.toml, None if absent."""
     tool = data.get("tool")
     if tool is None:
@@ -194,7 +194,7 @@ def _tool_table(data: dict, path: Path) -> Any:
     return table
 
 
-def load_policy(path: str | os.PathLike | None = None, search_from: Path | None = None) -> Policy:
+def load_policy(path: str | os.PathLike[str] | None = None, search_from: Path | None = None) -> Policy:
     """The policy in ``path``, else ``[tool.spectral-audit]`` of the nearest pyproject.toml
     (from ``search_from``, default the working directory, upwards), else an empty policy."""
     if path is not None:

@@ -207,7 +207,7 @@ class ProbeSection:
     clean_accuracy: float | None
     baseline_clean_accuracy: float | None
     results: list[ProbeResult]
-    probes: list[dict] = field(default_factory=list)  # name, parameter, description per probe
+    probes: list[dict[str, Any]] = field(default_factory=list)  # name, parameter, description per probe
     heatmap: FourierHeatmap | None = None
     seconds: float = 0.0
     images_per_second: float = 0.0
@@ -221,7 +221,9 @@ class ProbeSection:
     clean_correct: str | None = None  # per-image outcomes (base64 bits)
     paired: bool = False  # model and baseline compared image by image
     statistics: str | None = None  # how the intervals were computed
-    examples: list[dict] = field(default_factory=list)  # probe, label, png (base64): one image under each probe
+    examples: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # probe, label, png (base64): one image under each probe
     non_finite_logits: int = 0  # clean images whose logits held NaN or Inf (counted as wrong)
     baseline_non_finite_logits: int = 0
     judged: list[ProbeVerdict] = field(default_factory=list)  # per probe, against a paired baseline

@@ -22,6 +22,7 @@ carries its baseline's HFER and h), which is what a forecast compares.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def spectral_statistics(layers: list[LayerSpectrum], baseline: bool = False) -> 
     ``baseline``, the same statistics of the baseline each layer was compared with."""
     hfer_field, h_field = ("baseline_hfer", "baseline_paper_h") if baseline else ("hfer", "paper_h")
     spectral = [l for l in layers if l.hfer is not None and getattr(l, hfer_field) is not None]
-    thirds: list = np.array_split(np.arange(len(spectral)), 3) if len(spectral) >= 3 else [[], [], []]
+    thirds: list[Any] = np.array_split(np.arange(len(spectral)), 3) if len(spectral) >= 3 else [[], [], []]
     early, middle, late = ([spectral[i] for i in part] for part in thirds)
     return {
         "network_hfer": _mean(spectral, hfer_field),

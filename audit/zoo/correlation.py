@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -98,7 +99,7 @@ def _within_and_partial(x, y, labels, control):
 
 
 def held_out_within(
-    x: np.ndarray, y: np.ndarray, groups, folds: list, control: np.ndarray | None = None
+    x: np.ndarray, y: np.ndarray, groups, folds: list[Any], control: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """Out-of-sample check of the within-architecture correlations: for each distinct fold
     label, the within rho (with ``control`` held fixed where given: the statistic the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def zoo_row(
     audit: AuditResult,
     padded_layers: list[LayerSpectrum] | None = None,
     ssr_init: float | None = None,
-    recipe: dict | None = None,
+    recipe: dict[str, Any] | None = None,
 ) -> ZooModel:
     """One model's row: its statistics and, per probe and severity, its drop."""
     if audit.probes is None:
