@@ -20,6 +20,8 @@ Data flows one way, and the sub-packages follow it::
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.2.0"
 
 __all__ = ["AuditError", "run_audit", "build_profile", "run_track", "load_result", "save_result", "__version__"]
@@ -34,7 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # PEP 562: the API (and torch behind it) is imported on first use, not by `import audit`.
     if name in _LAZY:
         import importlib

@@ -24,8 +24,9 @@ import os
 import signal
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from audit.errors import AuditError
 
@@ -46,7 +47,7 @@ class Interrupted(KeyboardInterrupt):
         return 128 + int(self.signum)
 
 
-def _on_signal(signum, frame) -> None:
+def _on_signal(signum: int, frame: Any) -> None:
     global _received_signal
     _received_signal = signum
     raise Interrupted(signum)
@@ -82,7 +83,7 @@ written: list[Path] = []
 
 
 @contextlib.contextmanager
-def _signals_deferred():
+def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM back (where the platform can) while temporary files exist."""
     mask = {signal.SIGINT, signal.SIGTERM}
     blocked = hasattr(signal, "pthread_sigmask")
@@ -130,7 +131,7 @@ def remove_scratch() -> None:
 
 
 @contextlib.contextmanager
-def home_and_tmp_in_scratch():
+def home_and_tmp_in_scratch() -> Iterator[None]:
     """$HOME and $TMPDIR pointed at the scratch folder while a library sets itself up."""
     names = ("HOME", "TMPDIR", "TEMP", "TMP")
     saved = {name: os.environ.get(name) for name in names}

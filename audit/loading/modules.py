@@ -135,7 +135,7 @@ _CONV_OPS = {
 }
 
 
-def _bound_arguments(node) -> dict[str, Any]:
+def _bound_arguments(node: Any) -> dict[str, Any]:
     """Arguments of an ATen call node by schema name, defaults filled in."""
     schema = node.target._schema
     values = {}
@@ -149,7 +149,7 @@ def _bound_arguments(node) -> dict[str, Any]:
     return values
 
 
-def kernels_from_exported_program(program) -> list[ConvKernel]:
+def kernels_from_exported_program(program: Any) -> list[ConvKernel]:
     """Kernels of a ``torch.export`` ExportedProgram, read from its ATen graph.
 
     Each convolution call's weight input is traced back to the parameter it came from,

@@ -23,7 +23,7 @@ from audit.loading.state_dict import count_parameters
 _CONV_OPS = {"Conv": False, "ConvTranspose": True}  # op type -> transposed
 
 
-def _external_location(tensor) -> str | None:
+def _external_location(tensor: Any) -> str | None:
     import onnx
 
     if tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -32,7 +32,7 @@ def _external_location(tensor) -> str | None:
     return entries.get("location", "")
 
 
-def check_external_data(model, folder: Path, path: Path) -> None:
+def check_external_data(model: Any, folder: Path, path: Path) -> None:
     """Refuse external data outside ``folder`` and say which files are missing."""
     missing = []
     for tensor in model.graph.initializer:
@@ -60,7 +60,7 @@ def check_external_data(model, folder: Path, path: Path) -> None:
         )
 
 
-def _attributes(node) -> dict[str, Any]:
+def _attributes(node: Any) -> dict[str, Any]:
     import onnx
 
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -119,7 +119,7 @@ def _integer_weight(values: torch.Tensor, zero_point: torch.Tensor | None) -> to
 STANDARD_DOMAINS = ("", "ai.onnx")
 
 
-def foreign_domains(model) -> list[str]:
+def foreign_domains(model: Any) -> list[str]:
     """Operator domains beyond the ONNX standard that running ``model`` would use: custom
     operators (kernels from a library registered with onnxruntime), ``ai.onnx.ml``,
     training and preview domains, ``com.microsoft`` contrib ops; in the graph, its
@@ -177,7 +177,7 @@ def read_onnx(path: Path) -> tuple[list[ConvKernel], int, list[str], list[str]]:
             return None
         return torch.from_numpy(np.array(numpy_helper.to_array(constants[name]), copy=True))
 
-    def optional(node, index: int) -> torch.Tensor | None:
+    def optional(node: Any, index: int) -> torch.Tensor | None:
         return constant(node.input[index]) if len(node.input) > index and node.input[index] else None
 
     kernels, notes, quantised = [], [], []

@@ -12,6 +12,7 @@ import os
 import struct
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from audit.errors import AuditError
 from audit.formats import EXPECTED, ONNX, SAFETENSORS, TORCH_EXPORT, TORCH_SAVE, TORCHSCRIPT  # noqa: F401
@@ -19,7 +20,7 @@ from audit.io import check_input_file
 from audit.loading.zip_archive import ZIP_MAGIC, ApprovedZip
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20, stream=None) -> str:
+def sha256_of(path: Path, chunk: int = 1 << 20, stream: BinaryIO | None = None) -> str:
     """SHA-256 of a file; of ``stream`` (from its start) when given, so that the digest is of
     the very bytes an open :class:`ApprovedZip` reads."""
     digest = hashlib.sha256()

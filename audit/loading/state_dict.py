@@ -199,7 +199,7 @@ ACCURACY_KEYS = (
 )
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) and math.isfinite(value):

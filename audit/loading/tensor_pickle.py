@@ -22,6 +22,7 @@ import collections
 import io
 import pickle
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -78,19 +79,21 @@ class _StorageType:
         self.dtype = dtype
 
 
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_ignored) -> torch.Tensor:
+def _rebuild_tensor(
+    storage: torch.Tensor, offset: int, size: Sequence[int], stride: Sequence[int], *_ignored: Any
+) -> torch.Tensor:
     if not isinstance(storage, torch.Tensor):
         raise pickle.UnpicklingError("a tensor whose storage is not a storage")
     return storage.as_strided(tuple(size), tuple(stride), int(offset))
 
 
-def _rebuild_parameter(data: torch.Tensor, *_ignored) -> torch.Tensor:
+def _rebuild_parameter(data: torch.Tensor, *_ignored: Any) -> torch.Tensor:
     if not isinstance(data, torch.Tensor):
         raise pickle.UnpicklingError("a parameter that is not a tensor")
     return data
 
 
-def _identity(value: Any, *_ignored) -> Any:
+def _identity(value: Any, *_ignored: Any) -> Any:
     return value
 
 

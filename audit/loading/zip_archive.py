@@ -224,5 +224,5 @@ class ApprovedZip:
     def __enter__(self) -> ApprovedZip:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -42,7 +42,7 @@ def parse_arch_args(text: str | None) -> dict[str, Any]:
     return arguments
 
 
-def _import_class(spec: str):
+def _import_class(spec: str) -> Any:
     location, _, name = spec.rpartition(":")
     if location.endswith(".py"):
         path = Path(location)

@@ -32,7 +32,9 @@ def gaussian_noise(images: torch.Tensor, sigma: float, generator: torch.Generato
     return (images + sigma * standard_normal(images, generator)).clamp_(0.0, 1.0)
 
 
-def gaussian_kernel1d(kernel_size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+def gaussian_kernel1d(
+    kernel_size: int, sigma: float, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Normalised 1-D Gaussian taps at integer offsets -(k-1)/2 ... (k-1)/2."""
     half = (kernel_size - 1) / 2
     offsets = torch.linspace(-half, half, kernel_size, device=device, dtype=dtype)
@@ -55,7 +57,7 @@ def separable_gaussian(images: torch.Tensor, kernel_size: int, sigma: float, pad
     return F.conv2d(F.conv2d(padded, horizontal, groups=channels), vertical, groups=channels)
 
 
-def gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> torch.Tensor:
+def gaussian_blur(images: torch.Tensor, kernel_size: float, generator: Any = None) -> torch.Tensor:
     """Gaussian blur with an odd kernel size k and sigma = 0.15 k + 0.35 px (the sigma
     torchvision's ``gaussian_blur`` and OpenCV choose for a given k), reflect padding, at
     any image size (:mod:`audit.probes.sweeps` chooses k per size).
@@ -66,7 +68,7 @@ def gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> t
     return separable_gaussian(images, k, blur_sigma(k), "reflect")
 
 
-def low_resolution(images: torch.Tensor, resolution: float, generator=None) -> torch.Tensor:
+def low_resolution(images: torch.Tensor, resolution: float, generator: Any = None) -> torch.Tensor:
     """Bilinear (antialiased) down-sampling to r x r, then bilinear back up to H x W."""
     height, width = images.shape[-2:]
     r = int(resolution)
@@ -76,7 +78,7 @@ def low_resolution(images: torch.Tensor, resolution: float, generator=None) -> t
     return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
 
 
-def _frequency_disc(height: int, width: int, radius: float, device) -> torch.Tensor:
+def _frequency_disc(height: int, width: int, radius: float, device: torch.device) -> torch.Tensor:
     """Boolean (H, W) mask, in unshifted FFT order, of frequencies within ``radius``
     (in cycles per image, i.e. FFT index units) of DC."""
     fy = torch.fft.fftfreq(height, d=1.0 / height, device=device)
@@ -90,13 +92,13 @@ def _keep_frequencies(images: torch.Tensor, radius: float, inside: bool) -> torc
     return torch.fft.ifft2(spectrum * (disc if inside else ~disc)).real.to(images.dtype)
 
 
-def low_pass(images: torch.Tensor, radius: float, generator=None) -> torch.Tensor:
+def low_pass(images: torch.Tensor, radius: float, generator: Any = None) -> torch.Tensor:
     """Keep only frequencies within ``radius`` cycles/image (a disc in the Fourier domain).
     A constant image is unchanged; a 1-pixel checkerboard is removed. Not clipped."""
     return _keep_frequencies(images, radius, inside=True)
 
 
-def high_pass(images: torch.Tensor, radius: float, generator=None) -> torch.Tensor:
+def high_pass(images: torch.Tensor, radius: float, generator: Any = None) -> torch.Tensor:
     """Keep only frequencies beyond ``radius`` cycles/image: the complement of
     :func:`low_pass` (the two add up to the image). Not clipped: the mean is removed."""
     return _keep_frequencies(images, radius, inside=False)
@@ -153,12 +155,12 @@ def skimage_gaussian(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return separable_gaussian(images, 2 * radius + 1, sigma, "replicate")
 
 
-def c10c_gaussian_noise(images, severity, generator):
+def c10c_gaussian_noise(images: torch.Tensor, severity: float, generator: Any) -> torch.Tensor:
     """x + N(0, c), clipped (make_cifar_c.py's gaussian_noise)."""
     return gaussian_noise(images, _c10c("gaussian_noise", severity), generator)
 
 
-def c10c_gaussian_blur(images, severity, generator=None):
+def c10c_gaussian_blur(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     """skimage's Gaussian blur as CIFAR-10-C applies it. Sigma is CIFAR-10-C's for 32-px
     images, scaled with the image size (unchanged at 32 px)."""
     return skimage_gaussian(images, _c10c("gaussian_blur", severity) * images.shape[-1] / 32)
@@ -224,15 +226,15 @@ def contrast(images: torch.Tensor, factor: float) -> torch.Tensor:
     return ((images - means) * factor + means).clamp_(0.0, 1.0)
 
 
-def c10c_pixelate(images, severity, generator=None):
+def c10c_pixelate(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return pixelate(images, _c10c("pixelate", severity))
 
 
-def c10c_contrast(images, severity, generator=None):
+def c10c_contrast(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return contrast(images, _c10c("contrast", severity))
 
 
-def c10c_jpeg(images, severity, generator=None):
+def c10c_jpeg(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return jpeg(images, int(_c10c("jpeg", severity)))
 
 
@@ -243,23 +245,23 @@ def c10c_jpeg(images, severity, generator=None):
 # reproduced: the published files are stored as JPEG quality 85 after each corruption.
 
 
-def inc_gaussian_noise(images, severity, generator):
+def inc_gaussian_noise(images: torch.Tensor, severity: float, generator: Any) -> torch.Tensor:
     return gaussian_noise(images, _inc("gaussian_noise", severity), generator)
 
 
-def inc_gaussian_blur(images, severity, generator=None):
+def inc_gaussian_blur(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return skimage_gaussian(images, _inc("gaussian_blur", severity) * images.shape[-1] / 224)
 
 
-def inc_pixelate(images, severity, generator=None):
+def inc_pixelate(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return pixelate(images, _inc("pixelate", severity))
 
 
-def inc_contrast(images, severity, generator=None):
+def inc_contrast(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return contrast(images, _inc("contrast", severity))
 
 
-def inc_jpeg(images, severity, generator=None):
+def inc_jpeg(images: torch.Tensor, severity: float, generator: Any = None) -> torch.Tensor:
     return jpeg(images, int(_inc("jpeg", severity)))
 
 
@@ -281,7 +283,7 @@ def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
 # --- the seed paper's own sweeps (its experiments/exp_c, exp_d scripts) ---------------------
 
 
-def paper_gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None) -> torch.Tensor:
+def paper_gaussian_blur(images: torch.Tensor, kernel_size: float, generator: Any = None) -> torch.Tensor:
     """torchvision GaussianBlur(k, sigma=0.3k + 0.8), reflect padding, as the seed paper's
     blur experiment calls it (not torchvision's default sigma, 0.15k + 0.35)."""
     k = int(kernel_size)
@@ -290,7 +292,7 @@ def paper_gaussian_blur(images: torch.Tensor, kernel_size: float, generator=None
     return separable_gaussian(images, k, 0.3 * k + 0.8 * images.shape[-1] / 32, "reflect")
 
 
-def paper_low_resolution(images: torch.Tensor, resolution: float, generator=None) -> torch.Tensor:
+def paper_low_resolution(images: torch.Tensor, resolution: float, generator: Any = None) -> torch.Tensor:
     """Bilinear down to r x r and back up, align_corners=False and *no* antialiasing, as the
     seed paper's resolution experiment does (identity at r >= the image size)."""
     height, width = images.shape[-2:]

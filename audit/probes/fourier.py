@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from audit.probes.noise import random_signs
 
 
-def fourier_basis(height: int, width: int, u: int, v: int, device=None) -> torch.Tensor:
+def fourier_basis(height: int, width: int, u: int, v: int, device: torch.device | None = None) -> torch.Tensor:
     """Real Fourier basis image of frequency (u, v) cycles/image with unit L2 norm (H, W):
     cos(theta) + sin(theta) = sqrt(2) cos(theta - pi/4), theta = 2 pi (u y / H + v x / W).
 
@@ -25,7 +26,7 @@ def fourier_basis(height: int, width: int, u: int, v: int, device=None) -> torch
     return basis / basis.norm()
 
 
-def fourier_perturbation(images: torch.Tensor, basis: torch.Tensor, norm: float, generator) -> torch.Tensor:
+def fourier_perturbation(images: torch.Tensor, basis: torch.Tensor, norm: float, generator: Any) -> torch.Tensor:
     """x + r * norm * basis per image and channel, r = +-1 at random, clipped (Yin et al. 2019)."""
     signs = random_signs((images.shape[0], images.shape[1], 1, 1), generator, images.device, images.dtype)
     return (images + signs * norm * basis).clamp_(0.0, 1.0)

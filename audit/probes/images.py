@@ -5,8 +5,10 @@ before any pixel is (decompression bombs, corrupt files: one line each)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +43,7 @@ class ImageSet:
 
 
 @contextlib.contextmanager
-def _checked_image(file: Path):
+def _checked_image(file: Path) -> Any:
     """A Pillow image whose header was checked: a decompression bomb (a small file that
     declares a huge image) is refused before any pixel is decoded, and a corrupt file
     gives one line, not a decoder's chatter."""
@@ -73,7 +75,7 @@ def image_size(file: Path) -> tuple[int, int]:
         return image.size
 
 
-def decode_image(file: Path, transform=None) -> torch.Tensor:
+def decode_image(file: Path, transform: Callable[[Any], Any] | None = None) -> torch.Tensor:
     """One image file as uint8 RGB (3, H, W), with Pillow, after the header checks.
     ``transform`` (PIL image -> PIL image) is applied to the RGB image before conversion."""
     with _checked_image(file) as image:

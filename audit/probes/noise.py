@@ -11,6 +11,7 @@ baseline see the same corrupted images.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,7 +32,9 @@ class ImageNoise:
     def __init__(self, seed: int, stream: str, start: int, device: torch.device | str) -> None:
         self.seed, self.stream, self.start, self.device = seed, stream, start, torch.device(device)
 
-    def _rows(self, count: int, draw, kind: tuple[Any, ...]) -> torch.Tensor:
+    def _rows(
+        self, count: int, draw: Callable[[torch.Generator], torch.Tensor], kind: tuple[Any, ...]
+    ) -> torch.Tensor:
         global _last_block
         first, last = self.start // BLOCK, (self.start + count - 1) // BLOCK
         blocks = []
@@ -61,14 +64,14 @@ class ImageNoise:
         return (2 * bits - 1).to(dtype)
 
 
-def standard_normal(images: torch.Tensor, source) -> torch.Tensor:
+def standard_normal(images: torch.Tensor, source: Any) -> torch.Tensor:
     """N(0, 1) noise shaped like ``images`` from an :class:`ImageNoise` or a torch.Generator."""
     if isinstance(source, ImageNoise):
         return source.normal(tuple(images.shape), images.dtype)
     return torch.randn(images.shape, generator=source, device=images.device, dtype=images.dtype)
 
 
-def random_signs(shape: tuple[int, ...], source, device, dtype) -> torch.Tensor:
+def random_signs(shape: tuple[int, ...], source: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """+-1 of ``shape`` from an :class:`ImageNoise` or a torch.Generator."""
     if isinstance(source, ImageNoise):
         return source.signs(shape, dtype)

@@ -12,6 +12,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 
 def _seconds(value: float) -> str:
@@ -62,7 +63,7 @@ class _PlainLines(Progress):
 
 
 class _RichBar(Progress):
-    def __init__(self, bar, task) -> None:
+    def __init__(self, bar: Any, task: Any) -> None:
         self.bar, self.task = bar, task
 
     def advance(self, amount: int) -> None:

@@ -24,7 +24,7 @@ from audit.loading.kernels import LoadedModel
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def named_outputs(output) -> list[tuple[str, object]]:
+def named_outputs(output: Any) -> list[tuple[str, object]]:
     """Flatten a model output into (name, value) pairs: '[0]', 'logits', 'output'..."""
     if isinstance(output, torch.Tensor):
         return [("output", output)]
@@ -206,7 +206,7 @@ class OnnxRunner:
         return [(name, outputs[name]) for name in self.output_names]
 
 
-def run_in_fixed_batches(runner, batch: torch.Tensor) -> torch.Tensor:
+def run_in_fixed_batches(runner: Runner, batch: torch.Tensor) -> torch.Tensor:
     """Logits for any batch size on a model exported with a fixed batch size: split into
     chunks of that size and pad the last one (the padding's predictions are dropped)."""
     size = getattr(runner, "fixed_batch", None)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from audit.loading.kernels import ConvKernel
+
 _SMALL_KERNEL = 7  # the paper's branch point between its two spectrum functions
 
 
@@ -81,7 +83,7 @@ def compute_ssr(before: torch.Tensor, after: torch.Tensor, threshold: float = 0.
     return 0.0 if h_before < 1e-12 else (h_before - h_after) / h_before
 
 
-def first_conv(kernels) -> tuple[str, torch.Tensor] | None:
+def first_conv(kernels: list[ConvKernel]) -> tuple[str, torch.Tensor] | None:
     """The paper's layer: the first 4-D conv weight (``model.conv1`` in its ResNet)."""
     for kernel in kernels:
         if kernel.weight.dim() == 4 and kernel.weight.shape[-1] * kernel.weight.shape[-2] > 1:

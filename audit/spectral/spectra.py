@@ -46,7 +46,7 @@ def slice_gram(slices: torch.Tensor, counts: list[int] | None = None) -> torch.T
     return torch.stack([part.T @ part for part in parts])
 
 
-def _lag_positions(kernel: tuple[int, int], grid: tuple[int, int], device) -> torch.Tensor:
+def _lag_positions(kernel: tuple[int, int], grid: tuple[int, int], device: torch.device | str) -> torch.Tensor:
     """Flat index on the H x W grid of the lag (q - p) mod grid, for every tap pair (p, q)."""
     kh, kw = kernel
     height, width = grid
