@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +24,7 @@ import torch
 from audit.errors import AuditError, printable
 from audit.io import read_text, write_atomic
 from audit.loading import LoadedModel, load_checkpoint
+from audit.loading.runs import TrainingOrder
 from audit.probes.stage import ProbeOptions, run_probes
 from audit.rules.forecasts import bundled_calibrations, load_calibration
 from audit.rules.judgement import judged
@@ -38,6 +39,7 @@ from audit.schema import (
     SpectralSettings,
     TrackResult,
     Unmatched,
+    ZooResult,
     result_from_json,
     to_json,
 )
@@ -240,7 +242,9 @@ def run_audit(
     return judged(measured, policy, calibration, options)
 
 
-def _layout_from_architecture(loaded, arch: str, arch_args: dict[str, Any] | None, num_classes: int | None):
+def _layout_from_architecture(
+    loaded: LoadedModel, arch: str, arch_args: dict[str, Any] | None, num_classes: int | None
+) -> LoadedModel:
     """A weight-only checkpoint whose architecture the user named: each conv's groups,
     stride and dilation from the built architecture (a state_dict does not record them).
     If the architecture cannot be built here, the probes say why later; the layout stays
@@ -367,7 +371,7 @@ def run_track(
     return result
 
 
-def _paper_protocol(result: TrackResult, ranked: list[Any], placement) -> None:
+def _paper_protocol(result: TrackResult, ranked: list[Any], placement: TrainingOrder) -> None:
     """The seed paper's SSR per checkpoint: first conv layer, against the epoch-1 one."""
     from audit.spectral import paper as paper_protocol
 
@@ -399,7 +403,9 @@ def _model_name(path: Path) -> str:
     return re.sub(rf"(\.ts|\.jit|\.script)?\.({suffixes})$", "", path.name, flags=re.I)
 
 
-def _ssr_against(layers, init: Path, settings: SpectralSettings, device: str, trust_code: bool) -> float | None:
+def _ssr_against(
+    layers: list[LayerSpectrum], init: Path, settings: SpectralSettings, device: str, trust_code: bool
+) -> float | None:
     """Network SSR of already measured ``layers`` against the initial weights in ``init``."""
     import copy
 
@@ -440,8 +446,8 @@ def run_zoo(
     recipes: dict[str, dict[str, Any]] | None = None,
     resamples: int | None = None,
     command: list[str] | None = None,
-    on_model=None,
-):
+    on_model: Callable[[int, int, str, float | None], None] | None = None,
+) -> ZooResult:
     """Audit every checkpoint of a zoo (against white noise, with the probes) and
     correlate each spectral statistic with each probe's drop across them.
 

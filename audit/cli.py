@@ -15,10 +15,10 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -27,6 +27,10 @@ from typer.core import TyperCommand, TyperGroup
 
 from audit.errors import AuditError, one_line, printable
 from audit.formats import described
+
+if TYPE_CHECKING:  # only for annotations: the command line imports torch when a command runs
+    from audit.probes.stage import ProbeOptions
+    from audit.schema import SpectralSettings
 from audit.io import Interrupted, raise_if_interrupted
 
 EXIT_GATE_FAILED = 1
@@ -74,9 +78,9 @@ class _DefaultToAudit(TyperGroup):
     """Route ``spectral-audit MODEL`` to the ``audit`` verb (click groups want a verb first),
     and report usage errors (an unknown option, a value out of range) in one line."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+            result = super().main(*args, standalone_mode=False, **kwargs)
         except Exception as error:
             # click's UsageError/BadParameter (typer vendors click in some versions, so
             # they are recognised by what they have rather than by their class).
@@ -92,7 +96,7 @@ class _DefaultToAudit(TyperGroup):
             sys.exit(result if isinstance(result, int) else 0)
         return result
 
-    def parse_args(self, ctx, args):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         group_options = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
         if args and args[0] not in self.commands and args[0] not in group_options:
             args = ["audit", *args]
@@ -103,7 +107,7 @@ class _Command(TyperCommand):
     """Typer's plain help, without its internal type names (<list[Path]>) and with the
     usage line's placeholders as people write them (MODEL, CHECKPOINT...)."""
 
-    def get_help(self, ctx) -> str:
+    def get_help(self, ctx: Any) -> str:
         text = super().get_help(ctx)
         text = re.sub(r" <list\[\w+\]>", lambda match: " " * len(match.group(0)), text)
         return re.sub(
@@ -498,9 +502,26 @@ def _finite(value: Optional[float], option: str) -> Optional[float]:
 
 
 def _probe_options(
-    *, data, data_root, download, samples, probes, seed, batch_size, precision, logits, arch, arch_args,
-    num_classes, input_size, mean, std, stored_uint8, quiet, **more,
-):  # fmt: skip
+    *,
+    data: str,
+    data_root: Path | None,
+    download: bool,
+    samples: int | None,
+    probes: str,
+    seed: int,
+    batch_size: int | None,
+    precision: Precision,
+    logits: str | None,
+    arch: str | None,
+    arch_args: str | None,
+    num_classes: int | None,
+    input_size: int | None,
+    mean: str | None,
+    std: str | None,
+    stored_uint8: bool,
+    quiet: bool,
+    **more: Any,
+) -> ProbeOptions:
     """The probe options of the command line (audit and zoo share them) as ProbeOptions,
     by name: seventeen positional arguments were one swap away from a silent mistake."""
     from audit.api import ProbeOptions
@@ -627,7 +648,7 @@ def _unforeseen(error: Exception, debug: bool) -> int:
     return EXIT_BAD_INPUT
 
 
-def _settings(hfer_cutoff: float, fft_size: Optional[int], rings: bool):
+def _settings(hfer_cutoff: float, fft_size: Optional[int], rings: bool) -> SpectralSettings:
     from audit.schema import SpectralSettings
 
     _finite(hfer_cutoff, "--hfer-cutoff")
@@ -641,7 +662,7 @@ def _command_line() -> list[str]:
     return ["spectral-audit", *sys.argv[1:]]
 
 
-def _report_written(paths) -> None:
+def _report_written(paths: Sequence[Path]) -> None:
     for path in paths:
         stdout.print(f"wrote {printable(str(path))}", markup=False, highlight=False)
 
@@ -919,7 +940,14 @@ def audit_command(
     _guarded(action, debug)
 
 
-def _write_outputs(write_report_into, result, out, html: bool, pdf: bool, also: list[Any]) -> list[Path]:
+def _write_outputs(
+    write_report_into: Callable[..., list[Path]],
+    result: Any,
+    out: Path | None,
+    html: bool,
+    pdf: bool,
+    also: list[Any],
+) -> list[Path]:
     """The report folder (with --out) and the other outputs (``also``: --json, --junit),
     replaced together or not at all; returns what was written."""
     from audit.io import write_all_atomic
@@ -930,7 +958,7 @@ def _write_outputs(write_report_into, result, out, html: bool, pdf: bool, also: 
     return [Path(p) for p, _ in also]
 
 
-def _inputs(*given) -> list[Path]:
+def _inputs(*given: Any) -> list[Path]:
     """The files a run reads (models, baselines, a policy, data, an architecture file), for
     refusing an output that would replace one; folders contribute the files inside them."""
     found: list[Path] = []

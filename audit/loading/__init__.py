@@ -10,9 +10,11 @@ import contextlib
 import os
 from pathlib import Path
 
+from audit import formats
 from audit.errors import AuditError
 from audit.loading import onnx_files, sniff, torch_files
 from audit.loading.kernels import LoadedModel
+from audit.loading.zip_archive import ApprovedZip
 
 __all__ = ["load_checkpoint", "LoadedModel"]
 
@@ -69,9 +71,14 @@ def load_checkpoint(
 
 
 def _read(
-    path: Path, file_format: str, digest: str, trust_code: bool, checkpoint_key: str | None, archive
+    path: Path,
+    file_format: str,
+    digest: str,
+    trust_code: bool,
+    checkpoint_key: str | None,
+    archive: ApprovedZip | None,
 ) -> LoadedModel:
-    if file_format == sniff.ONNX:
+    if file_format == formats.ONNX:
         kernels, parameters, notes, domains = onnx_files.read_onnx(path)
         if domains and not trust_code:
             # onnxruntime would run kernels that are not the standard's (custom operators come

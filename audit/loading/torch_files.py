@@ -22,14 +22,16 @@ import contextlib
 import logging
 import pickle
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from audit import formats
 from audit.errors import AuditError
-from audit.loading import modules, sniff
+from audit.loading import modules
 from audit.loading.archives import pickle_globals, zip_pickle_globals
 from audit.loading.export_archive import read_export_archive
 from audit.loading.kernels import ConvKernel
@@ -84,7 +86,7 @@ def _encodable(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _source(path: Path):
+def _source(path: Path) -> Any:
     if _encodable(path):
         yield str(path)
     else:
@@ -227,7 +229,7 @@ def read_torchscript(path: Path, archive: ApprovedZip, trust_code: bool = False)
 
 
 @contextlib.contextmanager
-def _quiet_torch_logs():
+def _quiet_torch_logs() -> Iterator[None]:
     """torch.export.load logs a full traceback at WARNING before it re-raises; the user
     gets our one-line error instead."""
     logger = logging.getLogger("torch")
@@ -307,11 +309,11 @@ def read_safetensors(path: Path) -> TorchContents:
 def read(
     path: Path, file_format: str, trust_code: bool, key: str | None, archive: ApprovedZip | None = None
 ) -> TorchContents:
-    if file_format in (sniff.TORCHSCRIPT, sniff.TORCH_EXPORT):
+    if file_format in (formats.TORCHSCRIPT, formats.TORCH_EXPORT):
         if archive is None:
             raise ValueError(f"a {file_format} file is read from its approved archive")
-        reader = read_torchscript if file_format == sniff.TORCHSCRIPT else read_exported_program
+        reader = read_torchscript if file_format == formats.TORCHSCRIPT else read_exported_program
         return reader(path, archive, trust_code)
-    if file_format == sniff.SAFETENSORS:
+    if file_format == formats.SAFETENSORS:
         return read_safetensors(path)
     return read_torch_save(path, trust_code=trust_code, key=key, archive=archive)

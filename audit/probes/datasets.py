@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import torch
@@ -33,6 +34,14 @@ from audit.probes.images import (  # noqa: F401  (the data set API: ImageSet and
     decode_image,
     image_size,
 )
+
+if TYPE_CHECKING:
+    from audit.probes.folders import ImageFiles
+
+    DataSource = ImageSet | ImageFiles  # decoded images, or a folder decoded when needed
+
+# A preset's reader: (root folder, whether to download) -> (uint8 images, labels or None).
+Reader = Callable[[Path, bool], tuple[torch.Tensor, torch.Tensor | None]]
 
 BUNDLED_CIFAR10_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cifar10_test_846.npz"
 MAX_DATA_FILE_BYTES = 1 << 30  # a torchvision test split file is at most a few hundred MB
@@ -61,7 +70,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     }
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a data file")
@@ -128,8 +137,8 @@ def _missing(what: str, root: Path, files: str) -> AuditError:
     )
 
 
-def _cifar_reader(folder: str, file: str, label_key: bytes, archive: str, torchvision_class: str):
-    def read(root: Path, download: bool):
+def _cifar_reader(folder: str, file: str, label_key: bytes, archive: str, torchvision_class: str) -> Reader:
+    def read(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         path = root / folder / file
         if not path.exists() and download:
             import torchvision.datasets as tvd
@@ -144,8 +153,8 @@ def _cifar_reader(folder: str, file: str, label_key: bytes, archive: str, torchv
     return read
 
 
-def _mnist_reader(torchvision_class: str):
-    def read(root: Path, download: bool):
+def _mnist_reader(torchvision_class: str) -> Reader:
+    def read(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         raw = root / torchvision_class / "raw"
 
         def find(stem: str) -> Path | None:
@@ -175,7 +184,7 @@ def _mnist_reader(torchvision_class: str):
     return read
 
 
-def _svhn_reader(root: Path, download: bool):
+def _svhn_reader(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     import torchvision.datasets as tvd
 
     path = root / "test_32x32.mat"
@@ -239,7 +248,7 @@ def read_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         return _read_npz_arrays(path, approved.stream)
 
 
-def _read_npz_arrays(path: Path, stream) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _read_npz_arrays(path: Path, stream: BinaryIO) -> tuple[torch.Tensor, torch.Tensor | None]:
     try:
         stream.seek(0)
         archive = np.load(stream, allow_pickle=False)
@@ -291,7 +300,7 @@ def _to_uint8_nchw(images: torch.Tensor, where: str) -> torch.Tensor:
 @dataclass(frozen=True)
 class DatasetPreset:
     name: str
-    read: Callable[[Path, bool], tuple[torch.Tensor, torch.Tensor | None]]
+    read: Reader
     mean: tuple[float, ...]
     std: tuple[float, ...]
     num_classes: int
@@ -352,7 +361,7 @@ def load_dataset(
     resize: int | None = None,
     crop: int | None = None,
     workers: int | None = None,
-):
+) -> ImageSet | ImageFiles:
     """A data set: a preset name, an .npz file (decoded here, an :class:`ImageSet`), or
     an image folder or ImageNet val (indexed here, an :class:`~audit.probes.folders.ImageFiles`
     the probe stage decodes, at once or in chunks)."""
@@ -403,7 +412,9 @@ def _default_normalisation(channels: int) -> tuple[tuple[float, ...], tuple[floa
     return (0.5,) * channels, (0.5,) * channels
 
 
-def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> ImageSet:
+def with_normalisation(
+    dataset: DataSource, mean: tuple[float, ...] | None, std: tuple[float, ...] | None
+) -> DataSource:
     channels = dataset.shape[0]
     for label, values in (("mean", mean), ("std", std)):
         if values is not None and len(values) not in (1, channels):
@@ -412,7 +423,10 @@ def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: t
             )
     if std is not None and any(v <= 0 for v in std):
         raise AuditError("the normalisation std must be positive.")
-    expand = lambda v: tuple(v) * channels if len(v) == 1 else tuple(v)  # noqa: E731
+
+    def expand(values: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(values) * channels if len(values) == 1 else tuple(values)
+
     return replace(
         dataset,
         mean=expand(mean) if mean is not None else dataset.mean,
@@ -420,7 +434,7 @@ def with_normalisation(dataset: ImageSet, mean: tuple[float, ...] | None, std: t
     )
 
 
-def take_subset(dataset, samples: int | None, seed: int):
+def take_subset(dataset: DataSource, samples: int | None, seed: int) -> DataSource:
     """A fixed, seeded subset of ``samples`` images (in their original order), of an
     :class:`ImageSet` or an :class:`~audit.probes.folders.ImageFiles`."""
     if samples is None or samples >= len(dataset):

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audit.probes.suite import SuiteOutcome
 
 
 def launched() -> bool:
@@ -69,7 +72,7 @@ def shard(count: int, rank: int, size: int, align: int = 1) -> tuple[int, int]:
     return min(count, first * align), min(count, last * align)
 
 
-def gather_outcome(outcome):
+def gather_outcome(outcome: SuiteOutcome) -> SuiteOutcome:
     """A :class:`~audit.probes.suite.SuiteOutcome` of all images from each rank's shard,
     in rank (= image) order, on every rank."""
     from audit.probes.suite import join_outcomes

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from audit.probes.datasets import ImageSet
+from audit.probes.images import ImageSet
 from audit.probes.noise import ImageNoise
 from audit.probes.registry import Probe
 

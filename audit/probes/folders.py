@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ class Geometry:
         parts.append(f"centre crop {self.crop}x{self.crop}" if self.crop else None)
         return ", ".join(p for p in parts if p) or "as stored"
 
-    def apply(self, image):
+    def apply(self, image: Any) -> Any:
         """A PIL image -> the model input's PIL image, with torchvision's own functions on
         PIL images: the pixels torchvision's Resize + CenterCrop evaluation gives."""
         from torchvision.transforms.v2 import functional as T
@@ -241,7 +242,7 @@ def default_workers(count: int) -> int:
 
 
 @contextlib.contextmanager
-def inference_threads(workers: int):
+def inference_threads(workers: int) -> Iterator[None]:
     """While ``workers`` processes decode, inference keeps only the remaining cores, so the
     two never oversubscribe the machine (threads fighting for cores were measured several
     times slower). An explicit OMP_NUM_THREADS is the user's choice and is kept."""
@@ -292,7 +293,16 @@ def image_folder(
     return _indexed(path.name, path, files, labels, classes, geometry, workers, [note] if note else [])
 
 
-def _indexed(name, folder, files, labels, classes, geometry, workers, notes) -> ImageFiles:
+def _indexed(
+    name: str,
+    folder: Path,
+    files: list[Path],
+    labels: list[int] | None,
+    classes: list[str],
+    geometry: Geometry,
+    workers: int | None,
+    notes: list[str],
+) -> ImageFiles:
     """ImageFiles with ImageNet's normalisation (what RGB photo models expect; --mean/--std
     override it) and the default number of decoders."""
     return ImageFiles(

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from audit.probes.datasets import ImageSet
 from audit.probes.fourier import fourier_basis, fourier_perturbation, heatmap_frequencies
+from audit.probes.images import ImageSet
 from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
 from audit.probes.runners import Runner, run_in_fixed_batches
@@ -18,7 +18,7 @@ from audit.schema import FourierHeatmap
 BASIS = "cos + sin (gatheluck's implementation: cos), unit L2 norm, random sign per image and channel"
 
 
-def _signs(seed: int, u: int, v: int, start: int, device) -> ImageNoise:
+def _signs(seed: int, u: int, v: int, start: int, device: torch.device) -> ImageNoise:
     # Per (frequency, image): the grouping of frequencies or images never changes a number.
     return ImageNoise(seed, f"fourier@{u},{v}", start, device)
 

@@ -32,9 +32,7 @@ class ImageNoise:
     def __init__(self, seed: int, stream: str, start: int, device: torch.device | str) -> None:
         self.seed, self.stream, self.start, self.device = seed, stream, start, torch.device(device)
 
-    def _rows(
-        self, count: int, draw: Callable[[torch.Generator], torch.Tensor], kind: tuple[Any, ...]
-    ) -> torch.Tensor:
+    def _rows(self, count: int, draw: Callable[[torch.Generator], torch.Tensor], kind: tuple[Any, ...]) -> torch.Tensor:
         global _last_block
         first, last = self.start // BLOCK, (self.start + count - 1) // BLOCK
         blocks = []

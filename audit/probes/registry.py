@@ -35,7 +35,7 @@ from audit.probes.corruptions import (
     paper_low_resolution,
 )
 from audit.probes.sweeps import AnchoredBlur, Fixed, Proportional, Sweep
-from audit.schema import ProbeKind
+from audit.schema import ProbeKind, ProbeResult, ProbeVerdict
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Probe:
         """The parameters applied on ``image_size``-px images, one per severity."""
         return self.sweep.values(self.severities, image_size)
 
-    def apply(self, images: torch.Tensor, severity: float, generator, as_uint8: bool = True) -> torch.Tensor:
+    def apply(self, images: torch.Tensor, severity: float, generator: Any, as_uint8: bool = True) -> torch.Tensor:
         out = self.function(images, self.parameter_value(severity, images.shape[-1]), generator)
         return as_stored_uint8(out) if self.stored_uint8 and as_uint8 else out
 
@@ -112,7 +112,9 @@ class Probe:
         return ordered[len(ordered) // 2]
 
 
-def _benchmark_probe(name: str, function, parameter: str, description: str, random: bool = False) -> Probe:
+def _benchmark_probe(
+    name: str, function: ProbeFunction, parameter: str, description: str, random: bool = False
+) -> Probe:
     """A -C benchmark corruption (CIFAR-10-C, ImageNet-C): severities 1-5, stored as uint8."""
     label = f"{description} severity {{value:g}}"
     return Probe(name, function, (1, 2, 3, 4, 5), parameter, description, random=random, stored_uint8=True, label=label)
@@ -280,14 +282,14 @@ def resolve_probes(spec: str) -> tuple[list[Probe], bool]:
     return unique, heatmap
 
 
-def judged_conditions(verdict, results) -> str:
+def judged_conditions(verdict: ProbeVerdict, results: list[ProbeResult]) -> str:
     """The conditions a probe verdict judged, in words, from the parameters applied."""
     values = [r.value for r in results if r.probe == verdict.probe and float(r.severity) in set(verdict.judged)]
     probe = PROBES.get(verdict.probe)
     return probe.describe_range(values) if probe and values else verdict.probe
 
 
-def condition(result) -> str:
+def condition(result: ProbeResult) -> str:
     """A probe result's condition in words: 'blur k=5', 'noise σ=0.10'."""
     probe = PROBES.get(result.probe)
     return probe.describe(result.value) if probe else f"{result.probe} {result.severity:g}"

@@ -234,7 +234,7 @@ def make_runner(
     arch: str | None = None,
     arch_args: dict[str, Any] | None = None,
     num_classes: int | None = None,
-):
+) -> Runner:
     """A runner for a :class:`~audit.loading.kernels.LoadedModel`: its own module, its ONNX file, or
     (for weight-only files) the user's architecture loaded with its state_dict."""
     from audit.probes.architectures import build_architecture, load_weights

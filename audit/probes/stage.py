@@ -24,7 +24,7 @@ from audit.probes.examples import example_strip
 from audit.probes.folders import ImageFiles, inference_threads
 from audit.probes.heatmap import default_norm, plan_heatmap, run_fourier_heatmap
 from audit.probes.registry import resolve_probes
-from audit.probes.runners import make_runner
+from audit.probes.runners import Runner, make_runner
 from audit.probes.statistics import RESAMPLES
 from audit.probes.suite import check_compatibility, run_probe_suite, run_probe_suite_parts, timed
 from audit.probes.summary import METHOD, Outcomes, judge_probes, summarise
@@ -111,7 +111,14 @@ def _sample_count(options: ProbeOptions, device: torch.device, available: int) -
     return CPU_DEFAULT_SAMPLES, (f"running on the CPU: a seeded subset of {CPU_DEFAULT_SAMPLES} of {available} images")
 
 
-def _runner(loaded: LoadedModel, role: str, device: torch.device, options: ProbeOptions, arch, arch_args):
+def _runner(
+    loaded: LoadedModel,
+    role: str,
+    device: torch.device,
+    options: ProbeOptions,
+    arch: str | None,
+    arch_args: dict[str, Any] | None,
+) -> Runner:
     """A runner for the model or the baseline; an error says which of the two failed."""
     try:
         return make_runner(
@@ -172,6 +179,7 @@ def run_probes(
         dataset = source.decode() if isinstance(source, ImageFiles) else source
         preview = dataset
     else:
+        assert isinstance(source, ImageFiles)  # only a folder is streamed
         dataset = None
         preview = source.decode(0, min(len(source), options.heatmap_samples if heatmap else 1))
     for name, runner in runners.items():
@@ -191,6 +199,7 @@ def run_probes(
     show_progress = options.show_progress and rank == 0
     common = {"seed": options.seed, "batch_size": batch_size, "stored_uint8": options.stored_uint8}
     if streamed:
+        assert isinstance(source, ImageFiles)
         chunk = stream_chunk(budget, source.decoded_bytes() // max(1, len(source)), batch_size)
         parts = source.parts(start, stop, chunk)
         label = f"probes on {source.name} (streamed)"

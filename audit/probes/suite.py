@@ -11,21 +11,25 @@ error halves the batch and carries on. Noise belongs to images, not batches
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from audit.errors import AuditError
 from audit.io import raise_if_interrupted
-from audit.probes.datasets import ImageSet
+from audit.probes.images import ImageSet
 from audit.probes.noise import ImageNoise
 from audit.probes.progress import progress
 from audit.probes.registry import Probe
 from audit.probes.runners import Runner, run_in_fixed_batches
 
+T = TypeVar("T")
 
-def check_compatibility(runner, dataset: ImageSet, expected_shape=None) -> int:
+
+def check_compatibility(runner: Runner, dataset: ImageSet, expected_shape: Sequence[int | None] | None = None) -> int:
     """Fail before any work if the model cannot take this data set; returns its class count."""
     channels, height, width = dataset.shape
     if expected_shape:
@@ -174,7 +178,7 @@ def run_probe_suite(
 
 def run_probe_suite_parts(
     runners: dict[str, Runner],
-    parts,
+    parts: Iterable[tuple[int, ImageSet]],
     probes: list[Probe],
     *,
     total: int,
@@ -224,7 +228,7 @@ def join_outcomes(pieces: list[SuiteOutcome]) -> SuiteOutcome:
     )
 
 
-def timed(function, *args, **kwargs):
+def timed(function: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
     """(result, seconds) with the device synchronised around the call."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()

@@ -11,7 +11,8 @@ import functools
 import io
 import math
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from audit.io import use_private_matplotlib_config
 
@@ -26,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from audit.probes.registry import condition
+from audit.schema import AuditResult, LayerSpectrum, ProbeResult, TrackResult, ZooResult
 
 # Applied around each chart with rc_context: matplotlib's global settings stay untouched,
 # and Figure objects (not pyplot) keep no global registry of open figures.
@@ -38,13 +40,16 @@ STYLE: dict[str, Any] = {
 }
 
 
-def _styled(chart):
+Chart = TypeVar("Chart", bound=Callable[..., Any])
+
+
+def _styled(chart: Chart) -> Chart:
     @functools.wraps(chart)
-    def draw(*args, **kwargs):
+    def draw(*args: Any, **kwargs: Any) -> Any:
         with matplotlib.rc_context(STYLE):
             return chart(*args, **kwargs)
 
-    return draw
+    return cast(Chart, draw)
 
 
 MODEL_STYLE: dict[str, Any] = {"linestyle": "-", "marker": "o", "color": "#1f3b73", "markersize": 4}
@@ -65,7 +70,7 @@ SMALL_BASELINE_STYLE: dict[str, Any] = {
 BASELINE_STYLE: dict[str, Any] = {"linestyle": "--", "marker": "s", "color": "#9a6b00", "markersize": 4}
 
 
-def _svg(figure, label: str, tight: bool = True) -> str:
+def _svg(figure: Figure, label: str, tight: bool = True) -> str:
     """The figure as inline SVG. ``tight=False`` keeps the figure's own size, so that panels
     meant to line up keep one size whatever their labels hold."""
     buffer = io.StringIO()
@@ -77,12 +82,12 @@ def _svg(figure, label: str, tight: bool = True) -> str:
     return text
 
 
-def _spectral_layers(result):
+def _spectral_layers(result: AuditResult) -> list[LayerSpectrum]:
     return [l for l in result.spectral.layers if l.hfer is not None and l.radial_energy]
 
 
 @_styled
-def radial_energy_chart(result) -> str | None:
+def radial_energy_chart(result: AuditResult) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
@@ -105,7 +110,7 @@ def radial_energy_chart(result) -> str | None:
 
 
 @_styled
-def depth_heatmap(result) -> str | None:
+def depth_heatmap(result: AuditResult) -> str | None:
     """Layer x radius heat map of energy fractions, one panel per kernel size, each on its
     own true radii (a 3x3 kernel has exactly 0, 1/3 and sqrt(2)/3: no column stands for a
     radius the kernel cannot have)."""
@@ -115,7 +120,7 @@ def depth_heatmap(result) -> str | None:
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for layer in layers:
         groups.setdefault(tuple(layer.kernel_size), []).append(layer)
-    largest = max(max(l.radial_energy) for l in layers) or 1
+    largest = max(max(l.radial_energy or [0.0]) for l in layers) or 1
     tallest = max(len(g) for g in groups.values())
     # Constrained layout keeps each panel's layer names clear of its neighbour; rows get
     # thinner as layers grow, so 55 layers take half a page, not a whole one.
@@ -147,7 +152,7 @@ def _radius_label(radius: float) -> str:
 
 
 @_styled
-def probe_curves(result) -> list[tuple[str, str]]:
+def probe_curves(result: AuditResult) -> list[tuple[str, str]]:
     """One small chart per probe, drawn at its printed size (a third of the page width, so
     its 7-pt text prints at 7 pt): accuracy (%) at each tested value, the values evenly
     spaced from the mildest on the left to the harshest on the right, ticks at the values
@@ -192,7 +197,15 @@ def probe_curves(result) -> list[tuple[str, str]]:
     return charts
 
 
-def _curve(axes, values, rows, field, interval_field, label, style) -> None:
+def _curve(
+    axes: Any,
+    values: Sequence[float],
+    rows: list[ProbeResult],
+    field: str,
+    interval_field: str,
+    label: str,
+    style: dict[str, Any],
+) -> None:
     """A line with markers and, where intervals exist, a band of the same colour."""
     points = [(v, getattr(r, field)) for v, r in zip(values, rows) if getattr(r, field) is not None]
     if not points:
@@ -211,7 +224,7 @@ def _curve(axes, values, rows, field, interval_field, label, style) -> None:
 
 
 @_styled
-def summary_chart(result) -> str | None:
+def summary_chart(result: AuditResult) -> str | None:
     """Page one's chart: accuracy, clean and at each corruption's middle severity, for the
     model and the baseline, with 95% intervals."""
     section = result.probes
@@ -266,7 +279,7 @@ def summary_chart(result) -> str | None:
 
 
 @_styled
-def hfer_by_depth(result) -> str | None:
+def hfer_by_depth(result: AuditResult) -> str | None:
     layers = _spectral_layers(result)
     if not layers:
         return None
@@ -293,7 +306,7 @@ def hfer_by_depth(result) -> str | None:
 
 
 @_styled
-def fourier_heatmap_chart(result) -> str | None:
+def fourier_heatmap_chart(result: AuditResult) -> str | None:
     section = result.probes
     if section is None or section.heatmap is None:
         return None
@@ -318,7 +331,7 @@ def fourier_heatmap_chart(result) -> str | None:
 
 
 @_styled
-def track_heatmap(track) -> str:
+def track_heatmap(track: TrackResult) -> str:
     """Checkpoint x radius heat map of the network's energy fractions, on the true radii."""
     labels = [str(p.epoch) if p.epoch is not None else str(i) for i, p in enumerate(track.points)]
     figure = Figure(figsize=(6.4, min(8.0, 1.5 + 0.16 * len(track.points))))
@@ -337,7 +350,7 @@ def track_heatmap(track) -> str:
 
 
 @_styled
-def track_lines(track) -> str:
+def track_lines(track: TrackResult) -> str:
     """HFER over epochs: the network (bold) and each layer (thin), plus paper-mode SSR."""
     x = [p.epoch if p.epoch is not None else i for i, p in enumerate(track.points)]
     figure = Figure(figsize=(7.2, 3.0))
@@ -373,7 +386,9 @@ GROUP_COLOURS = ("#1f3b73", "#9a6b00", "#2f7d4f", "#8c2d5a", "#4d4d4d", "#5b8fd1
 
 
 @_styled
-def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cells: dict[tuple[str, str], Any]) -> str:
+def zoo_scatter(
+    zoo: ZooResult, probe: str, condition_text: str, statistics: list[str], cells: dict[tuple[str, str], Any]
+) -> str:
     """One small scatter per statistic: its value (x) against the drop under ``probe``
     (y), one marker shape per architecture, titled with the within-architecture rho."""
     from audit.report.format import label, rho_text
@@ -392,10 +407,17 @@ def zoo_scatter(zoo, probe: str, condition_text: str, statistics: list[str], cel
             continue
         statistic = statistics[index]
         for number, group in enumerate(groups):
-            members = [m for m in zoo.models if m.architecture == group and statistic_value(m, statistic) is not None]
+            # One point per model with both numbers: the x and y lists stay aligned.
+            points = [
+                (x, 100 * y)
+                for m in zoo.models
+                if m.architecture == group
+                and (x := statistic_value(m, statistic)) is not None
+                and (y := (m.drops.get(key) or [None])[0]) is not None
+            ]
             axes.scatter(
-                [statistic_value(m, statistic) for m in members],
-                [100 * m.drops[key][0] for m in members if key in m.drops],
+                [x for x, _ in points],
+                [y for _, y in points],
                 s=9,
                 marker=GROUP_MARKERS[number % len(GROUP_MARKERS)],
                 color=GROUP_COLOURS[number % len(GROUP_COLOURS)],

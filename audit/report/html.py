@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from audit.errors import AuditError
 from audit.io import check_output_folder, write_all_atomic
@@ -31,7 +32,7 @@ def templates_folder() -> Path:
     return Path(str(folder))
 
 
-def _environment():
+def _environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     return Environment(
@@ -127,7 +128,13 @@ def write_report(
 
 
 def write_track_report(
-    track: TrackResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True, also: Outputs = ()
+    track: TrackResult,
+    folder: str | os.PathLike[str],
+    *,
+    html: bool = True,
+    pdf: bool = True,
+    json: bool = True,
+    also: Outputs = (),
 ) -> list[Path]:
     """track.html, track.pdf and track.json (and ``also``), rendered first, then written together."""
     check_output_folder(folder, names=TRACK_FILES)
@@ -138,7 +145,13 @@ def write_track_report(
 
 
 def write_zoo_report(
-    zoo: ZooResult, folder, *, html: bool = True, pdf: bool = True, json: bool = True, also: Outputs = ()
+    zoo: ZooResult,
+    folder: str | os.PathLike[str],
+    *,
+    html: bool = True,
+    pdf: bool = True,
+    json: bool = True,
+    also: Outputs = (),
 ) -> list[Path]:
     """zoo.html, zoo.pdf, zoo.json and the Markdown summary zoo.md (and ``also``), rendered
     first, then written together."""

@@ -18,7 +18,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from audit.report.format import kind_abbreviation, middle_truncate, number, percent, with_interval
-from audit.schema import AuditResult, TrackResult
+from audit.schema import AuditResult, FourierHeatmap, TrackResult
 
 STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -103,11 +103,11 @@ def _probe_names(result: AuditResult) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in result.probes.probes} if result.probes is not None else {}
 
 
-def heatmap_summary(heatmap) -> str:
+def heatmap_summary(heatmap: FourierHeatmap) -> str:
     """One line: the heat map's mean error and its most harmful frequency, model and baseline."""
     import numpy as np
 
-    def describe(grid) -> tuple[float, str]:
+    def describe(grid: list[list[float]]) -> tuple[float, str]:
         errors = np.asarray(grid, dtype=float)
         rows, columns = errors.shape
         i, j = np.unravel_index(int(np.nanargmax(errors)), errors.shape)

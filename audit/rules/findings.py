@@ -28,7 +28,16 @@ from typing import Any
 from audit.probes.registry import PROBES, condition, judged_conditions
 from audit.rules import kinds
 from audit.rules.forecasts import Calibrations, Forecast, forecasts
-from audit.schema import SEVERITIES, AuditResult, Finding, ProbeResult, ProbeVerdict, measured
+from audit.schema import (
+    SEVERITIES,
+    AuditResult,
+    Correlation,
+    Finding,
+    ProbeResult,
+    ProbeSection,
+    ProbeVerdict,
+    measured,
+)
 from audit.spectral.comparison import weighted_mean
 from audit.spectral.statistics import STATISTICS
 
@@ -107,7 +116,7 @@ def _against(result: AuditResult) -> str:
 # --- sanity ------------------------------------------------------------------------------
 
 
-def _non_finite_logits(section) -> list[Finding]:
+def _non_finite_logits(section: ProbeSection) -> list[Finding]:
     findings = []
     for who, count in (("model", section.non_finite_logits), ("baseline", section.baseline_non_finite_logits)):
         if count:
@@ -400,7 +409,7 @@ def _network_rules(result: AuditResult, limits: Thresholds, forecast_made: bool)
     ]
 
 
-def _strength(description: str, models: int, correlation) -> str:
+def _strength(description: str, models: int, correlation: Correlation) -> str:
     held = ""
     if correlation.partial is not None:
         held = (
@@ -536,7 +545,7 @@ def _probe_rules(result: AuditResult, limits: Thresholds) -> list[Finding]:
     return findings
 
 
-def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section) -> list[Finding]:
+def _judged_findings(verdict: ProbeVerdict, rows: list[ProbeResult], section: ProbeSection) -> list[Finding]:
     """A probe against the baseline, judged across its severities (see ProbeVerdict): a
     corruption probe is a regression (warning) or an improvement only when its Holm-
     adjusted p is below 0.05; a diagnostic only informs, on its unadjusted interval."""

@@ -17,18 +17,20 @@ for a model at the limit, nor pass in ``non-inferiority`` mode for a perfect one
 
 from __future__ import annotations
 
+from typing import Any
+
 from audit.errors import AuditError
 from audit.rules.policy import Policy
 from audit.schema import SEVERITIES, AuditResult, GateCheck, GateMode, GateResult, ProbeSection, measured
 
 
-def _limit_for(table_value, severity: float) -> float | None:
+def _limit_for(table_value: Any, severity: float) -> float | None:
     if isinstance(table_value, dict):
         return table_value.get(float(severity))
     return table_value
 
 
-def _deciding(value: float, interval, mode: GateMode, at_most: bool) -> float:
+def _deciding(value: float, interval: list[float] | None, mode: GateMode, at_most: bool) -> float:
     """The number a gate compares with its threshold in ``mode``."""
     if not interval or mode == "point":
         return value
@@ -36,7 +38,15 @@ def _deciding(value: float, interval, mode: GateMode, at_most: bool) -> float:
     return near if mode == "significant" else far
 
 
-def _gate(name: str, value, interval, limit: float, mode: GateMode, at_most: bool, detail: str = "") -> GateCheck:
+def _gate(
+    name: str,
+    value: float | None,
+    interval: list[float] | None,
+    limit: float,
+    mode: GateMode,
+    at_most: bool,
+    detail: str = "",
+) -> GateCheck:
     """Passes unless the deciding number is past ``limit`` (above it for a maximum, below
     it for a minimum)."""
     if value is None:
@@ -47,11 +57,15 @@ def _gate(name: str, value, interval, limit: float, mode: GateMode, at_most: boo
     return GateCheck(name, value, limit, passed, detail, interval, mode, deciding)
 
 
-def _at_most(name: str, value, interval, limit: float, mode: GateMode, detail: str = "") -> GateCheck:
+def _at_most(
+    name: str, value: float | None, interval: list[float] | None, limit: float, mode: GateMode, detail: str = ""
+) -> GateCheck:
     return _gate(name, value, interval, limit, mode, True, detail)
 
 
-def _at_least(name: str, value, interval, limit: float, mode: GateMode, detail: str = "") -> GateCheck:
+def _at_least(
+    name: str, value: float | None, interval: list[float] | None, limit: float, mode: GateMode, detail: str = ""
+) -> GateCheck:
     return _gate(name, value, interval, limit, mode, False, detail)
 
 

@@ -86,7 +86,9 @@ _TABLE_KEYS = ("max_accuracy_drop", "max_accuracy_drop_vs_baseline")
 KNOWN_KEYS = (*NUMBER_RANGES, *_TABLE_KEYS, "fail_on", "gate_mode", "findings")
 
 
-def _in_range(value, where: str, limits: tuple[float, float, str], what: str = "policy key", hint=None) -> float:
+def _in_range(
+    value: Any, where: str, limits: tuple[float, float, str], what: str = "policy key", hint: str | None = None
+) -> float:
     low, high, meaning = limits
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1 << 64:
         raise AuditError(
@@ -112,7 +114,7 @@ def override(policy: Policy, key: str, value: float) -> None:
     setattr(policy, key, checked)
 
 
-def _drop_table(table, key: str) -> dict[str, Any]:
+def _drop_table(table: Any, key: str) -> dict[str, Any]:
     limits = _DIFFERENCE if key == "max_accuracy_drop_vs_baseline" else _FRACTION
     from audit.probes.registry import PROBES
 

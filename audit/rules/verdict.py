@@ -12,7 +12,7 @@ from audit.probes.registry import condition, judged_conditions
 from audit.rules import kinds
 from audit.rules.findings import Thresholds, judged_difference, negated, points
 from audit.rules.forecasts import Calibrations, Forecast, forecasts
-from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackResult, measured
+from audit.schema import AuditResult, ProbeResult, ProbeVerdict, TrackPoint, TrackResult, measured
 from audit.spectral.statistics import STATISTICS
 
 
@@ -254,7 +254,10 @@ def track_verdict(track: TrackResult) -> str:
     if first.hfer is None or last.hfer is None:
         return "No layer with a 2-D spectrum: nothing to track."
     where = {"epoch": "epoch", "step": "step"}.get(track.x_label)
-    at = (lambda p: f"{where} {p.epoch}") if where else (lambda p: f"checkpoint {p.epoch + 1}")
+
+    def at(point: TrackPoint) -> str:
+        return f"{where} {point.epoch}" if where else f"checkpoint {(point.epoch or 0) + 1}"
+
     direction = "fell" if last.hfer < first.hfer else "rose"
     ssr = "n/a" if last.ssr is None else f"{last.ssr:.2f}"
     paper = "n/a" if last.paper_ssr is None else f"{last.paper_ssr:+.3f}"

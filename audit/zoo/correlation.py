@@ -22,6 +22,7 @@ ignored by the interval's percentiles. All functions are pure and seeded.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,9 @@ def partial_correlation(r_xy: np.ndarray, r_xz: np.ndarray, r_yz: np.ndarray) ->
     return np.clip(out, -1.0, 1.0)
 
 
-def _within_and_partial(x, y, labels, control):
+def _within_and_partial(
+    x: np.ndarray, y: np.ndarray, labels: np.ndarray, control: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     within = spearman(x, y, labels)
     if control is None:
         return within, None
@@ -99,7 +102,7 @@ def _within_and_partial(x, y, labels, control):
 
 
 def held_out_within(
-    x: np.ndarray, y: np.ndarray, groups, folds: list[Any], control: np.ndarray | None = None
+    x: np.ndarray, y: np.ndarray, groups: Sequence[str], folds: list[Any], control: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """Out-of-sample check of the within-architecture correlations: for each distinct fold
     label, the within rho (with ``control`` held fixed where given: the statistic the
@@ -109,7 +112,9 @@ def held_out_within(
     labels = np.unique(np.asarray(groups), return_inverse=True)[1]
     fold_of = np.asarray([str(f) for f in folds])
 
-    def tested(within, partial):  # what the support test uses: partial where defined, else within
+    def tested(
+        within: np.ndarray, partial: np.ndarray | None
+    ) -> np.ndarray:  # what the support test uses: partial where defined, else within
         return within if partial is None else np.where(np.isnan(partial), within, partial)
 
     full = tested(*_within_and_partial(x, y, labels, control))

@@ -16,7 +16,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.probes.registry import condition
-from audit.schema import MIN_MODELS_PER_GROUP, AuditResult, Correlation, LayerSpectrum, ZooModel, ZooResult
+from audit.schema import MIN_MODELS_PER_GROUP, AuditResult, Correlation, LayerSpectrum, RunInfo, ZooModel, ZooResult
 from audit.spectral.statistics import REFERENCE, STATISTICS, model_statistics
 from audit.zoo.correlation import RESAMPLES, correlate, held_out_within
 
@@ -129,7 +129,7 @@ def correlation_table(
     fold_kind, folds = folds_of(models)
     agreement = held_out_within(x, y, groups, folds, control)[0] if fold_kind else None
 
-    def value(array, i, j):
+    def value(array: np.ndarray | None, i: int, j: int) -> float | None:
         if array is None:
             return None
         number = float(array[i, j])
@@ -171,7 +171,7 @@ def build_zoo(
     probes: str,
     resamples: int = RESAMPLES,
     seed: int = 0,
-    run=None,
+    run: RunInfo | None = None,
     skipped: list[str] | None = None,
 ) -> ZooResult:
     """The zoo's table over its models; models at chance level are left out (a drop from
