@@ -175,3 +175,11 @@ def test_every_sub_package_ships_in_the_wheel():
     listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     packages = {"audit"} | {f"audit.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert packages <= listed, packages - listed
+
+
+def test_every_format_has_one_reader():
+    """A format is a line in audit/formats.py and its reader a line in audit.loading.READERS."""
+    from audit.formats import FORMATS
+    from audit.loading import READERS
+
+    assert set(READERS) == {f.name for f in FORMATS}

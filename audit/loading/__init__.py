@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from audit import formats
@@ -70,6 +72,73 @@ def load_checkpoint(
     return loaded
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What a format's reader gets: the file, its digest, the user's trust and key, and the
+    approved archive of a zip-based file (every read goes through it)."""
+
+    path: Path
+    file_format: str
+    digest: str
+    trust_code: bool
+    checkpoint_key: str | None
+    archive: ApprovedZip | None
+
+    def approved_archive(self) -> ApprovedZip:
+        if self.archive is None:
+            raise ValueError(f"a {self.file_format} file is read from its approved archive")
+        return self.archive
+
+
+def _read_onnx(request: _Request) -> LoadedModel:
+    path, digest = request.path, request.digest
+    kernels, parameters, notes, domains = onnx_files.read_onnx(path)
+    if domains and not request.trust_code:
+        # onnxruntime would run kernels that are not the standard's (custom operators come
+        # from libraries); probing such a file is trusting it, as for a program.
+        why = f"it uses operators outside the ONNX standard ({', '.join(domains)})"
+        return LoadedModel(path, digest, formats.ONNX, parameters, kernels, notes=notes, needs_trust=why)
+    return LoadedModel(path, digest, formats.ONNX, parameters, kernels, onnx_path=path, notes=notes)
+
+
+def _from_torch(read: Callable[[_Request], torch_files.TorchContents]) -> Callable[[_Request], LoadedModel]:
+    """A reader of a PyTorch format, its contents as a LoadedModel."""
+
+    def reader(request: _Request) -> LoadedModel:
+        contents = read(request)
+        return LoadedModel(
+            request.path,
+            request.digest,
+            request.file_format,
+            contents.parameters,
+            contents.kernels,
+            module=contents.module,
+            notes=contents.notes,
+            state_dict=contents.state_dict,
+            input_shape=contents.input_shape,
+            facts=contents.facts,
+            program=contents.program,
+        )
+
+    return reader
+
+
+# Each format of audit.formats and its reader: a new format is a reader module and one line here.
+READERS: dict[str, Callable[[_Request], LoadedModel]] = {
+    formats.TORCH_SAVE: _from_torch(
+        lambda r: torch_files.read_torch_save(r.path, trust_code=r.trust_code, key=r.checkpoint_key, archive=r.archive)
+    ),
+    formats.TORCHSCRIPT: _from_torch(
+        lambda r: torch_files.read_torchscript(r.path, r.approved_archive(), r.trust_code)
+    ),
+    formats.TORCH_EXPORT: _from_torch(
+        lambda r: torch_files.read_exported_program(r.path, r.approved_archive(), r.trust_code)
+    ),
+    formats.SAFETENSORS: _from_torch(lambda r: torch_files.read_safetensors(r.path)),
+    formats.ONNX: _read_onnx,
+}
+
+
 def _read(
     path: Path,
     file_format: str,
@@ -78,25 +147,4 @@ def _read(
     checkpoint_key: str | None,
     archive: ApprovedZip | None,
 ) -> LoadedModel:
-    if file_format == formats.ONNX:
-        kernels, parameters, notes, domains = onnx_files.read_onnx(path)
-        if domains and not trust_code:
-            # onnxruntime would run kernels that are not the standard's (custom operators come
-            # from libraries); probing such a file is trusting it, as for a program.
-            why = f"it uses operators outside the ONNX standard ({', '.join(domains)})"
-            return LoadedModel(path, digest, file_format, parameters, kernels, notes=notes, needs_trust=why)
-        return LoadedModel(path, digest, file_format, parameters, kernels, onnx_path=path, notes=notes)
-    contents = torch_files.read(path, file_format, trust_code, checkpoint_key, archive)
-    return LoadedModel(
-        path,
-        digest,
-        file_format,
-        contents.parameters,
-        contents.kernels,
-        module=contents.module,
-        notes=contents.notes,
-        state_dict=contents.state_dict,
-        input_shape=contents.input_shape,
-        facts=contents.facts,
-        program=contents.program,
-    )
+    return READERS[file_format](_Request(path, file_format, digest, trust_code, checkpoint_key, archive))

@@ -29,7 +29,6 @@ from typing import Any
 
 import torch
 
-from audit import formats
 from audit.errors import AuditError
 from audit.loading import modules
 from audit.loading.archives import pickle_globals, zip_pickle_globals
@@ -304,16 +303,3 @@ def read_safetensors(path: Path) -> TorchContents:
         notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
         state_dict=state,
     )
-
-
-def read(
-    path: Path, file_format: str, trust_code: bool, key: str | None, archive: ApprovedZip | None = None
-) -> TorchContents:
-    if file_format in (formats.TORCHSCRIPT, formats.TORCH_EXPORT):
-        if archive is None:
-            raise ValueError(f"a {file_format} file is read from its approved archive")
-        reader = read_torchscript if file_format == formats.TORCHSCRIPT else read_exported_program
-        return reader(path, archive, trust_code)
-    if file_format == formats.SAFETENSORS:
-        return read_safetensors(path)
-    return read_torch_save(path, trust_code=trust_code, key=key, archive=archive)
