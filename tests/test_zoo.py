@@ -608,3 +608,16 @@ def test_the_control_itself_has_no_partial_correlation():
     r_xz = np.array([1 - 1e-15, 0.5])
     out = partial_correlation(np.array([[0.6], [0.3]]), r_xz, np.array([0.6]))
     assert np.isnan(out[0, 0]) and np.isfinite(out[1, 0])
+
+
+def test_a_scatter_plots_each_model_with_both_numbers_and_skips_one_without_a_drop():
+    """x and y stay paired: a model with no drop for the condition is left out of the
+    panel, not shifted onto its neighbour's value."""
+    from audit.report.charts import zoo_scatter
+    from audit.zoo.table import build_zoo
+
+    zoo = build_zoo(zoo_models(8), {"gaussian_blur@7": "blur k=7"}, dataset="d", samples=846, probes="p", resamples=50)
+    cells = {(c.statistic, c.probe): c for c in zoo.correlations}
+    del zoo.models[3].drops[drop_key("gaussian_blur", 7)]  # e.g. a cached row from an older run
+    svg = zoo_scatter(zoo, "gaussian_blur", "blur k=7", ["network_hfer"], cells)
+    assert svg.startswith("<svg") and svg.count('id="PathCollection_') >= 1
