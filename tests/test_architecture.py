@@ -172,8 +172,10 @@ def test_every_sub_package_ships_in_the_wheel():
     a new sub-package missing there would import here and be absent once installed."""
     from audit.rules.policy import tomllib  # tomllib, or tomli before Python 3.11
 
-    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    packages = {"audit"} | {f"audit.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    checkout = Path(__file__).resolve().parent.parent  # the source tree, not the installed copy
+    listed = set(tomllib.loads((checkout / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    source = checkout / "audit"
+    packages = {"audit"} | {f"audit.{p.name}" for p in source.iterdir() if (p / "__init__.py").is_file()}
     assert packages <= listed, packages - listed
 
 
