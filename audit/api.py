@@ -107,10 +107,12 @@ def _settings_mismatch(ours: SpectralSettings, theirs: SpectralSettings) -> str 
 
 @dataclass
 class _ResolvedBaseline:
+    """The baseline, resolved once: what it is, its layer spectra, and what the probes
+    compare with (a checkpoint they run, or a saved result's per-image outcomes)."""
+
     description: Baseline
     layers: list[LayerSpectrum] | None = None  # None: the white-noise reference
-    loaded: LoadedModel | None = None  # a baseline checkpoint (can be run by the probes)
-    saved: AuditResult | None = None  # a baseline JSON (may hold probe results)
+    source: LoadedModel | AuditResult | None = None
 
 
 def _resolve_baseline(
@@ -133,14 +135,14 @@ def _resolve_baseline(
         return _ResolvedBaseline(
             Baseline(kind="profile", source=printable(str(path)), sha256=saved.model.sha256),
             saved.spectral.layers,
-            saved=saved,
+            source=saved,
         )
     # The baseline checkpoint is a different file: the model's checkpoint key does not apply.
     loaded = load_checkpoint(path, trust_code=trust_code)
     return _ResolvedBaseline(
         Baseline(kind="checkpoint", source=printable(str(path)), sha256=loaded.sha256),
         measure_layers(loaded.kernels, settings, device),
-        loaded=loaded,
+        source=loaded,
     )
 
 
@@ -226,7 +228,7 @@ def run_audit(
     unmatched = match.unmatched if match is not None else Unmatched()
     probe_section = None
     if probes is not None:
-        probe_section = run_probes(loaded, reference.loaded, reference.saved, probes, torch_device)
+        probe_section = run_probes(loaded, reference.source, probes, torch_device)
     measured = AuditResult(
         model=_model_info(loaded),
         spectral=SpectralSection(

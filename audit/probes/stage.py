@@ -145,11 +145,14 @@ def _baseline_hint(hint: str | None) -> str | None:
 
 def run_probes(
     model: LoadedModel,
-    baseline: LoadedModel | None,
-    saved_baseline: AuditResult | None,
+    reference: LoadedModel | AuditResult | None,
     options: ProbeOptions,
     device: torch.device,
 ) -> ProbeSection:
+    """The probes on ``model``, and on the baseline: a checkpoint is run on the same images;
+    a saved result lends its per-image outcomes; None (the white-noise reference) has none."""
+    baseline = reference if isinstance(reference, LoadedModel) else None
+    saved_baseline = reference if isinstance(reference, AuditResult) else None
     probe_list, heatmap = resolve_probes(options.probes)
     if options.batch_size is not None and options.batch_size < 1:
         raise AuditError("the batch size must be at least 1.")
