@@ -175,6 +175,7 @@ def sample_pdf(tmp_path_factory) -> list[str]:
 HEADERS = ("probe value accuracy % drop", "layer shape kind HFER", "gate value 95% interval", "severity finding")
 
 
+@pytest.mark.slow  # the README's first command on all 846 images, then a PDF
 def test_the_sample_report_fits_five_pages_with_the_verdict_and_findings_on_page_one(sample_pdf):
     assert len(sample_pdf) <= 5
     first = " ".join(sample_pdf[0].split())
@@ -185,6 +186,7 @@ def test_the_sample_report_fits_five_pages_with_the_verdict_and_findings_on_page
     assert "layer3.0.conv2" in everything
 
 
+@pytest.mark.slow
 def test_no_page_ends_with_a_table_header(sample_pdf):
     for number, text in enumerate(sample_pdf, start=1):
         lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("page ")]
