@@ -71,6 +71,8 @@ FLAGS = {
     "baseline_arch_args": "--baseline-arch-args",
     "calibration": "--calibration",
     "precision": "--precision",
+    "fail_on": "--fail-on",
+    "gate_mode": "--gate-mode",
 }
 
 
@@ -863,7 +865,7 @@ def audit_command(
         from audit.report.ci import junit_xml, markdown_summary, summary_line
         from audit.report.html import REPORT_FILES, write_report
         from audit.report.terminal import print_result
-        from audit.rules.policy import load_policy, override
+        from audit.rules.policy import load_policy, overridden
         from audit.schema import to_json
 
         chosen_logits = _renamed_logits_option(logits, old_output)
@@ -891,19 +893,16 @@ def audit_command(
                 baseline_arch=baseline_arch,
                 baseline_arch_args=parse_arch_args(baseline_arch_args) if baseline_arch_args else None,
             )  # fmt: skip
-        policy = load_policy(policy_path)
-        for key, value in (
-            ("min_clean_accuracy", min_clean_accuracy),
-            ("max_hfer", max_hfer),
-            ("max_layer_hfer", max_layer_hfer),
-            ("min_ssr", min_ssr),
-        ):
-            if value is not None:
-                override(policy, key, value)  # flags override the policy file, with its checks
-        if fail_on is not None:
-            policy.fail_on = fail_on.value
-        if gate_mode is not None:
-            policy.gate_mode = gate_mode.value
+        # Flags override the policy file, through the same checks as its keys.
+        flags = {
+            "min_clean_accuracy": min_clean_accuracy,
+            "max_hfer": max_hfer,
+            "max_layer_hfer": max_layer_hfer,
+            "min_ssr": min_ssr,
+            "fail_on": fail_on.value if fail_on is not None else None,
+            "gate_mode": gate_mode.value if gate_mode is not None else None,
+        }
+        policy = overridden(load_policy(policy_path), flags)
         result = run_audit(
             model,
             baseline=baseline,

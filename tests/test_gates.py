@@ -313,3 +313,18 @@ def test_gate_flags_are_checked_as_the_policy_file_is(tmp_path, flag, value, fra
     assert run.returncode == 2, run.stdout
     message = run.stderr.strip()
     assert message.count("\n") == 0 and fragment in message and flag in message
+
+
+def test_flags_and_the_policy_file_share_one_constructor_and_its_checks():
+    from audit.rules.policy import Policy, overridden
+
+    base = Policy(max_hfer=0.5)
+    changed = overridden(base, {"max_hfer": 0.6, "min_ssr": None, "gate_mode": "point"})
+    assert (changed.max_hfer, changed.min_ssr, changed.gate_mode) == (0.6, None, "point")
+    assert base.max_hfer == 0.5  # a new policy; the file's is left as read
+    with pytest.raises(AuditError, match="out of range"):
+        overridden(base, {"max_hfer": 70})
+    with pytest.raises(AuditError, match="must be one of"):
+        overridden(base, {"gate_mode": "lenient"})
+    with pytest.raises(AuditError, match="not a policy setting"):
+        overridden(base, {"max_hferr": 0.5})

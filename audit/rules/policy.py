@@ -34,6 +34,7 @@ import dataclasses
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class Policy:
 
 
 _TABLE_KEYS = ("max_accuracy_drop", "max_accuracy_drop_vs_baseline")
+_CHOICES: dict[str, tuple[str, ...]] = {"fail_on": FAIL_ON, "gate_mode": GATE_MODES}
 KNOWN_KEYS = (*NUMBER_RANGES, *_TABLE_KEYS, "fail_on", "gate_mode", "findings")
 
 
@@ -105,13 +107,32 @@ def _in_range(
     return float(value)
 
 
-def override(policy: Policy, key: str, value: float) -> None:
-    """Set threshold ``key`` from the caller's own settings (command-line flags), checked
-    exactly as the same key in a policy file is: one place for the ranges."""
-    if key not in NUMBER_RANGES:
-        raise AuditError(f"{key} is not a threshold; known: {', '.join(NUMBER_RANGES)}.")
-    checked = _in_range(value, key, NUMBER_RANGES[key], what="threshold", hint=f"(set by {{{key}}})")
-    setattr(policy, key, checked)
+def overridden(policy: Policy, settings: Mapping[str, Any]) -> Policy:
+    """``policy`` with the caller's own settings on top (command-line flags; None: not
+    set), each checked exactly as the same key in a policy file is: one place for the
+    ranges and the choices. Returns a new policy."""
+    changes: dict[str, Any] = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in NUMBER_RANGES:
+            changes[key] = _in_range(value, key, NUMBER_RANGES[key], what="threshold", hint=f"(set by {{{key}}})")
+        elif key in _CHOICES:
+            changes[key] = _choice(key, value, None)
+        else:
+            raise AuditError(f"{key} is not a policy setting; known: {', '.join([*NUMBER_RANGES, *_CHOICES])}.")
+    return dataclasses.replace(policy, **changes)
+
+
+def _choice(key: str, value: Any, source: str | None) -> Any:
+    """``value`` if it is one of ``key``'s choices; ``source``: the policy file, None for a
+    caller's own setting (whose option the hint names)."""
+    if value not in _CHOICES[key]:
+        message = f"policy key {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}."
+        if source is not None:
+            raise AuditError(f"{source}: {message}")
+        raise AuditError(message, hint=f"(set by {{{key}}})")
+    return value
 
 
 def _drop_table(table: Any, key: str) -> dict[str, Any]:
@@ -153,11 +174,9 @@ def policy_from_mapping(data: Any, source: str) -> Policy:
     for key in _TABLE_KEYS:
         if key in data:
             setattr(policy, key, _drop_table(data[key], key))
-    for key, choices in (("fail_on", FAIL_ON), ("gate_mode", GATE_MODES)):
+    for key in _CHOICES:
         if key in data:
-            if data[key] not in choices:
-                raise AuditError(f"{source}: policy key {key} must be one of {', '.join(choices)}, got {data[key]!r}.")
-            setattr(policy, key, data[key])
+            setattr(policy, key, _choice(key, data[key], source))
     if "findings" in data:
         table = data["findings"]
         names = {f.name for f in dataclasses.fields(Thresholds)}
