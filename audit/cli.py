@@ -72,6 +72,7 @@ FLAGS = {
     "calibration": "--calibration",
     "precision": "--precision",
     "fail_on": "--fail-on",
+    "batch_size": "--batch-size",
     "gate_mode": "--gate-mode",
 }
 

@@ -273,3 +273,5 @@ def test_findings_and_verdict_name_options_as_their_reader_types_them(tmp_path):
     )
     chance = next(f for f in library.findings if f.id == "chance-level-accuracy")
     assert "(mean=…/std=…)" in chance.message and "(mean=…/std=…)" in library.verdict
+    assert any(note.endswith("(batch_size=…)") for note in library.probes.notes)  # the probes' notes too
+    assert any(note.endswith("(--batch-size)") for note in data["probes"]["notes"])

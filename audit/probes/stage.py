@@ -238,7 +238,8 @@ def run_probes(
         how = "streamed in chunks" if streamed else "decoded once, resident"
         notes.append(f"images {source.geometry.describe()}; {how} ({source.decoded_bytes() / 2**30:.2f} GiB decoded)")
     if options.batch_size is None:
-        notes.append(f"batch size {batch_size}, chosen for {device.type} and {height}x{width} images (--batch-size)")
+        # {batch_size} names the option; rules.judgement spells it for the reader.
+        notes.append(f"batch size {batch_size}, chosen for {device.type} and {height}x{width} images ({{batch_size}})")
     if world_size > 1:
         notes.append(f"{world_size} processes (torch.distributed), each on a contiguous shard of the images")
     forward_images = len(source) * len(outcome.tasks) * len(runners)

@@ -19,7 +19,7 @@ from audit.rules.verdict import audit_verdict
 from audit.schema import AuditResult
 
 # The options the rules' texts name, in braces.
-OPTIONS_NAMED = frozenset({"data", "mean", "std", "logits", "precision", "checkpoint_key"})
+OPTIONS_NAMED = frozenset({"data", "mean", "std", "logits", "precision", "checkpoint_key", "batch_size"})
 
 
 def judged(
@@ -34,6 +34,9 @@ def judged(
     (:func:`audit.rules.forecasts.bundled_calibrations`, or a user's own study).
     options: how to spell the option names the texts mention (the CLI passes its flags)."""
     thresholds = policy.findings if policy is not None else Policy().findings
+    if measured.probes is not None:  # the probe stage's notes name options too
+        notes = [spell_names(note, OPTIONS_NAMED, options) for note in measured.probes.notes]
+        measured = dataclasses.replace(measured, probes=dataclasses.replace(measured.probes, notes=notes))
     findings = [
         dataclasses.replace(f, message=spell_names(f.message, OPTIONS_NAMED, options))
         for f in evaluate_findings(measured, thresholds, calibration)
