@@ -180,7 +180,8 @@ def test_every_sub_package_ships_in_the_wheel():
 
 
 def test_every_format_has_one_reader():
-    """A format is a line in audit/formats.py and its reader a line in audit.loading.READERS."""
+    """A format is a line in audit/formats.py and its recogniser and reader one line in
+    audit.loading.READERS (which is also the order detection tries them in)."""
     from audit.formats import FORMATS
     from audit.loading import READERS
 

@@ -12,8 +12,7 @@ import torch
 from conftest import make_resnet18, make_zoo
 
 from audit.errors import AuditError
-from audit.loading import load_checkpoint
-from audit.loading.sniff import detect_format
+from audit.loading import detect_format, load_checkpoint
 from audit.spectral.profile import measure_layers
 
 PICKLED = {"whole_module.pt"}

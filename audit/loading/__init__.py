@@ -18,7 +18,7 @@ from audit.loading import onnx_files, sniff, torch_files
 from audit.loading.kernels import LoadedModel
 from audit.loading.zip_archive import ApprovedZip
 
-__all__ = ["load_checkpoint", "LoadedModel"]
+__all__ = ["load_checkpoint", "detect_format", "LoadedModel"]
 
 
 def load_checkpoint(
@@ -44,7 +44,7 @@ def load_checkpoint(
         archive = sniff.open_archive(path)
         if archive is not None:
             stack.enter_context(archive)
-        file_format = sniff.detect_format(path, archive)
+        file_format = detect_format(path, archive)
         sniff.check_fits_in_memory(path, archive)
         digest = sniff.sha256_of(path, stream=archive.stream if archive is not None else None)
         try:
@@ -123,20 +123,42 @@ def _from_torch(read: Callable[[_Request], torch_files.TorchContents]) -> Callab
     return reader
 
 
-# Each format of audit.formats and its reader: a new format is a reader module and one line here.
-READERS: dict[str, Callable[[_Request], LoadedModel]] = {
-    formats.TORCH_SAVE: _from_torch(
-        lambda r: torch_files.read_torch_save(r.path, trust_code=r.trust_code, key=r.checkpoint_key, archive=r.archive)
+@dataclass(frozen=True)
+class Reader:
+    """How one format is recognised (its first bytes or its zip members) and read."""
+
+    recognises: sniff.Recogniser
+    read: Callable[[_Request], LoadedModel]
+
+
+# Each format of audit.formats, in the order they are tried: a new format is a module with
+# its recogniser and reader, and one line here (programs before torch.save: their zips
+# hold a data.pkl too; safetensors before a legacy pickle, ONNX last, by suffix or tag).
+READERS: dict[str, Reader] = {
+    formats.TORCHSCRIPT: Reader(
+        sniff.is_torchscript,
+        _from_torch(lambda r: torch_files.read_torchscript(r.path, r.approved_archive(), r.trust_code)),
     ),
-    formats.TORCHSCRIPT: _from_torch(
-        lambda r: torch_files.read_torchscript(r.path, r.approved_archive(), r.trust_code)
+    formats.TORCH_EXPORT: Reader(
+        sniff.is_torch_export,
+        _from_torch(lambda r: torch_files.read_exported_program(r.path, r.approved_archive(), r.trust_code)),
     ),
-    formats.TORCH_EXPORT: _from_torch(
-        lambda r: torch_files.read_exported_program(r.path, r.approved_archive(), r.trust_code)
+    formats.SAFETENSORS: Reader(sniff.is_safetensors, _from_torch(lambda r: torch_files.read_safetensors(r.path))),
+    formats.TORCH_SAVE: Reader(
+        sniff.is_torch_save,
+        _from_torch(
+            lambda r: torch_files.read_torch_save(
+                r.path, trust_code=r.trust_code, key=r.checkpoint_key, archive=r.archive
+            )
+        ),
     ),
-    formats.SAFETENSORS: _from_torch(lambda r: torch_files.read_safetensors(r.path)),
-    formats.ONNX: _read_onnx,
+    formats.ONNX: Reader(sniff.is_onnx, _read_onnx),
 }
+
+
+def detect_format(path: Path, archive: ApprovedZip | None = None) -> str:
+    """The format of the file at ``path`` (a name of audit.formats), or AuditError."""
+    return sniff.detect_format(path, archive, {name: reader.recognises for name, reader in READERS.items()})
 
 
 def _read(
@@ -147,4 +169,4 @@ def _read(
     checkpoint_key: str | None,
     archive: ApprovedZip | None,
 ) -> LoadedModel:
-    return READERS[file_format](_Request(path, file_format, digest, trust_code, checkpoint_key, archive))
+    return READERS[file_format].read(_Request(path, file_format, digest, trust_code, checkpoint_key, archive))

@@ -42,7 +42,7 @@ def checkpoints_in(folder: Path) -> tuple[list[Path], list[str]]:
     """A folder's checkpoints, sorted by name, recognised by their suffix or, for any other
     file, by their bytes (a checkpoint named ``model.weights`` counts); and one line per file
     left out, saying why."""
-    from audit.loading.sniff import detect_format
+    from audit.loading import detect_format
 
     found, skipped = [], []
     for path in sorted(folder.iterdir()):

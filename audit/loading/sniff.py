@@ -11,11 +11,13 @@ import hashlib
 import os
 import struct
 import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from audit.errors import AuditError
-from audit.formats import EXPECTED, ONNX, SAFETENSORS, TORCH_EXPORT, TORCH_SAVE, TORCHSCRIPT  # noqa: F401
+from audit.formats import EXPECTED
 from audit.io import check_input_file
 from audit.loading.zip_archive import ZIP_MAGIC, ApprovedZip
 
@@ -95,11 +97,48 @@ def check_fits_in_memory(path: Path, archive: ApprovedZip | None = None) -> None
         )
 
 
-def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 9:
+@dataclass(frozen=True)
+class FileStart:
+    """What a format is recognised by: the first bytes, the size, the suffix, and the
+    member names of an approved zip archive (None when the file is not one)."""
+
+    head: bytes
+    size: int
+    suffix: str
+    members: tuple[str, ...] | None
+
+
+Recogniser = Callable[[FileStart], bool]
+
+
+def is_torchscript(start: FileStart) -> bool:
+    members = start.members or ()
+    return any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members)
+
+
+def is_torch_export(start: FileStart) -> bool:
+    members = start.members or ()
+    return any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members)
+
+
+def is_safetensors(start: FileStart) -> bool:
+    """An 8-byte little-endian header length that fits the file, then the JSON header."""
+    if start.members is not None or len(start.head) < 9:
         return False
-    (header_length,) = struct.unpack("<Q", head[:8])
-    return 8 + header_length <= size and head[8:9] == b"{"
+    (header_length,) = struct.unpack("<Q", start.head[:8])
+    return 8 + header_length <= start.size and start.head[8:9] == b"{"
+
+
+def is_torch_save(start: FileStart) -> bool:
+    """A zip archive with a data.pkl (torch.save since 1.6), or a bare pickle (before)."""
+    if start.members is not None:
+        return any(name.endswith("data.pkl") for name in start.members)
+    return start.head[:1] == b"\x80"  # pickle protocol marker
+
+
+def is_onnx(start: FileStart) -> bool:
+    """ONNX is a protobuf whose first field is ir_version (tag byte 0x08)."""
+    return start.members is None and (start.suffix == ".onnx" or start.head[:1] == b"\x08")
 
 
 def open_archive(path: Path) -> ApprovedZip | None:
@@ -110,9 +149,10 @@ def open_archive(path: Path) -> ApprovedZip | None:
     return ApprovedZip(path) if is_zip else None
 
 
-def detect_format(path: Path, archive: ApprovedZip | None = None) -> str:
-    """One of TORCH_SAVE, TORCHSCRIPT, TORCH_EXPORT, SAFETENSORS, ONNX, or AuditError.
-    ``archive``: the file's approved zip (from :func:`open_archive`), whose members decide."""
+def detect_format(path: Path, archive: ApprovedZip | None, recognisers: Mapping[str, Recogniser]) -> str:
+    """The first format in ``recognisers`` (name -> test, in order: audit.loading.READERS)
+    that recognises the file, or AuditError. ``archive``: the file's approved zip (from
+    :func:`open_archive`), whose members decide."""
     size = check_readable_file(path)
     with open(path, "rb") as stream:
         head = stream.read(64)
@@ -120,23 +160,13 @@ def detect_format(path: Path, archive: ApprovedZip | None = None) -> str:
 
     if head.startswith(ZIP_MAGIC) and archive is None:
         with ApprovedZip(path) as opened:
-            return detect_format(path, opened)
+            return detect_format(path, opened, recognisers)
+    start = FileStart(head, size, suffix, tuple(archive.names) if archive is not None else None)
+    for name, recognises in recognisers.items():
+        if recognises(start):
+            return name
     if archive is not None:
-        members = archive.names
-        if any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members):
-            return TORCHSCRIPT
-        if any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members):
-            return TORCH_EXPORT
-        if any(name.endswith("data.pkl") for name in members):
-            return TORCH_SAVE
         raise AuditError(f"{path} is a zip archive but not a PyTorch file (no data.pkl inside); {EXPECTED}.")
-    if _looks_like_safetensors(head, size):
-        return SAFETENSORS
-    if head[:1] == b"\x80":  # pickle protocol marker: torch.save's legacy (pre-1.6) format
-        return TORCH_SAVE
-    # ONNX is a protobuf whose first field is ir_version (tag byte 0x08).
-    if suffix == ".onnx" or head[:1] == b"\x08":
-        return ONNX
     if zipfile.is_zipfile(path):
         raise AuditError(
             f"{path} holds a zip archive with other bytes before it, which zip readers locate differently; "
