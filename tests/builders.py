@@ -12,7 +12,7 @@ from audit.loading.kernels import ConvKernel
 from audit.probes.datasets import ImageSet
 from audit.probes.examples import example_strip
 from audit.probes.registry import PRESETS, PROBES
-from audit.probes.stage import fill_results
+from audit.probes.stage import with_numbers
 from audit.probes.summary import Outcomes
 from audit.rules.judgement import judged
 from audit.rules.policy import Policy
@@ -93,7 +93,7 @@ def probe_section(
         num_classes=10,
         statistics="test statistics",
     )
-    fill_results(section, tasks, model, baseline)
+    section = with_numbers(section, tasks, model, baseline)
     picture = torch.arange(3 * 32 * 32, dtype=torch.float32).reshape(1, 3, 32, 32) % 256
     images = ImageSet("one", picture.to(torch.uint8), None, (0.5,) * 3, (0.5,) * 3, None, "test")
     section.examples = example_strip(images, probes, seed=0)

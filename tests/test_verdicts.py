@@ -184,7 +184,7 @@ def test_a_probe_is_judged_across_severities_above_chance_not_by_its_worst_row()
     import numpy as np
 
     from audit.probes.registry import PROBES
-    from audit.probes.stage import fill_results
+    from audit.probes.stage import with_numbers
     from audit.probes.summary import Outcomes
     from audit.rules.findings import evaluate_findings
     from audit.rules.verdict import audit_verdict
@@ -202,9 +202,9 @@ def test_a_probe_is_judged_across_severities_above_chance_not_by_its_worst_row()
 
     model, baseline = rows(100, 200, 500, 856), rows(100, 300, 600, 836)
     result = audit_result()
-    section = result.probes
-    section.results = []
-    fill_results(section, tasks, Outcomes(model, model | True), Outcomes(baseline, baseline | True))
+    result.probes = with_numbers(
+        result.probes, tasks, Outcomes(model, model | True), Outcomes(baseline, baseline | True)
+    )
     findings = evaluate_findings(result)
     regression = [f for f in findings if f.id == "robustness-regression"]
     (improvement,) = [f for f in findings if f.id == "robustness-improvement"]

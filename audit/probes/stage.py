@@ -7,6 +7,7 @@ them to the engines in :mod:`audit.probes.suite` and :mod:`audit.probes.heatmap`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -243,7 +244,49 @@ def run_probes(
     if world_size > 1:
         notes.append(f"{world_size} processes (torch.distributed), each on a contiguous shard of the images")
     forward_images = len(source) * len(outcome.tasks) * len(runners)
-    section = ProbeSection(
+    images_per_second = forward_images / seconds if seconds > 0 else 0.0
+    tasks, model_outcomes = outcome.tasks, per_runner["model"]
+    baseline_outcomes = per_runner.get("baseline")
+    compared_with_saved: ProbeSection | None = None
+    saved_notes: list[str] = []
+    if baseline is None and saved_baseline is not None and saved_baseline.probes is not None:
+        baseline_outcomes, compared_with_saved, saved_notes = _saved_baseline(
+            saved_baseline.probes, tasks, (source.name, len(source), options.seed)
+        )
+    numbers = measured_numbers(
+        tasks, model_outcomes, baseline_outcomes, source.shape[-1], options.seed, source.num_classes
+    )
+    if compared_with_saved is not None:
+        numbers = _with_saved_numbers(numbers, compared_with_saved, paired=baseline_outcomes is not None)
+    counts = dict(zip(outcome.runners, (int(n) for n in outcome.non_finite))) if outcome.non_finite is not None else {}
+    heatmap_map = None
+    if heatmap:
+        _, height, width = preview.shape
+        samples_used = min(options.heatmap_samples, len(preview))
+        plan = plan_heatmap(
+            height,
+            width,
+            samples_used,
+            len(runners),
+            images_per_second or None,
+            step=options.heatmap_step,
+            budget=options.heatmap_budget,
+        )
+        described = plan.describe(samples_used, len(runners), options.heatmap_budget)
+        notes.append(described)
+        if show_progress:
+            print(described + ".", file=sys.stderr, flush=True)  # before hours of work, not after
+        heatmap_map = run_fourier_heatmap(
+            runners,
+            preview,
+            norm=options.heatmap_norm if options.heatmap_norm is not None else default_norm(height, width),
+            samples=options.heatmap_samples,
+            seed=options.seed,
+            batch_size=outcome.batch_size,
+            show_progress=show_progress,
+            step=plan.step,
+        )
+    return ProbeSection(
         dataset=source.name,
         source=source.source,
         samples=len(source),
@@ -255,66 +298,46 @@ def run_probes(
         batch_size=outcome.batch_size,
         runner=runners["model"].description,
         output_used=runners["model"].output_used,
-        clean_accuracy=None,
-        baseline_clean_accuracy=None,
-        results=[],
         probes=[p.summary() for p in probe_list],
+        heatmap=heatmap_map,
         seconds=seconds,
-        images_per_second=forward_images / seconds if seconds > 0 else 0.0,
-        notes=notes,
+        images_per_second=images_per_second,
+        notes=notes + saved_notes,
         num_classes=source.num_classes,
         statistics=METHOD.format(resamples=RESAMPLES),
+        examples=example_strip(preview, probe_list, options.seed, options.stored_uint8),
+        non_finite_logits=counts.get("model", 0),
+        baseline_non_finite_logits=counts.get("baseline", 0),
+        **numbers,
     )
-    fill_results(section, outcome.tasks, per_runner["model"], per_runner.get("baseline"))
-    if outcome.non_finite is not None:
-        counts = dict(zip(outcome.runners, (int(n) for n in outcome.non_finite)))
-        section.non_finite_logits = counts.get("model", 0)
-        section.baseline_non_finite_logits = counts.get("baseline", 0)
-    section.examples = example_strip(preview, probe_list, options.seed, options.stored_uint8)
-    if heatmap:
-        _, height, width = preview.shape
-        samples_used = min(options.heatmap_samples, len(preview))
-        plan = plan_heatmap(
-            height,
-            width,
-            samples_used,
-            len(runners),
-            section.images_per_second or None,
-            step=options.heatmap_step,
-            budget=options.heatmap_budget,
-        )
-        described = plan.describe(samples_used, len(runners), options.heatmap_budget)
-        section.notes.append(described)
-        if show_progress:
-            print(described + ".", file=sys.stderr, flush=True)  # before hours of work, not after
-        section.heatmap = run_fourier_heatmap(
-            runners,
-            preview,
-            norm=options.heatmap_norm if options.heatmap_norm is not None else default_norm(height, width),
-            samples=options.heatmap_samples,
-            seed=options.seed,
-            batch_size=outcome.batch_size,
-            show_progress=show_progress,
-            step=plan.step,
-        )
-    if baseline is None and saved_baseline is not None:
-        attach_saved_baseline(section, saved_baseline.probes, outcome.tasks, per_runner["model"])
-    return section
 
 
-def fill_results(section: ProbeSection, tasks: list[Any], model: Outcomes, baseline: Outcomes | None) -> None:
-    """Results and clean numbers of ``section`` from per-image outcomes."""
-    results, clean = summarise(tasks, model, baseline, section.image_shape[-1], section.seed)
-    section.results = results
-    section.clean_accuracy, section.clean_accuracy_ci = clean.accuracy, clean.accuracy_ci
-    section.baseline_clean_accuracy = clean.baseline_accuracy
-    section.baseline_clean_accuracy_ci = clean.baseline_accuracy_ci
-    section.clean_difference, section.clean_difference_ci = clean.difference, clean.difference_ci
-    section.clean_mcnemar_p = clean.mcnemar_p
-    section.clean_correct = clean.correct_bits
-    section.paired = baseline is not None and baseline.correct is not None and model.correct is not None
-    if section.paired and baseline is not None:
-        section.judged = judge_probes(tasks, model, baseline, section.num_classes, section.seed)
+def measured_numbers(
+    tasks: list[Any], model: Outcomes, baseline: Outcomes | None, image_size: int, seed: int, num_classes: int | None
+) -> dict[str, Any]:
+    """A probe section's numbers from per-image outcomes: the results per condition, the
+    clean numbers, and the per-probe judgement when the two are paired (ProbeSection fields)."""
+    results, clean = summarise(tasks, model, baseline, image_size, seed)
+    paired = baseline is not None and baseline.correct is not None and model.correct is not None
+    return {
+        "results": results,
+        "clean_accuracy": clean.accuracy,
+        "clean_accuracy_ci": clean.accuracy_ci,
+        "baseline_clean_accuracy": clean.baseline_accuracy,
+        "baseline_clean_accuracy_ci": clean.baseline_accuracy_ci,
+        "clean_difference": clean.difference,
+        "clean_difference_ci": clean.difference_ci,
+        "clean_mcnemar_p": clean.mcnemar_p,
+        "clean_correct": clean.correct_bits,
+        "paired": paired,
+        "judged": judge_probes(tasks, model, baseline, num_classes, seed) if paired and baseline is not None else [],
+    }
+
+
+def with_numbers(section: ProbeSection, tasks: list[Any], model: Outcomes, baseline: Outcomes | None) -> ProbeSection:
+    """``section`` with the numbers of these outcomes (a new section)."""
+    numbers = measured_numbers(tasks, model, baseline, section.image_shape[-1], section.seed, section.num_classes)
+    return dataclasses.replace(section, **numbers)
 
 
 def _saved_outcomes(saved: ProbeSection, tasks: list[Any], count: int) -> Outcomes | None:
@@ -332,35 +355,46 @@ def _saved_outcomes(saved: ProbeSection, tasks: list[Any], count: int) -> Outcom
     return Outcomes(correct=correct, agrees=np.ones_like(correct))
 
 
-def attach_saved_baseline(section: ProbeSection, saved: ProbeSection | None, tasks: list[Any], model: Outcomes) -> None:
-    """Compare with a saved result's probes, image by image, when they were measured on
-    the same images (data set, samples, seed) and hold per-image outcomes; otherwise fill
-    what can be filled and say why the comparison is not paired."""
-    if saved is None:
-        return
-    same = (saved.dataset, saved.samples, saved.seed) == (section.dataset, section.samples, section.seed)
-    if not same:
-        section.notes.append(
+def _saved_baseline(
+    saved: ProbeSection, tasks: list[Any], measured_on: tuple[str, int, int]
+) -> tuple[Outcomes | None, ProbeSection | None, list[str]]:
+    """What a saved result's probes lend the comparison: its per-image outcomes when they
+    were measured on the same images (data set, samples, seed) and hold them; else its
+    numbers alone (not paired); or nothing. Returns (outcomes, the section whose numbers are
+    used, notes saying which)."""
+    if (saved.dataset, saved.samples, saved.seed) != measured_on:
+        note = (
             f"baseline result's probes ran on {saved.dataset} ({saved.samples} images, seed {saved.seed}); "
             "not comparable, left out"
         )
-        return
-    outcomes = _saved_outcomes(saved, tasks, section.samples)
+        return None, None, [note]
+    outcomes = _saved_outcomes(saved, tasks, saved.samples)
     if outcomes is not None:
-        fill_results(section, tasks, model, outcomes)
-        for result in section.results:
-            result.baseline_agreement = None  # the saved result does not keep its predictions
-        section.notes.append("baseline: the saved result's per-image outcomes (same images, same noise)")
-        return
-    by_key = {(r.probe, float(r.severity)): r for r in saved.results}
-    section.baseline_clean_accuracy = saved.clean_accuracy
-    for result in section.results:
-        match = by_key.get((result.probe, float(result.severity)))
-        if match is not None:
-            result.baseline_accuracy = match.accuracy
-            result.baseline_agreement = match.agreement
-            result.baseline_accuracy_drop = match.accuracy_drop
-    section.notes.append(
+        return outcomes, saved, ["baseline: the saved result's per-image outcomes (same images, same noise)"]
+    note = (
         "baseline numbers from the saved result, which holds no per-image outcomes (written before 0.2): "
         "differences are not paired and have no intervals"
     )
+    return None, saved, [note]
+
+
+def _with_saved_numbers(numbers: dict[str, Any], saved: ProbeSection, paired: bool) -> dict[str, Any]:
+    """The numbers against a saved result: paired, without its agreement (it does not keep
+    its predictions); or, from a result without per-image outcomes, its accuracies beside
+    the model's."""
+    if paired:
+        results = [dataclasses.replace(r, baseline_agreement=None) for r in numbers["results"]]
+        return {**numbers, "results": results}
+    by_key = {(r.probe, float(r.severity)): r for r in saved.results}
+    results = []
+    for result in numbers["results"]:
+        match = by_key.get((result.probe, float(result.severity)))
+        if match is not None:
+            result = dataclasses.replace(
+                result,
+                baseline_accuracy=match.accuracy,
+                baseline_agreement=match.agreement,
+                baseline_accuracy_drop=match.accuracy_drop,
+            )
+        results.append(result)
+    return {**numbers, "results": results, "baseline_clean_accuracy": saved.clean_accuracy}
