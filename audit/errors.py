@@ -12,30 +12,23 @@ Anything else that escapes is a bug in spectral-audit.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
 
 
-class _Spelling(dict[str, str]):
-    """Option names in a hint: as given, else as the library's keyword argument."""
-
-    def __missing__(self, key: str) -> str:
-        return f"{key}=…"
-
-
-def spell(text: str, options: Mapping[str, str] | None = None) -> str:
+def spell(text: str, options: Mapping[str, str] | None = None, names: frozenset[str] | None = None) -> str:
     """``text`` with its ``{option}`` fields spelled by ``options`` (the CLI passes its
-    flags), else as the library's keyword arguments (``mean=…``). For text spectral-audit
-    wrote; for text that may hold user data (a file name) see :func:`spell_names`."""
-    return string.Formatter().vformat(text, (), _Spelling(options or {}))
+    flags), else as the library's keyword arguments (``mean=…``). With ``names``, only
+    fields of those names are replaced and every other brace stays as it is: safe on
+    messages that quote a file or layer name, which may hold braces of their own."""
+    spelled = options or {}
 
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if names is not None and name not in names:
+            return match.group(0)
+        return spelled.get(name, f"{name}=…")
 
-def spell_names(text: str, names: frozenset[str], options: Mapping[str, str] | None = None) -> str:
-    """Like :func:`spell`, but only ``{name}`` fields whose name is in ``names`` are
-    replaced, and any other brace is left as it is: safe on messages that quote a file or
-    layer name, which may hold braces of their own."""
-    spelling = _Spelling(options or {})
-    return re.sub(r"\{([a-z_]+)\}", lambda m: spelling[m.group(1)] if m.group(1) in names else m.group(0), text)
+    return re.sub(r"\{([a-z_]+)\}", one, text)
 
 
 def printable(text: str) -> str:

@@ -41,9 +41,6 @@ class Fixed:
     def values(self, severities: tuple[float, ...], image_size: int) -> tuple[float, ...]:
         return tuple(severities)
 
-    def describe(self) -> str:
-        return "the same at every image size"
-
 
 @dataclass(frozen=True)
 class Proportional:
@@ -58,9 +55,6 @@ class Proportional:
         if self.odd:
             return tuple(max(1, 2 * round((v - 1) / 2) + 1) for v in scaled)
         return tuple(max(1, round(v)) for v in scaled)
-
-    def describe(self) -> str:
-        return "scaled with the image side from 32 px"
 
 
 def blur_sigma(kernel_size: float) -> float:
@@ -103,10 +97,6 @@ class AnchoredBlur:
             # Rounding to odd sizes may give two severities one kernel; keep them distinct.
             kernels.append(max(kernel, kernels[-1] + 2) if kernels else kernel)
         return tuple(float(k) for k in kernels)
-
-    def describe(self) -> str:
-        sigmas = ", ".join(f"{s:g}" for s in self.sigma_at_224)
-        return f"sigma interpolated from the 32-px sweep to ImageNet-C's {sigmas} px at 224 px"
 
 
 Sweep = Fixed | Proportional | AnchoredBlur

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from audit.errors import spell_names
+from audit.errors import spell
 from audit.rules.findings import evaluate_findings
 from audit.rules.forecasts import Calibrations
 from audit.rules.gates import check_gates
@@ -35,10 +35,10 @@ def judged(
     options: how to spell the option names the texts mention (the CLI passes its flags)."""
     thresholds = policy.findings if policy is not None else Policy().findings
     if measured.probes is not None:  # the probe stage's notes name options too
-        notes = [spell_names(note, OPTIONS_NAMED, options) for note in measured.probes.notes]
+        notes = [spell(note, options, OPTIONS_NAMED) for note in measured.probes.notes]
         measured = dataclasses.replace(measured, probes=dataclasses.replace(measured.probes, notes=notes))
     findings = [
-        dataclasses.replace(f, message=spell_names(f.message, OPTIONS_NAMED, options))
+        dataclasses.replace(f, message=spell(f.message, options, OPTIONS_NAMED))
         for f in evaluate_findings(measured, thresholds, calibration)
     ]
     with_findings = dataclasses.replace(measured, findings=findings)
@@ -46,4 +46,4 @@ def judged(
         with_findings, gates=check_gates(with_findings, policy) if policy is not None else None
     )
     verdict = audit_verdict(with_gates, thresholds, calibration)
-    return dataclasses.replace(with_gates, verdict=spell_names(verdict, OPTIONS_NAMED, options))
+    return dataclasses.replace(with_gates, verdict=spell(verdict, options, OPTIONS_NAMED))
