@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import invoke
 
+from audit.cli.options import ProbeFlags  # at the top: a command's annotations are resolved here
+
 
 def test_main_command_prints_the_table_and_verdict(resnet18_forms):
     run = invoke(resnet18_forms["state_dict.pt"], "--device", "cpu")
@@ -285,3 +287,57 @@ def test_geometry_errors_name_the_flags_through_their_hints():
     run = invoke(SAMPLES / "cifar_resnet8_l2.onnx", "--data", "cifar10-sample", "--resize", "40", "--input-size", "32")
     assert run.returncode == 2 and "--input-size" in run.stderr and "--resize" in run.stderr
     assert "{" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_probe_options_are_declared_once_and_shared_by_audit_and_zoo():
+    """A flag group's fields become the same options, with the same help, on every verb that
+    takes the group, and the command receives the group back whole."""
+    import dataclasses
+
+    import typer.main
+
+    from audit.cli import app
+    from audit.cli.options import GateFlags, ReportFlags, SpectralFlags, with_flag_groups
+
+    group = typer.main.get_command(app)
+    by_command = {name: {p.name: p for p in command.params} for name, command in getattr(group, "commands", {}).items()}
+    for flags, verbs in [
+        (ProbeFlags, ["audit", "zoo"]),
+        (ReportFlags, ["audit", "track", "zoo"]),
+        (SpectralFlags, ["audit", "profile", "track"]),
+        (GateFlags, ["audit"]),
+    ]:
+        for field in dataclasses.fields(flags):
+            declared = [by_command[verb][field.name] for verb in verbs]
+            assert {tuple(p.opts) for p in declared} == {tuple(declared[0].opts)}, field.name
+            assert {p.help for p in declared} == {declared[0].help}, field.name
+
+    received = []
+
+    @with_flag_groups
+    def command(model: str, probe: ProbeFlags = ProbeFlags(), debug: bool = False) -> None:
+        received.append((model, probe, debug))
+
+    command(
+        model="m.pt",
+        data="cifar10-sample",
+        seed=3,
+        **{f.name: f.default for f in dataclasses.fields(ProbeFlags) if f.name not in ("data", "seed")},
+        debug=True,
+    )
+    assert received == [("m.pt", ProbeFlags(data="cifar10-sample", seed=3), True)]
+
+
+def test_probe_flags_become_the_library_options_by_keyword():
+    from audit.cli.options import Precision
+
+    options = ProbeFlags(
+        data="cifar10-sample", samples=64, mean="0.5,0.5,0.5", arch_args="width=4", precision=Precision.bf16
+    ).options(show_progress=True, heatmap_samples=32)
+    assert (options.data, options.samples, options.mean, options.arch_args) == (
+        "cifar10-sample",
+        64,
+        (0.5, 0.5, 0.5),
+        {"width": 4},
+    )
+    assert (options.precision, options.show_progress, options.heatmap_samples) == ("bf16", True, 32)

@@ -376,13 +376,13 @@ def test_an_error_that_follows_a_signal_is_reported_as_the_interruption(monkeypa
     more than once per process'): once a signal came, what follows is the interruption."""
     import typer
 
-    from audit import cli
+    from audit.cli import guard
 
     def broken_import() -> int:
         monkeypatch.setattr(audit_io, "_received_signal", signal.SIGTERM)
         raise ImportError("cannot load module more than once per process")
 
     with pytest.raises(typer.Exit) as exit_info:
-        cli._guarded(broken_import, debug=False)
+        guard.guarded(broken_import, debug=False, spellings={})
     assert exit_info.value.exit_code == 143
     assert capsys.readouterr().err.strip() == "terminated; nothing was written."
