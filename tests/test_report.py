@@ -156,7 +156,10 @@ def test_html_matches_the_gold_file(page):
 @pytest.fixture(scope="module")
 def sample_pdf(tmp_path_factory) -> list[str]:
     """The README's first command (the sample L2 state_dict against the baseline, its
-    architecture named, the default probes on all 846 bundled images): text per page."""
+    architecture named, the default probes) on a seeded 256 of the 846 bundled images:
+    text per page. The layout depends on the rows and findings, not on the number of
+    images: all 846 give the same five pages and the same six findings (measured), in
+    2.5 times the time."""
     from pypdf import PdfReader
 
     from audit.api import ProbeOptions, run_audit
@@ -165,7 +168,9 @@ def sample_pdf(tmp_path_factory) -> list[str]:
         SAMPLES / "cifar_resnet8_l2.pt",
         baseline=SAMPLES / "cifar_resnet8_baseline.pt",
         device="cpu",
-        probes=ProbeOptions(data="cifar10-sample", arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"),
+        probes=ProbeOptions(
+            data="cifar10-sample", samples=256, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"
+        ),
         policy=Policy(),
     )
     reader = PdfReader(io.BytesIO(render_pdf(render_html(result))))
@@ -175,7 +180,7 @@ def sample_pdf(tmp_path_factory) -> list[str]:
 HEADERS = ("probe value accuracy % drop", "layer shape kind HFER", "gate value 95% interval", "severity finding")
 
 
-@pytest.mark.slow  # the README's first command on all 846 images, then a PDF
+@pytest.mark.slow  # the README's first command on 256 images, then a PDF
 def test_the_sample_report_fits_five_pages_with_the_verdict_and_findings_on_page_one(sample_pdf):
     assert len(sample_pdf) <= 5
     first = " ".join(sample_pdf[0].split())

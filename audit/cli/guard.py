@@ -8,6 +8,7 @@ interrupted (143 terminated). Nothing here imports torch: a command's action doe
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Mapping
 
 import typer
@@ -38,6 +39,7 @@ def guarded(action: Callable[[], int | None], debug: bool, spellings: Mapping[st
     from audit.io import secondary_rank, written
 
     written.clear()  # this run's outputs (in-process callers run several)
+    _fit_to_terminal()
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if secondary_rank():
         stdout.quiet = True
@@ -66,6 +68,14 @@ def guarded(action: Callable[[], int | None], debug: bool, spellings: Mapping[st
 
             distributed.stop()
     raise typer.Exit(code)
+
+
+def _fit_to_terminal() -> None:
+    """Tables as wide as the terminal (or $COLUMNS) when the command runs: a Console reads
+    $COLUMNS once, when it is made, and in-process callers run several commands."""
+    columns = shutil.get_terminal_size().columns
+    for console in (stdout, stderr):
+        console.width = columns
 
 
 def _signal_came() -> int | None:
