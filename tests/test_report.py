@@ -168,9 +168,7 @@ def sample_pdf(tmp_path_factory) -> list[str]:
         SAMPLES / "cifar_resnet8_l2.pt",
         baseline=SAMPLES / "cifar_resnet8_baseline.pt",
         device="cpu",
-        probes=ProbeOptions(
-            data="cifar10-sample", samples=256, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"
-        ),
+        probes=ProbeOptions(data="cifar10-sample", samples=256, arch=f"{SAMPLES / 'cifar_resnet.py'}:CifarResNet"),
         policy=Policy(),
     )
     reader = PdfReader(io.BytesIO(render_pdf(render_html(result))))
