@@ -97,3 +97,19 @@ def test_progress_lines_in_a_ci_log(tmp_path):
     assert lines[0] == "probes on cifar10-sample: started, 440 image evaluations in 2 parts"
     assert [line.split(": ")[1].split(" (")[0] for line in lines[1:]] == ["gaussian_blur done", "gaussian_noise done"]
     assert all("elapsed, ETA" in line for line in lines[1:])
+
+
+def test_each_command_is_as_wide_as_the_terminal_it_runs_in(tmp_path, monkeypatch):
+    """A rich Console reads $COLUMNS when it is made: the command line's, made once at import,
+    must still follow the terminal of each run (in-process callers run several commands)."""
+    from audit.cli import guard
+
+    for console in (guard.stdout, guard.stderr):  # as if imported while $COLUMNS was 70
+        monkeypatch.setattr(console, "_width", 70)
+    model = SAMPLES / "cifar_resnet8_l2.pt"
+    widths = {}
+    for columns in ("150", "70", "150"):
+        run = invoke(model, "-q", cwd=tmp_path, env={"COLUMNS": columns})
+        assert run.returncode == 0, run.stderr
+        widths.setdefault(columns, set()).add(max(len(line) for line in run.stdout.splitlines()))
+    assert max(widths["70"]) <= 70 < min(widths["150"]) <= 150
