@@ -180,9 +180,13 @@ def test_every_sub_package_ships_in_the_wheel():
 
 
 def test_every_format_has_one_reader():
-    """A format is a line in audit/formats.py and its recogniser and reader one line in
-    audit.loading.READERS (which is also the order detection tries them in)."""
+    """A format is a line in audit/formats.py naming its module in audit/loading/, which
+    recognises it and reads it; detection tries them in the table's order."""
     from audit.formats import FORMATS
     from audit.loading import READERS
 
-    assert set(READERS) == {f.name for f in FORMATS}
+    assert list(READERS) == [f.name for f in FORMATS]
+    for item in FORMATS:
+        module = READERS[item.name]
+        assert module.__name__ == f"audit.loading.{item.reader}"
+        assert callable(module.recognises) and callable(module.read), item.reader

@@ -7,15 +7,16 @@ the plain tensors in ``LoadedModel.kernels``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 from audit import formats
 from audit.errors import AuditError
-from audit.loading import onnx_files, sniff, torch_files
-from audit.loading.kernels import LoadedModel
+from audit.loading import sniff
+from audit.loading.kernels import LoadedModel, ReadRequest
+from audit.loading.sniff import FileStart
 from audit.loading.zip_archive import ApprovedZip
 
 __all__ = ["load_checkpoint", "detect_format", "LoadedModel"]
@@ -72,87 +73,17 @@ def load_checkpoint(
     return loaded
 
 
-@dataclass(frozen=True)
-class _Request:
-    """What a format's reader gets: the file, its digest, the user's trust and key, and the
-    approved archive of a zip-based file (every read goes through it)."""
+class FormatReader(Protocol):
+    """A format's module (named in audit.formats): how it is recognised, and read."""
 
-    path: Path
-    file_format: str
-    digest: str
-    trust_code: bool
-    checkpoint_key: str | None
-    archive: ApprovedZip | None
+    def recognises(self, start: FileStart) -> bool: ...
 
-    def approved_archive(self) -> ApprovedZip:
-        if self.archive is None:
-            raise ValueError(f"a {self.file_format} file is read from its approved archive")
-        return self.archive
+    def read(self, request: ReadRequest) -> LoadedModel: ...
 
 
-def _read_onnx(request: _Request) -> LoadedModel:
-    path, digest = request.path, request.digest
-    kernels, parameters, notes, domains = onnx_files.read_onnx(path)
-    if domains and not request.trust_code:
-        # onnxruntime would run kernels that are not the standard's (custom operators come
-        # from libraries); probing such a file is trusting it, as for a program.
-        why = f"it uses operators outside the ONNX standard ({', '.join(domains)})"
-        return LoadedModel(path, digest, formats.ONNX, parameters, kernels, notes=notes, needs_trust=why)
-    return LoadedModel(path, digest, formats.ONNX, parameters, kernels, onnx_path=path, notes=notes)
-
-
-def _from_torch(read: Callable[[_Request], torch_files.TorchContents]) -> Callable[[_Request], LoadedModel]:
-    """A reader of a PyTorch format, its contents as a LoadedModel."""
-
-    def reader(request: _Request) -> LoadedModel:
-        contents = read(request)
-        return LoadedModel(
-            request.path,
-            request.digest,
-            request.file_format,
-            contents.parameters,
-            contents.kernels,
-            module=contents.module,
-            notes=contents.notes,
-            state_dict=contents.state_dict,
-            input_shape=contents.input_shape,
-            facts=contents.facts,
-            program=contents.program,
-        )
-
-    return reader
-
-
-@dataclass(frozen=True)
-class Reader:
-    """How one format is recognised (its first bytes or its zip members) and read."""
-
-    recognises: sniff.Recogniser
-    read: Callable[[_Request], LoadedModel]
-
-
-# Each format of audit.formats, in the order they are tried: a new format is a module with
-# its recogniser and reader, and one line here (programs before torch.save: their zips
-# hold a data.pkl too; safetensors before a legacy pickle, ONNX last, by suffix or tag).
-READERS: dict[str, Reader] = {
-    formats.TORCHSCRIPT: Reader(
-        sniff.is_torchscript,
-        _from_torch(lambda r: torch_files.read_torchscript(r.path, r.approved_archive(), r.trust_code)),
-    ),
-    formats.TORCH_EXPORT: Reader(
-        sniff.is_torch_export,
-        _from_torch(lambda r: torch_files.read_exported_program(r.path, r.approved_archive(), r.trust_code)),
-    ),
-    formats.SAFETENSORS: Reader(sniff.is_safetensors, _from_torch(lambda r: torch_files.read_safetensors(r.path))),
-    formats.TORCH_SAVE: Reader(
-        sniff.is_torch_save,
-        _from_torch(
-            lambda r: torch_files.read_torch_save(
-                r.path, trust_code=r.trust_code, key=r.checkpoint_key, archive=r.archive
-            )
-        ),
-    ),
-    formats.ONNX: Reader(sniff.is_onnx, _read_onnx),
+# Each format's reader, in the order detection tries them (audit.formats.FORMATS's order).
+READERS: dict[str, FormatReader] = {
+    f.name: cast(FormatReader, importlib.import_module(f"audit.loading.{f.reader}")) for f in formats.FORMATS
 }
 
 
@@ -169,4 +100,4 @@ def _read(
     checkpoint_key: str | None,
     archive: ApprovedZip | None,
 ) -> LoadedModel:
-    return READERS[file_format].read(_Request(path, file_format, digest, trust_code, checkpoint_key, archive))
+    return READERS[file_format].read(ReadRequest(path, file_format, digest, trust_code, checkpoint_key, archive))

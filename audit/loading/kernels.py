@@ -10,9 +10,12 @@ import dataclasses
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from audit.loading.zip_archive import ApprovedZip
 
 
 def int_tuple(value: Any) -> tuple[int, ...] | None:
@@ -145,3 +148,25 @@ class LoadedModel:
     @property
     def runnable(self) -> bool:
         return self.module is not None or self.onnx_path is not None
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What a format's reader gets: the file, its digest, the user's trust and key, and the
+    approved archive of a zip-based file (every read goes through it)."""
+
+    path: Path
+    file_format: str
+    digest: str
+    trust_code: bool
+    checkpoint_key: str | None
+    archive: ApprovedZip | None
+
+    def approved_archive(self) -> ApprovedZip:
+        if self.archive is None:
+            raise ValueError(f"a {self.file_format} file is read from its approved archive")
+        return self.archive
+
+    def loaded(self, kernels: list[ConvKernel], parameters: int, **more: Any) -> LoadedModel:
+        """The file read: its kernels and parameter count, and what else the format gives."""
+        return LoadedModel(self.path, self.digest, self.file_format, parameters, kernels, **more)

@@ -17,10 +17,26 @@ import numpy as np
 import torch
 
 from audit.errors import AuditError
-from audit.loading.kernels import ConvKernel
+from audit.loading.kernels import ConvKernel, LoadedModel, ReadRequest
+from audit.loading.sniff import FileStart
 from audit.loading.state_dict import count_parameters
 
 _CONV_OPS = {"Conv": False, "ConvTranspose": True}  # op type -> transposed
+
+
+def recognises(start: FileStart) -> bool:
+    """ONNX is a protobuf whose first field is ir_version (tag byte 0x08)."""
+    return start.members is None and (start.suffix == ".onnx" or start.head[:1] == b"\x08")
+
+
+def read(request: ReadRequest) -> LoadedModel:
+    kernels, parameters, notes, domains = read_onnx(request.path)
+    if domains and not request.trust_code:
+        # onnxruntime would run kernels that are not the standard's (custom operators come
+        # from libraries); probing such a file is trusting it, as for a program.
+        why = f"it uses operators outside the ONNX standard ({', '.join(domains)})"
+        return request.loaded(kernels, parameters, notes=notes, needs_trust=why)
+    return request.loaded(kernels, parameters, onnx_path=request.path, notes=notes)
 
 
 def _external_location(tensor: Any) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import struct
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -111,36 +110,6 @@ class FileStart:
 Recogniser = Callable[[FileStart], bool]
 
 
-def is_torchscript(start: FileStart) -> bool:
-    members = start.members or ()
-    return any(name.endswith("/constants.pkl") or "/code/__torch__" in name for name in members)
-
-
-def is_torch_export(start: FileStart) -> bool:
-    members = start.members or ()
-    return any(name.endswith("/archive_format") or name.endswith("/models/model.json") for name in members)
-
-
-def is_safetensors(start: FileStart) -> bool:
-    """An 8-byte little-endian header length that fits the file, then the JSON header."""
-    if start.members is not None or len(start.head) < 9:
-        return False
-    (header_length,) = struct.unpack("<Q", start.head[:8])
-    return 8 + header_length <= start.size and start.head[8:9] == b"{"
-
-
-def is_torch_save(start: FileStart) -> bool:
-    """A zip archive with a data.pkl (torch.save since 1.6), or a bare pickle (before)."""
-    if start.members is not None:
-        return any(name.endswith("data.pkl") for name in start.members)
-    return start.head[:1] == b"\x80"  # pickle protocol marker
-
-
-def is_onnx(start: FileStart) -> bool:
-    """ONNX is a protobuf whose first field is ir_version (tag byte 0x08)."""
-    return start.members is None and (start.suffix == ".onnx" or start.head[:1] == b"\x08")
-
-
 def open_archive(path: Path) -> ApprovedZip | None:
     """The approved zip archive of a zip-based checkpoint (open: close it), None for others."""
     check_readable_file(path)
@@ -150,7 +119,7 @@ def open_archive(path: Path) -> ApprovedZip | None:
 
 
 def detect_format(path: Path, archive: ApprovedZip | None, recognisers: Mapping[str, Recogniser]) -> str:
-    """The first format in ``recognisers`` (name -> test, in order: audit.loading.READERS)
+    """The first format in ``recognisers`` (name -> test, in the order of audit.formats)
     that recognises the file, or AuditError. ``archive``: the file's approved zip (from
     :func:`open_archive`), whose members decide."""
     size = check_readable_file(path)
