@@ -8,8 +8,8 @@ import struct
 from audit.errors import AuditError
 from audit.loading.kernels import LoadedModel, ReadRequest
 from audit.loading.sniff import FileStart
-from audit.loading.state_dict import clean_state_dict, count_parameters, kernels_from_state_dict
-from audit.loading.torch_files import encodable
+from audit.loading.state_dict import clean_state_dict
+from audit.loading.torch_files import encodable, from_weights
 
 
 def recognises(start: FileStart) -> bool:
@@ -35,10 +35,4 @@ def read(request: ReadRequest) -> LoadedModel:
     except (SafetensorError, OSError, ValueError) as error:
         raise AuditError(f"{path} has a safetensors header but could not be read: {error}.")
     state, notes = clean_state_dict(state)
-    kernels, found = kernels_from_state_dict(state)
-    return request.loaded(
-        kernels,
-        count_parameters(state),
-        notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
-        state_dict=state,
-    )
+    return from_weights(request, state, notes)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.loading.kernels import LoadedModel, ReadRequest
+from audit.loading.state_dict import count_parameters, kernels_from_state_dict
 
 
 def encodable(path: Path) -> bool:
@@ -53,3 +55,11 @@ def transformed_note(names: list[str]) -> str:
         f"{len(names)} conv weight(s) transformed in code before the convolution (weight standardisation, a "
         f"scale...): {', '.join(names[:3])}; their stored weights are analysed"
     )
+
+
+def from_weights(request: ReadRequest, state: dict[str, Any], notes: list[str], **more: Any) -> LoadedModel:
+    """A file of weights only (a cleaned state_dict): its conv kernels, whose groups, stride
+    and dilation no file of weights records."""
+    kernels, found = kernels_from_state_dict(state)
+    notes = notes + found + ["state_dict only: groups/stride/dilation unknown"]
+    return request.loaded(kernels, count_parameters(state), notes=notes, state_dict=state, **more)

@@ -27,9 +27,8 @@ from audit.loading.state_dict import (
     clean_state_dict,
     count_parameters,
     find_state_dict,
-    kernels_from_state_dict,
 )
-from audit.loading.torch_files import opened_for_torch
+from audit.loading.torch_files import from_weights, opened_for_torch
 from audit.loading.zip_archive import ApprovedZip
 
 
@@ -61,14 +60,7 @@ def read(request: ReadRequest) -> LoadedModel:
         notes.insert(0, "Lightning checkpoint")
     if found_key is not None:
         notes.insert(0, f"weights from checkpoint key '{found_key}'")
-    kernels, found = kernels_from_state_dict(state)
-    return request.loaded(
-        kernels,
-        count_parameters(state),
-        notes=notes + found + ["state_dict only: groups/stride/dilation unknown"],
-        state_dict=state,
-        facts=checkpoint_facts(checkpoint),
-    )
+    return from_weights(request, state, notes, facts=checkpoint_facts(checkpoint))
 
 
 def _refuse_pickles(path: Path, classes: list[str], what: str = "pickled Python objects") -> AuditError:
