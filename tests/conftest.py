@@ -25,10 +25,11 @@ import torch.nn as nn  # noqa: E402
 
 SAMPLES = ROOT / "sample_models"
 
-# Under pytest-xdist the cores are shared by the workers: one torch thread pool each of its
-# share, so that two workers on two cores do not each spin two threads.
+# Under pytest-xdist the workers share the cores: one torch thread each, so that two workers
+# on two cores do not each spin two threads (and a container whose CPU quota is below its
+# core count is not oversubscribed many times over).
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(1)
 
 
 class ConvZoo(nn.Module):
