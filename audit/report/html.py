@@ -15,7 +15,6 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.io import check_output_folder, write_all_atomic
-from audit.report.view import report_context, track_context
 from audit.schema import AuditResult, TrackResult, ZooResult, to_json
 
 
@@ -46,10 +45,14 @@ def _environment() -> Any:
 
 def render_html(result: AuditResult, options: Mapping[str, str] | None = None) -> str:
     """The report page; ``options`` spells the option names in its guide (the CLI's flags)."""
+    from audit.report.view import report_context  # with the charts: matplotlib only when a report is made
+
     return _environment().get_template("report.html").render(**report_context(result, options))
 
 
 def render_track_html(track: TrackResult) -> str:
+    from audit.report.view import track_context
+
     return _environment().get_template("track.html").render(**track_context(track))
 
 
