@@ -236,6 +236,8 @@ def test_a_signal_at_each_stage_exits_128_plus_it_in_one_line(tmp_path):
                 str(SAMPLES / "cifar_resnet8_l2.onnx"),
                 "--data",
                 "cifar10-sample",
+                "--samples",
+                "256",  # after the third line, three probes' work is still to come
                 "--json",
                 str(out),
             ],
