@@ -223,7 +223,6 @@ def audit_command(
         from audit.report.ci import junit_xml, markdown_summary, summary_line
         from audit.report.html import REPORT_FILES, write_report
         from audit.report.terminal import print_result
-        from audit.schema import to_json
 
         logits = _renamed_logits_option(probe.logits, old_output)
         read = inputs(model, baseline, gates.policy_path, probe.data, probe.arch, baseline_arch, calibration)
@@ -255,7 +254,7 @@ def audit_command(
         assert verdicts is not None  # the command line always passes a policy
         write_into = functools.partial(write_report, options=FLAGS)
         junit_output = (junit, junit_xml(verdicts)) if junit is not None else (None, "")
-        written = report.write(write_into, result, to_json(result), junit_output)
+        written = report.write(write_into, result, junit_output)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             summary = markdown_summary(result, verdicts)
             append_text(os.environ["GITHUB_STEP_SUMMARY"], summary, "GITHUB_STEP_SUMMARY")
@@ -411,7 +410,6 @@ def track_command(
         from audit.report.html import TRACK_FILES, write_track_report
         from audit.report.terminal import track_caption, track_table
         from audit.rules.verdict import track_verdict
-        from audit.schema import to_json
 
         report.check(inputs(*checkpoints), TRACK_FILES)
         result = run_track(
@@ -427,7 +425,7 @@ def track_command(
         stdout.print(track_table(result))
         for line in track_caption(result):
             stdout.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
-        _report_written(report.write(write_track_report, result, to_json(result)))
+        _report_written(report.write(write_track_report, result))
         stdout.print(track_verdict(result), markup=False, highlight=False)
         return 0
 
@@ -497,7 +495,6 @@ def zoo_command(
         from audit.api import run_zoo
         from audit.report.html import ZOO_FILES, write_zoo_report
         from audit.report.zoo import headline, zoo_table
-        from audit.schema import to_json
 
         if probe.data is None:
             raise AuditError("zoo needs accuracy drops to correlate with: pass --data (e.g. --data cifar10-sample).")
@@ -534,7 +531,7 @@ def zoo_command(
             stdout.print("No correlation could be computed: the drops or the statistics do not vary across models.")
         for note in result.notes:
             stdout.print(f"  note: {escape(note)}", highlight=False)
-        _report_written(report.write(write_zoo_report, result, to_json(result)))
+        _report_written(report.write(write_zoo_report, result))
         stdout.print(headline(result), markup=False, highlight=False)
         return 0
 

@@ -521,14 +521,14 @@ class ReportFlags(FlagGroup):
         if self.out is not None:
             check_output_folder(self.out, inputs, names=names)
 
-    def write(
-        self, write_report_into: Callable[..., list[Path]], result: Any, json_text: str, *also: Any
-    ) -> list[Path]:
-        """The report folder (with --out), the JSON and the other outputs (``also``: (path,
-        text) pairs such as --junit), replaced together or not at all; returns what was written."""
+    def write(self, write_report_into: Callable[..., list[Path]], result: Any, *also: Any) -> list[Path]:
+        """The report folder (with --out), the --json file and the other outputs (``also``:
+        (path, text) pairs such as --junit; a None path is skipped), replaced together or not
+        at all; returns what was written."""
         from audit.io import write_all_atomic
+        from audit.schema import to_json
 
-        outputs = [(self.json_path, json_text)] if self.json_path is not None else []
+        outputs = [(self.json_path, to_json(result))] if self.json_path is not None else []
         outputs += [item for item in also if item[0] is not None]
         if self.out is not None:
             return write_report_into(result, self.out, html=self.html, pdf=self.pdf, also=outputs)
